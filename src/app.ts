@@ -1,0 +1,121 @@
+import { randomUUID } from 'node:crypto'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { Config } from './config.js'
+import type { DatabaseHandle } from './db/client.js'
+import { problem } from './errors.js'
+import { sharedSchemas } from './schemas/index.js'
+import swagger from './plugins/external/swagger.js'
+import helmet from './plugins/external/helmet.js'
+import cors from './plugins/external/cors.js'
+import jwt from './plugins/external/jwt.js'
+import problems from './plugins/app/problems.js'
+import { installValidators } from './plugins/app/validation.js'
+import database from './plugins/app/database.js'
+import repositories from './plugins/app/repositories.js'
+import authentication from './plugins/app/authentication.js'
+import healthRoutes from './routes/health/index.js'
+import authRoutes from './routes/auth/index.js'
+import usersRoutes from './routes/users/index.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Set when shutdown begins, so load balancers stop sending traffic before the server closes. */
+    shuttingDown: boolean
+  }
+}
+
+export interface AppOptions {
+  config: Config
+  database: DatabaseHandle
+  /** Leave the database open when the app closes (tests build many apps over one database). */
+  keepDatabaseOpen?: boolean
+  /** The resolved signing key (see `resolveJwtSecret`). */
+  jwtSecret: string
+  /** Pino options or `false`; the server passes its logger settings, tests usually none. */
+  logger?: FastifyServerOptions['logger']
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+
+/** Strings PostgreSQL `text` cannot hold; rejected as a 400 instead of failing as a 500. */
+function containsNul (value: unknown): boolean {
+  if (typeof value === 'string') return value.includes('\u0000')
+  if (Array.isArray(value)) return value.some(containsNul)
+  if (typeof value === 'object' && value !== null) return Object.values(value).some(containsNul)
+  return false
+}
+
+/**
+ * The whole service as one Fastify instance: used by the server, the tests and the OpenAPI
+ * writer alike, so all three see the very same routes, schemas and hooks.
+ */
+export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
+  const { config } = options
+  const app = Fastify({
+    logger: options.logger ?? false,
+    // Echo a caller's request id when it is sane, so one id follows a request across services.
+    genReqId: (req) => {
+      const incoming = req.headers['x-request-id']
+      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID()
+    },
+    bodyLimit: config.BODY_LIMIT,
+    trustProxy: config.TRUST_PROXY,
+    // A client that trickles its request is cut off (408) instead of holding a socket forever.
+    requestTimeout: config.REQUEST_TIMEOUT_MS,
+    connectionTimeout: config.REQUEST_TIMEOUT_MS,
+    http: { headersTimeout: Math.min(5_000, config.REQUEST_TIMEOUT_MS), connectionsCheckingInterval: 1_000 } as object,
+    keepAliveTimeout: 72_000,
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    return503OnClosing: true,
+    routerOptions: { ignoreTrailingSlash: false, maxParamLength: 200 },
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  app.decorate('shuttingDown', false)
+  for (const schema of sharedSchemas) app.addSchema(schema)
+  installValidators(app, sharedSchemas)
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id)
+    // API responses are per caller: never stored by shared caches or browsers.
+    if (request.url.startsWith('/v1/')) reply.header('cache-control', 'no-store')
+  })
+
+  // JSON bodies (and merge patches) are parsed by Fastify's own safe parser, then refused when a
+  // string holds a NUL character.
+  const parseJson = app.getDefaultJsonParser('error', 'error')
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser(['application/json', 'application/merge-patch+json'], { parseAs: 'string' }, (request, body, done) => {
+    if (request.method !== 'PATCH' && request.headers['content-type']?.startsWith('application/merge-patch+json') === true) {
+      return done(problem('UNSUPPORTED_MEDIA_TYPE', 'application/merge-patch+json is accepted by PATCH only.'), undefined)
+    }
+    void parseJson(request, body as string, (err: Error | null, value?: unknown) => {
+      if (err !== null) return done(err, undefined)
+      if ((body as string).includes('\\u0000') && containsNul(value)) {
+        return done(problem('VALIDATION_FAILED', 'Strings must not contain the NUL character (\\u0000).'), undefined)
+      }
+      done(null, value)
+    })
+  })
+  app.addHook('preValidation', async (request) => {
+    if (containsNul(request.query) || containsNul(request.params)) {
+      throw problem('VALIDATION_FAILED', 'Parameters must not contain the NUL character.')
+    }
+  })
+
+  await app.register(problems)
+  await app.register(helmet)
+  await app.register(cors, { config })
+  await app.register(swagger, { config })
+  await app.register(jwt, { config, secret: options.jwtSecret })
+  await app.register(database, { database: options.database, keepOpen: options.keepDatabaseOpen ?? false })
+  await app.register(repositories, { config })
+  await app.register(authentication, { config })
+
+  await app.register(healthRoutes, { prefix: '/health' })
+  await app.register(authRoutes, { prefix: '/v1/auth' })
+  await app.register(usersRoutes, { prefix: '/v1/users' })
+
+  return app
+}

@@ -1,0 +1,66 @@
+import { type Static, Type } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+
+/** Environment variables, validated once at start. Names match ../shared/API.md. */
+export const ConfigSchema = Type.Object({
+  NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], { default: 'development' }),
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
+  HOST: Type.String({ minLength: 1, default: '0.0.0.0' }),
+  LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
+  DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
+  DATA_DIR: Type.String({ minLength: 1, default: './.data' }),
+  MIGRATE_ON_START: Type.Boolean({ default: true }),
+  DB_POOL_MAX: Type.Integer({ minimum: 1, maximum: 200, default: 10 }),
+  DB_STATEMENT_TIMEOUT_MS: Type.Integer({ minimum: 0, default: 10_000 }),
+  JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
+  JWT_ISSUER: Type.String({ minLength: 1, default: 'tasks-api' }),
+  JWT_AUDIENCE: Type.String({ minLength: 1, default: 'tasks-api' }),
+  ACCESS_TOKEN_TTL: Type.Integer({ minimum: 10, maximum: 86_400, default: 900, description: 'seconds' }),
+  REFRESH_TOKEN_TTL: Type.Integer({ minimum: 60, maximum: 31_536_000, default: 2_592_000, description: 'seconds' }),
+  ADMIN_USERNAME: Type.Optional(Type.String({ minLength: 3, maxLength: 32 })),
+  ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 8, maxLength: 128 })),
+  TRUST_PROXY: Type.Boolean({ default: false }),
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  CORS_ORIGINS: Type.Optional(Type.String({ minLength: 1, description: 'comma-separated origins' })),
+  BODY_LIMIT: Type.Integer({ minimum: 1024, maximum: 104_857_600, default: 1_048_576 }),
+  REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 1000, maximum: 600_000, default: 10_000 }),
+  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
+  PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://', description: 'the server URL advertised in the OpenAPI document' })),
+})
+export type Config = Static<typeof ConfigSchema>
+
+export class ConfigError extends Error {
+  constructor (readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`)
+    this.name = 'ConfigError'
+  }
+}
+
+/**
+ * Reads the environment into a typed Config: empty strings count as unset, defaults fill the rest,
+ * and every problem is reported at once so an operator fixes them in one go.
+ */
+export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
+  const raw: Record<string, unknown> = {}
+  for (const key of Object.keys(ConfigSchema.properties)) {
+    const value = env[key]
+    if (value !== undefined && value !== '') raw[key] = value
+  }
+  const converted = Value.Convert(ConfigSchema, Value.Default(ConfigSchema, raw))
+  const problems = [...Value.Errors(ConfigSchema, converted)].map((e) => {
+    const name = e.path.slice(1)
+    const shown = name === 'JWT_SECRET' || name === 'ADMIN_PASSWORD' || name === 'METRICS_TOKEN' ? '(hidden)' : JSON.stringify(raw[name])
+    return `${name}=${shown}: ${e.message}`
+  })
+  const config = converted as Config
+  if (problems.length === 0) {
+    if (config.NODE_ENV === 'production' && config.JWT_SECRET === undefined) {
+      problems.push('JWT_SECRET: required when NODE_ENV=production (at least 32 bytes)')
+    }
+    if ((config.ADMIN_USERNAME === undefined) !== (config.ADMIN_PASSWORD === undefined)) {
+      problems.push('ADMIN_USERNAME and ADMIN_PASSWORD: set both or neither')
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems)
+  return config
+}

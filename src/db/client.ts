@@ -1,0 +1,79 @@
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { type SQL, sql } from 'drizzle-orm'
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core'
+import type { PGlite } from '@electric-sql/pglite'
+import * as schema from './schema.js'
+
+export type Schema = typeof schema
+/** The one database type repositories see: the same API on PostgreSQL and on PGlite. */
+export type Database = PgDatabase<PgQueryResultHKT, Schema>
+
+export interface DatabaseHandle {
+  db: Database
+  driver: 'postgres' | 'pglite'
+  /** Answers when the database does; throws otherwise. */
+  ping: () => Promise<void>
+  close: () => Promise<void>
+}
+
+export interface PostgresOptions {
+  url: string
+  poolMax: number
+  statementTimeoutMs: number
+}
+
+export async function openPostgres (options: PostgresOptions): Promise<DatabaseHandle> {
+  const { default: postgres } = await import('postgres')
+  const { drizzle } = await import('drizzle-orm/postgres-js')
+  const client = postgres(options.url, {
+    max: options.poolMax,
+    connect_timeout: 5,
+    idle_timeout: 60,
+    onnotice: () => {},
+    connection: {
+      application_name: 'tasks-api',
+      ...(options.statementTimeoutMs > 0 ? { statement_timeout: options.statementTimeoutMs } : {}),
+    },
+  })
+  const db = drizzle({ client, schema }) as unknown as Database
+  return {
+    db,
+    driver: 'postgres',
+    ping: async () => { await client`select 1` },
+    close: async () => { await client.end({ timeout: 5 }) },
+  }
+}
+
+/**
+ * Embedded PostgreSQL: persisted under `dataDir`, or in memory when it is undefined, or over a
+ * client the caller made (tests load one from a snapshot).
+ */
+export async function openPglite (dataDir?: string, existing?: PGlite): Promise<DatabaseHandle & { client: PGlite }> {
+  const { PGlite } = await import('@electric-sql/pglite')
+  const { drizzle } = await import('drizzle-orm/pglite')
+  let client: PGlite
+  if (existing !== undefined) {
+    client = existing
+  } else if (dataDir === undefined) {
+    client = new PGlite()
+  } else {
+    await mkdir(dataDir, { recursive: true })
+    client = new PGlite(join(dataDir, 'pgdata'))
+  }
+  await client.waitReady
+  const db = drizzle({ client, schema }) as unknown as Database
+  return {
+    db,
+    client,
+    driver: 'pglite',
+    ping: async () => { await db.execute(sql`select 1`) },
+    close: async () => { if (!client.closed) await client.close() },
+  }
+}
+
+/** Rows of a raw SQL query; postgres.js answers with an array, PGlite with `{ rows }`. */
+export async function queryRows<T> (db: Database, query: SQL): Promise<T[]> {
+  const result = await db.execute(query) as unknown
+  return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[]
+}

@@ -1,0 +1,34 @@
+/** postgres.js and PGlite report failures differently, and Drizzle wraps both in `cause`. */
+function* chain (error: unknown): Generator<{ code?: unknown, constraint_name?: unknown, constraint?: unknown }> {
+  let current = error
+  for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth++) {
+    yield current as { code?: unknown }
+    current = (current as { cause?: unknown }).cause
+  }
+}
+
+const unavailableCodes = new Set([
+  // Node sockets and postgres.js's own connection errors.
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN',
+  'CONNECT_TIMEOUT', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED',
+  // PostgreSQL SQLSTATEs: connection exceptions, too many connections, shutting down, timeouts.
+  '08000', '08001', '08003', '08004', '08006', '53300', '57P01', '57P02', '57P03', '57014',
+])
+
+/** True when the error means "the database cannot answer now", which is a 503, not a bug. */
+export function isDatabaseUnavailable (error: unknown): boolean {
+  for (const e of chain(error)) {
+    if (typeof e.code === 'string' && unavailableCodes.has(e.code)) return true
+  }
+  return false
+}
+
+/** True for a unique-constraint violation, optionally of the named index or constraint. */
+export function isUniqueViolation (error: unknown, constraint?: string): boolean {
+  for (const e of chain(error)) {
+    if (e.code === '23505') {
+      return constraint === undefined || e.constraint_name === constraint || e.constraint === constraint
+    }
+  }
+  return false
+}

@@ -1,0 +1,121 @@
+import { sql, type SQL } from 'drizzle-orm'
+import {
+  boolean, customType, index, integer, jsonb, pgEnum, pgTable, primaryKey, smallint, text, timestamp, uniqueIndex, uuid,
+} from 'drizzle-orm/pg-core'
+
+/** Timestamps are `timestamptz` and come back as JS Dates (UTC on the wire). */
+const timestamptz = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' })
+
+const timestamps = {
+  createdAt: timestamptz('created_at').notNull().defaultNow(),
+  updatedAt: timestamptz('updated_at').notNull().defaultNow(),
+}
+
+const tsvector = customType<{ data: string }>({ dataType: () => 'tsvector' })
+
+export const userRole = pgEnum('user_role', ['user', 'admin'])
+
+export const users = pgTable('users', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  username: text('username').notNull(),
+  email: text('email'),
+  displayName: text('display_name'),
+  role: userRole('role').notNull().default('user'),
+  disabled: boolean('disabled').notNull().default(false),
+  passwordHash: text('password_hash').notNull(),
+  /** Access tokens issued before this instant are refused (set on password change). */
+  passwordChangedAt: timestamptz('password_changed_at').notNull().defaultNow(),
+  ...timestamps,
+}, (t) => [
+  // Usernames are unique regardless of case, so "Alice" cannot impersonate "alice".
+  uniqueIndex('users_username_lower_key').on(sql`lower(${t.username})`),
+  index('users_created_at_id_idx').on(t.createdAt, t.id),
+])
+
+export const refreshTokens = pgTable('refresh_tokens', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  userId: uuid('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+  /** Every token from one login shares a family; reusing a rotated token revokes the family. */
+  familyId: uuid('family_id').notNull(),
+  /** SHA-256 of the opaque token; the token itself is never stored. */
+  tokenHash: text('token_hash').notNull(),
+  expiresAt: timestamptz('expires_at').notNull(),
+  createdAt: timestamptz('created_at').notNull().defaultNow(),
+  rotatedAt: timestamptz('rotated_at'),
+  revokedAt: timestamptz('revoked_at'),
+}, (t) => [
+  uniqueIndex('refresh_tokens_token_hash_key').on(t.tokenHash),
+  index('refresh_tokens_family_id_idx').on(t.familyId),
+  index('refresh_tokens_user_id_idx').on(t.userId),
+])
+
+export const apiKeys = pgTable('api_keys', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  userId: uuid('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+  name: text('name').notNull(),
+  /** The first characters of the key, shown in listings so people can tell keys apart. */
+  prefix: text('prefix').notNull(),
+  /** SHA-256 of the whole key; the key itself is shown once and never stored. */
+  keyHash: text('key_hash').notNull(),
+  scopes: text('scopes').array().notNull(),
+  expiresAt: timestamptz('expires_at'),
+  lastUsedAt: timestamptz('last_used_at'),
+  createdAt: timestamptz('created_at').notNull().defaultNow(),
+  revokedAt: timestamptz('revoked_at'),
+}, (t) => [
+  uniqueIndex('api_keys_key_hash_key').on(t.keyHash),
+  index('api_keys_user_id_created_at_idx').on(t.userId, t.createdAt),
+])
+
+/** Declaration order is sort order: low < medium < high. */
+export const taskPriority = pgEnum('task_priority', ['low', 'medium', 'high'])
+
+export const tasks = pgTable('tasks', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  ownerId: uuid('owner_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+  title: text('title').notNull(),
+  description: text('description'),
+  completed: boolean('completed').notNull().default(false),
+  completedAt: timestamptz('completed_at'),
+  priority: taskPriority('priority').notNull().default('medium'),
+  dueAt: timestamptz('due_at'),
+  tags: text('tags').array().notNull().default(sql`'{}'::text[]`),
+  /** Bumped by every write; the ETag is derived from it. */
+  version: integer('version').notNull().default(1),
+  ...timestamps,
+  search: tsvector('search').notNull().generatedAlwaysAs(
+    (): SQL => sql`to_tsvector('english'::regconfig, ${tasks.title} || ' ' || coalesce(${tasks.description}, ''))`,
+  ),
+}, (t) => [
+  // One index per sort order of the list endpoint, each led by the owner, ending in the id
+  // tie-breaker. Nullable due_at is indexed through coalesce() so keyset comparisons stay
+  // index range scans while nulls sort last in both directions.
+  index('tasks_owner_created_at_idx').on(t.ownerId, t.createdAt, t.id),
+  index('tasks_owner_due_at_asc_idx').on(t.ownerId, sql`coalesce(${t.dueAt}, 'infinity'::timestamptz)`, t.id),
+  index('tasks_owner_due_at_desc_idx').on(t.ownerId, sql`coalesce(${t.dueAt}, '-infinity'::timestamptz)`, t.id),
+  index('tasks_owner_priority_idx').on(t.ownerId, t.priority, t.id),
+  index('tasks_owner_title_idx').on(t.ownerId, sql`(${t.title} collate "C")`, t.id),
+  index('tasks_tags_idx').using('gin', t.tags),
+  index('tasks_search_idx').using('gin', t.search),
+])
+
+/** Responses to POSTs sent with an Idempotency-Key, kept 24 h per caller. */
+export const idempotencyKeys = pgTable('idempotency_keys', {
+  userId: uuid('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+  key: text('key').notNull(),
+  /** SHA-256 of method, path and body: the same key with another request is refused. */
+  fingerprint: text('fingerprint').notNull(),
+  responseStatus: smallint('response_status'),
+  responseHeaders: jsonb('response_headers').$type<Record<string, string>>(),
+  responseBody: jsonb('response_body'),
+  createdAt: timestamptz('created_at').notNull().defaultNow(),
+  expiresAt: timestamptz('expires_at').notNull(),
+}, (t) => [
+  primaryKey({ columns: [t.userId, t.key] }),
+  index('idempotency_keys_expires_at_idx').on(t.expiresAt),
+])
+
+export type UserRow = typeof users.$inferSelect
+export type TaskRow = typeof tasks.$inferSelect
+export type ApiKeyRow = typeof apiKeys.$inferSelect
+export type RefreshTokenRow = typeof refreshTokens.$inferSelect

@@ -1,0 +1,73 @@
+/**
+ * The error catalogue: every problem the API can answer with. A code is never reused for another
+ * meaning; clients switch on `code`, humans read `title` and `detail`.
+ * @see https://www.rfc-editor.org/rfc/rfc9457
+ */
+const catalogue = {
+  VALIDATION_FAILED: [400, 'Validation failed'],
+  MALFORMED_JSON: [400, 'Malformed JSON body'],
+  BAD_REQUEST: [400, 'Bad request'],
+  INVALID_CURSOR: [400, 'Invalid cursor'],
+  UNAUTHENTICATED: [401, 'Authentication required'],
+  INVALID_TOKEN: [401, 'Invalid or expired token'],
+  INVALID_CREDENTIALS: [401, 'Invalid username or password'],
+  INVALID_API_KEY: [401, 'Invalid API key'],
+  INSUFFICIENT_SCOPE: [403, 'Insufficient scope'],
+  FORBIDDEN: [403, 'Forbidden'],
+  NOT_FOUND: [404, 'Not found'],
+  TASK_NOT_FOUND: [404, 'Task not found'],
+  USER_NOT_FOUND: [404, 'User not found'],
+  API_KEY_NOT_FOUND: [404, 'API key not found'],
+  METHOD_NOT_ALLOWED: [405, 'Method not allowed'],
+  NOT_ACCEPTABLE: [406, 'Not acceptable'],
+  REQUEST_TIMEOUT: [408, 'Request timeout'],
+  USERNAME_TAKEN: [409, 'Username already taken'],
+  IDEMPOTENCY_IN_FLIGHT: [409, 'Request with this Idempotency-Key is still in progress'],
+  LAST_ADMIN: [409, 'The last active admin cannot be demoted, disabled or deleted'],
+  PRECONDITION_FAILED: [412, 'Precondition failed'],
+  PAYLOAD_TOO_LARGE: [413, 'Request body too large'],
+  UNSUPPORTED_MEDIA_TYPE: [415, 'Unsupported media type'],
+  IDEMPOTENCY_KEY_REUSED: [422, 'Idempotency-Key reused with a different request'],
+  RATE_LIMITED: [429, 'Too many requests'],
+  INTERNAL: [500, 'Internal server error'],
+  SERVICE_UNAVAILABLE: [503, 'Service unavailable'],
+} as const satisfies Record<string, readonly [number, string]>
+
+export type ErrorCode = keyof typeof catalogue
+
+export const errorCodes = Object.keys(catalogue) as ErrorCode[]
+
+export function statusOf (code: ErrorCode): number {
+  return catalogue[code][0]
+}
+
+export function titleOf (code: ErrorCode): string {
+  return catalogue[code][1]
+}
+
+/** Extra members a problem can carry besides the catalogue's. */
+export interface ProblemExtras {
+  detail?: string
+  errors?: Array<{ in?: string, path: string, message: string }>
+  headers?: Record<string, string>
+  /** RFC 6749 `error` for the OAuth2 token endpoint. */
+  error?: string
+}
+
+/** An error from the catalogue, with the request-specific detail it should show. */
+export class ProblemError extends Error {
+  readonly statusCode: number
+  constructor (readonly code: ErrorCode, readonly extras: ProblemExtras = {}) {
+    super(extras.detail ?? titleOf(code))
+    this.name = 'ProblemError'
+    this.statusCode = statusOf(code)
+  }
+}
+
+export function problem (code: ErrorCode, detail?: string, extras: Omit<ProblemExtras, 'detail'> = {}): ProblemError {
+  return new ProblemError(code, detail === undefined ? extras : { ...extras, detail })
+}
+
+export function problemType (code: ErrorCode): string {
+  return `urn:tasks-api:problem:${code.toLowerCase().replaceAll('_', '-')}`
+}

@@ -1,0 +1,20 @@
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import type { Config } from '../../config.js'
+import { createUsersRepository } from '../../repositories/users.js'
+import { createRefreshTokensRepository } from '../../repositories/refresh-tokens.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    usersRepository: ReturnType<typeof createUsersRepository>
+    refreshTokensRepository: ReturnType<typeof createRefreshTokensRepository>
+  }
+}
+
+/** One instance of each repository, built once over the app's database. */
+async function repositoriesPlugin (app: FastifyInstance, opts: { config: Config }): Promise<void> {
+  app.decorate('usersRepository', createUsersRepository(app.db))
+  app.decorate('refreshTokensRepository', createRefreshTokensRepository(app.db, opts.config.REFRESH_TOKEN_TTL))
+}
+
+export default fp(repositoriesPlugin, { name: 'repositories', dependencies: ['database'] })

@@ -1,0 +1,23 @@
+import type { FastifyInstance } from 'fastify'
+import type { TSchema } from '@sinclair/typebox'
+import { Ajv, type Options } from 'ajv'
+import addFormatsModule from 'ajv-formats'
+
+// ajv-formats is CommonJS; its default export arrives wrapped under ESM.
+const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default
+
+/**
+ * Two validators instead of Fastify's one, because its defaults are unsafe for bodies: it drops
+ * unknown fields (`removeAdditional`) and coerces `123` into `"123"`. Bodies get neither; query,
+ * path and header parameters arrive as strings and so are still coerced.
+ */
+export function installValidators (app: FastifyInstance, schemas: TSchema[]): void {
+  const common: Options = { allErrors: true, useDefaults: true, strict: false, removeAdditional: false }
+  const body = new Ajv({ ...common, coerceTypes: false })
+  const params = new Ajv({ ...common, coerceTypes: 'array' })
+  for (const ajv of [body, params]) {
+    addFormats(ajv)
+    for (const schema of schemas) ajv.addSchema(schema)
+  }
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? body : params).compile(schema))
+}

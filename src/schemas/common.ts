@@ -1,0 +1,78 @@
+import { type SchemaOptions, type Static, type TSchema, Type } from '@sinclair/typebox'
+
+/** `T | null` as a JSON Schema type array: compact in OpenAPI 3.1 and fast to serialize. */
+export function Nullable<T extends TSchema> (schema: T, options: SchemaOptions = {}) {
+  const { type, ...rest } = schema as unknown as { type: string }
+  return Type.Unsafe<Static<T> | null>({ ...rest, ...options, type: [type, 'null'] })
+}
+
+export const Uuid = Type.String({ format: 'uuid', example: '5f0c6a4e-8a5b-4a53-9a8e-2a8f7f9c1b2d' })
+
+export const Timestamp = Type.String({ format: 'date-time', description: 'RFC 3339 timestamp, UTC', example: '2026-11-23T09:30:00.000Z' })
+
+export const IdParams = Type.Object({
+  id: Type.String({ format: 'uuid', description: 'The resource id (a UUID). A malformed id is a 400.' }),
+}, { additionalProperties: false })
+export type IdParams = Static<typeof IdParams>
+
+export const ValidationIssue = Type.Object({
+  in: Type.Union([Type.Literal('body'), Type.Literal('query'), Type.Literal('path'), Type.Literal('header')], {
+    description: 'Which part of the request the problem is in.',
+  }),
+  path: Type.String({ description: 'JSON pointer into that part of the request.', example: '/title' }),
+  message: Type.String({ example: 'must NOT have fewer than 1 characters' }),
+}, { $id: 'ValidationIssue', title: 'ValidationIssue' })
+
+export const Problem = Type.Object({
+  type: Type.String({ description: 'A URI naming the problem type; one per `code`.', example: 'urn:tasks-api:problem:validation-failed' }),
+  title: Type.String({ description: 'Short, human-readable summary of the problem type.', example: 'Validation failed' }),
+  status: Type.Integer({ minimum: 400, maximum: 599, example: 400 }),
+  detail: Type.Optional(Type.String({ description: 'What went wrong in this occurrence.', example: 'body/title must NOT have fewer than 1 characters' })),
+  instance: Type.String({ description: 'The request path this problem occurred on.', example: '/v1/tasks' }),
+  code: Type.String({ description: 'Stable machine-readable error code from the service\'s catalogue.', example: 'VALIDATION_FAILED' }),
+  request_id: Type.String({ description: 'The `X-Request-Id` of the request, for support and log search.', example: 'b3c1d2e4-5f60-4a7b-8c9d-0e1f2a3b4c5d' }),
+  errors: Type.Optional(Type.Array(Type.Ref(ValidationIssue), { description: 'Present on validation failures: one entry per problem found.' })),
+  error: Type.Optional(Type.String({ description: 'RFC 6749 error code; present on the OAuth2 token endpoint only.', example: 'invalid_grant' })),
+}, {
+  $id: 'Problem',
+  title: 'Problem',
+  description: 'RFC 9457 problem details, sent as `application/problem+json` with every non-2xx response.',
+})
+export type Problem = Static<typeof Problem>
+
+const statusDescriptions: Record<number, string> = {
+  400: 'Bad request: malformed JSON, a schema violation or a bad parameter (see `errors`).',
+  401: 'Missing, malformed, expired or revoked credentials.',
+  403: 'Authenticated, but the credentials lack the scope or role this operation needs.',
+  404: 'No such resource, or it belongs to someone else.',
+  409: 'Conflict with the current state of the resource.',
+  412: 'The `If-Match` precondition failed: the resource changed since you read it.',
+  413: 'The request body is larger than the server accepts.',
+  415: 'The request body is not `application/json`.',
+  422: 'The `Idempotency-Key` was already used with a different request.',
+  429: 'Rate limited: wait for `Retry-After` seconds.',
+  500: 'Unexpected error; the request id identifies it in the server log.',
+  503: 'The database is unavailable or the server is shutting down; retry after `Retry-After` seconds.',
+}
+
+const ProblemRef = Type.Ref(Problem)
+
+/** Response entries for the given error statuses, each an `application/problem+json` Problem. */
+export function problemResponses<S extends number> (...statuses: S[]) {
+  const responses = {} as Record<S, { description: string, content: { 'application/problem+json': { schema: typeof ProblemRef } } }>
+  for (const status of statuses) {
+    responses[status] = {
+      description: statusDescriptions[status] ?? 'Error',
+      content: { 'application/problem+json': { schema: ProblemRef } },
+    }
+  }
+  return responses
+}
+
+/** Errors any route can answer with, whatever it does. */
+export const commonProblems = [400, 413, 415, 429, 500, 503] as const
+
+/** An empty response (204, 304): documented with its description only. */
+export function noContent (description: string) {
+  return Type.Null({ description })
+}

@@ -1,0 +1,51 @@
+import closeWithGrace from 'close-with-grace'
+import { buildApp } from './app.js'
+import { type Config, ConfigError, loadConfig } from './config.js'
+import { openConfiguredDatabase } from './db/open.js'
+import { resolveJwtSecret } from './lib/jwt-secret.js'
+
+/** Pino settings: JSON lines; pretty only for a person at a terminal in development. */
+export function loggerOptions (config: Config) {
+  const pretty = process.stdout.isTTY && config.NODE_ENV === 'development'
+  return {
+    level: config.LOG_LEVEL,
+    redact: {
+      paths: [
+        'req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]', 'res.headers["set-cookie"]',
+        '*.password', '*.current_password', '*.new_password', '*.refresh_token', '*.access_token', '*.key',
+      ],
+      censor: '[redacted]',
+    },
+    ...(pretty ? { transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } } } : {}),
+  }
+}
+
+async function main (): Promise<void> {
+  let config: Config
+  try {
+    config = loadConfig()
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(err.message + '\n')
+      process.exit(1)
+    }
+    throw err
+  }
+  const warnings: string[] = []
+  const jwtSecret = await resolveJwtSecret(config, (m) => warnings.push(m))
+  const database = await openConfiguredDatabase(config)
+  const app = await buildApp({ config, database, jwtSecret, logger: loggerOptions(config) })
+  for (const warning of warnings) app.log.warn(warning)
+
+  closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+    if (err !== undefined) app.log.error({ err }, 'closing after an uncaught error')
+    else app.log.info({ signal }, 'shutting down')
+    app.shuttingDown = true
+    await app.close()
+  })
+
+  await app.listen({ port: config.PORT, host: config.HOST })
+  app.log.info({ database: database.driver }, `ready: http://localhost:${config.PORT}/docs`)
+}
+
+await main()

@@ -63,7 +63,6 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
     trustProxy: config.TRUST_PROXY,
     // A client that trickles its request is cut off (408) instead of holding a socket forever.
     requestTimeout: config.REQUEST_TIMEOUT_MS,
-    connectionTimeout: config.REQUEST_TIMEOUT_MS,
     http: { headersTimeout: Math.min(5_000, config.REQUEST_TIMEOUT_MS), connectionsCheckingInterval: 1_000 } as object,
     keepAliveTimeout: 72_000,
     onProtoPoisoning: 'error',
@@ -85,7 +84,8 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   // JSON bodies (and merge patches) are parsed by Fastify's own safe parser, then refused when a
   // string holds a NUL character.
   const parseJson = app.getDefaultJsonParser('error', 'error')
-  app.removeContentTypeParser('application/json')
+  // Only JSON bodies: Fastify would also accept text/plain, which no route here reads.
+  app.removeContentTypeParser(['application/json', 'text/plain'])
   app.addContentTypeParser(['application/json', 'application/merge-patch+json'], { parseAs: 'string' }, (request, body, done) => {
     if (request.method !== 'PATCH' && request.headers['content-type']?.startsWith('application/merge-patch+json') === true) {
       return done(problem('UNSUPPORTED_MEDIA_TYPE', 'application/merge-patch+json is accepted by PATCH only.'), undefined)
@@ -107,7 +107,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   await app.register(problems)
   await app.register(helmet)
   await app.register(cors, { config })
-  await app.register(swagger, { config })
+  await app.register(swagger)
   await app.register(jwt, { config, secret: options.jwtSecret })
   await app.register(database, { database: options.database, keepOpen: options.keepDatabaseOpen ?? false })
   await app.register(repositories, { config })

@@ -17,15 +17,22 @@ export const ConfigSchema = Type.Object({
   JWT_AUDIENCE: Type.String({ minLength: 1, default: 'tasks-api' }),
   ACCESS_TOKEN_TTL: Type.Integer({ minimum: 10, maximum: 86_400, default: 900, description: 'seconds' }),
   REFRESH_TOKEN_TTL: Type.Integer({ minimum: 60, maximum: 31_536_000, default: 2_592_000, description: 'seconds' }),
-  ADMIN_USERNAME: Type.Optional(Type.String({ minLength: 3, maxLength: 32 })),
+  ADMIN_USERNAME: Type.Optional(Type.String({ minLength: 3, maxLength: 32, pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$' })),
   ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 8, maxLength: 128 })),
   TRUST_PROXY: Type.Boolean({ default: false }),
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  REDIS_KEY_PREFIX: Type.String({ minLength: 1, maxLength: 100, default: 'tasks-api:rate-limit:', description: 'namespace of the rate-limit counters in Redis' }),
+  RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 600, description: 'requests per RATE_LIMIT_WINDOW per user or API key' }),
+  RATE_LIMIT_WINDOW: Type.Integer({ minimum: 1, default: 60, description: 'seconds' }),
+  AUTH_RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 10, description: 'requests per AUTH_RATE_LIMIT_WINDOW per client IP to each of signup, login, token, refresh and logout' }),
+  AUTH_RATE_LIMIT_WINDOW: Type.Integer({ minimum: 1, default: 60, description: 'seconds' }),
+  LOGIN_FAILURES_MAX: Type.Integer({ minimum: 1, default: 5, description: 'failed logins per LOGIN_FAILURES_WINDOW per username before further attempts are refused' }),
+  LOGIN_FAILURES_WINDOW: Type.Integer({ minimum: 1, default: 900, description: 'seconds' }),
+  API_KEY_USAGE_FLUSH_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 60_000, description: 'how often API keys\' last_used_at is written' }),
   CORS_ORIGINS: Type.Optional(Type.String({ minLength: 1, description: 'comma-separated origins' })),
   BODY_LIMIT: Type.Integer({ minimum: 1024, maximum: 104_857_600, default: 1_048_576 }),
   REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 1000, maximum: 600_000, default: 10_000 }),
   METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
-  PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://', description: 'the server URL advertised in the OpenAPI document' })),
 })
 export type Config = Static<typeof ConfigSchema>
 
@@ -59,6 +66,9 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     }
     if ((config.ADMIN_USERNAME === undefined) !== (config.ADMIN_PASSWORD === undefined)) {
       problems.push('ADMIN_USERNAME and ADMIN_PASSWORD: set both or neither')
+    }
+    if (config.ADMIN_PASSWORD !== undefined && config.ADMIN_PASSWORD.toLowerCase() === config.ADMIN_USERNAME?.toLowerCase()) {
+      problems.push('ADMIN_PASSWORD: must not equal ADMIN_USERNAME')
     }
   }
   if (problems.length > 0) throw new ConfigError(problems)

@@ -48,4 +48,9 @@ async function main (): Promise<void> {
   app.log.info({ database: database.driver }, `ready: http://localhost:${config.PORT}/docs`)
 }
 
-await main()
+await main().catch((err: unknown) => {
+  // Start-up failures (database unreachable, data directory in use, ...) end the process with a
+  // message meant for the operator rather than a stack trace.
+  process.stderr.write(`tasks-api failed to start: ${err instanceof Error ? err.message : String(err)}\n`)
+  process.exit(1)
+})

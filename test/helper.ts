@@ -18,7 +18,7 @@ import { migrationsFolder, migratePglite, migratePostgres } from '../src/db/migr
 /** The `t` a test callback receives. */
 export type T = Parameters<Parameters<typeof tap.test>[0]>[0]
 
-export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL
+export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL || undefined
 export const databaseKind = TEST_DATABASE_URL === undefined ? 'pglite' : 'postgres'
 export const JWT_SECRET = 'test-secret-that-is-at-least-32-bytes-long'
 
@@ -142,7 +142,7 @@ export async function injectAs (app: FastifyInstance, user: TestUser, options: I
 
 /** Asserts a problem+json response with the given status and catalogue code. */
 export function assertProblem (t: T, res: LightMyRequestResponse, status: number, code: string): Record<string, unknown> {
-  t.equal(res.statusCode, status, `status ${status} (body: ${res.body.slice(0, 300)})`)
+  t.equal(res.statusCode, status, `status ${status}`, { body: res.body.slice(0, 500) })
   t.match(res.headers['content-type'], /^application\/problem\+json/, 'problem+json content type')
   const body = res.json<Record<string, unknown>>()
   t.equal(body.code, code, `code ${code}`)

@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises'
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { type SQL, sql } from 'drizzle-orm'
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core'
@@ -53,12 +53,14 @@ export async function openPglite (dataDir?: string, existing?: PGlite): Promise<
   const { PGlite } = await import('@electric-sql/pglite')
   const { drizzle } = await import('drizzle-orm/pglite')
   let client: PGlite
+  let releaseLock = async () => {}
   if (existing !== undefined) {
     client = existing
   } else if (dataDir === undefined) {
     client = new PGlite()
   } else {
     await mkdir(dataDir, { recursive: true })
+    releaseLock = await lockDataDir(dataDir)
     client = new PGlite(join(dataDir, 'pgdata'))
   }
   await client.waitReady
@@ -68,7 +70,41 @@ export async function openPglite (dataDir?: string, existing?: PGlite): Promise<
     client,
     driver: 'pglite',
     ping: async () => { await db.execute(sql`select 1`) },
-    close: async () => { if (!client.closed) await client.close() },
+    close: async () => {
+      if (!client.closed) await client.close()
+      await releaseLock()
+    },
+  }
+}
+
+/**
+ * PGlite is one process's database: a second process opening the same directory would corrupt it.
+ * A lock file holding the owner's pid turns that mistake into a clear error.
+ */
+async function lockDataDir (dataDir: string): Promise<() => Promise<void>> {
+  const lockFile = join(dataDir, 'pgdata.lock')
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await writeFile(lockFile, String(process.pid), { flag: 'wx' })
+      return async () => { await rm(lockFile, { force: true }) }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+      const owner = Number(await readFile(lockFile, 'utf8').catch(() => ''))
+      if (Number.isInteger(owner) && owner > 0 && isAlive(owner)) {
+        throw new Error(`The embedded database in ${dataDir} is in use by process ${owner}; stop it first (or set DATABASE_URL).`)
+      }
+      await rm(lockFile, { force: true }) // left behind by a process that died
+    }
+  }
+  throw new Error(`Could not lock ${lockFile}`)
+}
+
+function isAlive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
   }
 }
 

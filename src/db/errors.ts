@@ -19,6 +19,8 @@ const unavailableCodes = new Set([
 export function isDatabaseUnavailable (error: unknown): boolean {
   for (const e of chain(error)) {
     if (typeof e.code === 'string' && unavailableCodes.has(e.code)) return true
+    // PGlite after close() (shutdown) has no code, only this message.
+    if (e instanceof Error && e.message === 'PGlite is closed') return true
   }
   return false
 }

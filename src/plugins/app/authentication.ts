@@ -120,7 +120,11 @@ async function authenticationPlugin (app: FastifyInstance, opts: { config: Confi
 
   app.addHook('onRoute', (route) => {
     const needs = route.config?.auth
-    if (needs === undefined) return
+    if (needs === undefined) {
+      // Public operations say so explicitly (an empty requirement) rather than by omission.
+      if (route.url.startsWith('/v1/')) route.schema = { ...route.schema, security: [] }
+      return
+    }
     const scopes = [...(needs.scopes ?? []), ...(needs.role === 'admin' ? ['admin'] : [])]
     // onRequest, before the body is read: an anonymous caller learns nothing about validation.
     route.onRequest = [authenticate, ...(route.onRequest === undefined ? [] : [route.onRequest].flat())]

@@ -2,7 +2,6 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
-import type { Config } from '../../config.js'
 import { apiDescription, apiVersion } from '../../openapi-info.js'
 
 /**
@@ -10,12 +9,19 @@ import { apiDescription, apiVersion } from '../../openapi-info.js'
  * by `$ref`, so generated clients get named types.
  * @see https://github.com/fastify/fastify-swagger
  */
-async function swaggerPlugin (app: FastifyInstance, opts: { config: Config }): Promise<void> {
+async function swaggerPlugin (app: FastifyInstance): Promise<void> {
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
-      info: { title: 'Tasks API', version: apiVersion, description: apiDescription, license: { name: 'MIT', identifier: 'MIT' } },
-      servers: [{ url: opts.config.PUBLIC_URL ?? `http://localhost:${opts.config.PORT}`, description: 'This server' }],
+      info: {
+        title: 'Tasks API',
+        version: apiVersion,
+        description: apiDescription,
+        contact: { name: 'Tasks API maintainers' },
+        license: { name: 'MIT', identifier: 'MIT' },
+      },
+      // Relative: the document describes whichever host serves it, so /docs works behind any proxy.
+      servers: [{ url: '/', description: 'The server that serves this document' }],
       tags: [
         { name: 'auth', description: 'Sign up, sign in and manage tokens.' },
         { name: 'users', description: 'Your account, and user administration for admins.' },

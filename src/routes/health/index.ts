@@ -15,7 +15,8 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Liveness',
       description: '200 while the process runs. Touches nothing else, so a slow database never restarts the process.',
       tags: ['health'],
-      response: { 200: Type.Ref(Health) },
+      security: [],
+      response: { 200: Type.Ref(Health), ...problemResponses(400) },
     },
   }, async () => ({ status: 'ok' as const }))
 
@@ -25,7 +26,8 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Readiness',
       description: '200 when the database answers and every migration is applied; 503 otherwise, and while shutting down.',
       tags: ['health'],
-      response: { 200: Type.Ref(Health), ...problemResponses(503) },
+      security: [],
+      response: { 200: Type.Ref(Health), ...problemResponses(400, 503) },
     },
   }, async (request, reply) => {
     const database = await app.database.ping().then(() => 'ok' as const, () => 'unavailable' as const)

@@ -11,6 +11,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       operationId: 'getCurrentUser',
       summary: 'Your account',
+      description: 'The account the credentials belong to.',
       tags: ['users'],
       response: { 200: Type.Ref(User), ...problemResponses(429, 500, 503) },
     },

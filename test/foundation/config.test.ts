@@ -1,0 +1,36 @@
+import tap from 'tap'
+import { ConfigError, loadConfig } from '../../src/config.js'
+
+tap.test('defaults fill every unset variable', async (t) => {
+  const config = loadConfig({})
+  t.match(config, { PORT: 3000, NODE_ENV: 'development', DATA_DIR: './.data', MIGRATE_ON_START: true, BODY_LIMIT: 1_048_576, ACCESS_TOKEN_TTL: 900, TRUST_PROXY: false })
+  t.equal(config.DATABASE_URL, undefined)
+})
+
+tap.test('values are converted from strings; empty strings count as unset', async (t) => {
+  const config = loadConfig({ PORT: '8080', MIGRATE_ON_START: 'false', TRUST_PROXY: 'true', DATABASE_URL: '' })
+  t.equal(config.PORT, 8080)
+  t.equal(config.MIGRATE_ON_START, false)
+  t.equal(config.TRUST_PROXY, true)
+  t.equal(config.DATABASE_URL, undefined)
+})
+
+tap.test('every problem is reported at once, secrets hidden', async (t) => {
+  const err = t.throws(() => loadConfig({ PORT: 'eighty', LOG_LEVEL: 'loud', JWT_SECRET: 'too-short', DATABASE_URL: 'mysql://x' })) as ConfigError
+  t.ok(err instanceof ConfigError)
+  t.equal(err.problems.length, 4, err.message)
+  t.match(err.message, /PORT="eighty"/)
+  t.match(err.message, /LOG_LEVEL="loud"/)
+  t.match(err.message, /JWT_SECRET=\(hidden\)/)
+  t.notMatch(err.message, /too-short/)
+  t.match(err.message, /DATABASE_URL=/)
+})
+
+tap.test('production requires JWT_SECRET', async (t) => {
+  t.match(t.throws(() => loadConfig({ NODE_ENV: 'production' })), { problems: [/JWT_SECRET: required/] })
+  t.ok(loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'a'.repeat(32) }))
+})
+
+tap.test('ADMIN_USERNAME and ADMIN_PASSWORD come together', async (t) => {
+  t.match(t.throws(() => loadConfig({ ADMIN_USERNAME: 'root' })), { problems: [/set both or neither/] })
+})

@@ -1,0 +1,146 @@
+import tap from 'tap'
+import { buildApp } from '../../src/app.js'
+import { openPglite, openPostgres } from '../../src/db/client.js'
+import { assertProblem, build, JWT_SECRET, testConfig } from '../helper.js'
+
+const signup = (payload: string, headers: Record<string, string> = { 'content-type': 'application/json' }) =>
+  ({ method: 'POST' as const, url: '/v1/auth/signup', payload, headers })
+
+tap.test('schema violations are 400 with JSON-pointer paths for every problem', async (t) => {
+  const app = await build(t)
+  const res = await app.inject(signup(JSON.stringify({ username: 'x', password: 'short' })))
+  const body = assertProblem(t, res, 400, 'VALIDATION_FAILED')
+  t.equal(body.instance, '/v1/auth/signup')
+  t.match(body.errors, [
+    { in: 'body', path: '/username', message: /fewer than 3/ },
+    { in: 'body', path: '/password', message: /fewer than 8/ },
+  ])
+  t.match(body.detail, /body\/username/)
+})
+
+tap.test('a missing required field is reported at its own path', async (t) => {
+  const app = await build(t)
+  const res = await app.inject(signup(JSON.stringify({ username: 'someone' })))
+  const body = assertProblem(t, res, 400, 'VALIDATION_FAILED')
+  t.match(body.errors, [{ in: 'body', path: '/password', message: 'is required' }])
+})
+
+tap.test('unknown body fields are rejected, not dropped', async (t) => {
+  const app = await build(t)
+  const res = await app.inject(signup(JSON.stringify({ username: 'someone', password: 'long enough pw', admin: true })))
+  const body = assertProblem(t, res, 400, 'VALIDATION_FAILED')
+  t.match(body.errors, [{ in: 'body', path: '/admin', message: 'is not a known field' }])
+})
+
+tap.test('body values are not coerced: a number is not a string', async (t) => {
+  const app = await build(t)
+  const res = await app.inject(signup(JSON.stringify({ username: 12345, password: 'long enough pw' })))
+  const body = assertProblem(t, res, 400, 'VALIDATION_FAILED')
+  t.match(body.errors, [{ in: 'body', path: '/username', message: /must be string/ }])
+})
+
+tap.test('malformed JSON is 400 MALFORMED_JSON', async (t) => {
+  const app = await build(t)
+  assertProblem(t, await app.inject(signup('{"username": "a",')), 400, 'MALFORMED_JSON')
+  assertProblem(t, await app.inject(signup('')), 400, 'MALFORMED_JSON')
+})
+
+tap.test('prototype poisoning is refused as malformed JSON', async (t) => {
+  const app = await build(t)
+  const res = await app.inject(signup('{"username":"someone","password":"long enough pw","__proto__":{"admin":true}}'))
+  assertProblem(t, res, 400, 'MALFORMED_JSON')
+})
+
+tap.test('NUL characters in strings are a 400, not a database error', async (t) => {
+  const app = await build(t)
+  const res = await app.inject(signup('{"username":"some\\u0000one","password":"long enough pw"}'))
+  assertProblem(t, res, 400, 'VALIDATION_FAILED')
+  const query = await app.inject({ method: 'GET', url: '/health/live?x=%00' })
+  assertProblem(t, query, 400, 'VALIDATION_FAILED')
+})
+
+tap.test('a body that is not JSON is 415', async (t) => {
+  const app = await build(t)
+  const res = await app.inject(signup('username=a', { 'content-type': 'text/plain' }))
+  assertProblem(t, res, 415, 'UNSUPPORTED_MEDIA_TYPE')
+  const patchType = await app.inject(signup('{}', { 'content-type': 'application/merge-patch+json' }))
+  assertProblem(t, patchType, 415, 'UNSUPPORTED_MEDIA_TYPE')
+})
+
+tap.test('a body over BODY_LIMIT is 413', async (t) => {
+  const app = await build(t, { BODY_LIMIT: '2048' })
+  const res = await app.inject(signup(JSON.stringify({ username: 'someone', password: 'x'.repeat(4096) })))
+  assertProblem(t, res, 413, 'PAYLOAD_TOO_LARGE')
+})
+
+tap.test('an unknown route is 404 problem+json', async (t) => {
+  const app = await build(t)
+  const body = assertProblem(t, await app.inject({ method: 'GET', url: '/v1/nothing-here?x=1' }), 404, 'NOT_FOUND')
+  t.equal(body.instance, '/v1/nothing-here')
+  assertProblem(t, await app.inject({ method: 'DELETE', url: '/health/live' }), 404, 'NOT_FOUND')
+})
+
+tap.test('a request id is echoed when sane and replaced when not', async (t) => {
+  const app = await build(t)
+  const echoed = await app.inject({ method: 'GET', url: '/v1/missing', headers: { 'x-request-id': 'trace-abc.123' } })
+  t.equal(echoed.headers['x-request-id'], 'trace-abc.123')
+  t.equal(echoed.json().request_id, 'trace-abc.123')
+  const replaced = await app.inject({ method: 'GET', url: '/health/live', headers: { 'x-request-id': 'bad id <script>' } })
+  t.match(replaced.headers['x-request-id'], /^[0-9a-f-]{36}$/)
+})
+
+tap.test('an unexpected exception is a generic 500 with the request id; details stay in the log', async (t) => {
+  const lines: string[] = []
+  const app = await buildApp({
+    config: testConfig(),
+    database: await openPostgres({ url: 'postgres://nobody@127.0.0.1:1/none', poolMax: 1, statementTimeoutMs: 0 }),
+    jwtSecret: JWT_SECRET,
+    logger: { level: 'error', stream: { write: (line: string) => { lines.push(line) } } },
+  })
+  app.get('/boom', async () => { throw new Error('secret internal detail at /srv/app.ts:42') })
+  t.teardown(() => app.close())
+  const res = await app.inject({ method: 'GET', url: '/boom' })
+  const body = assertProblem(t, res, 500, 'INTERNAL')
+  t.notMatch(res.body, /secret internal detail|\/srv\/app/)
+  t.ok(lines.some((l) => l.includes('secret internal detail') && l.includes(String(body.request_id))), 'logged with the request id')
+})
+
+tap.test('an unreachable PostgreSQL is 503 with Retry-After', async (t) => {
+  const app = await buildApp({
+    config: testConfig(),
+    database: await openPostgres({ url: 'postgres://nobody@127.0.0.1:1/none', poolMax: 1, statementTimeoutMs: 0 }),
+    jwtSecret: JWT_SECRET,
+  })
+  t.teardown(() => app.close())
+  const res = await app.inject({ method: 'POST', url: '/v1/auth/login', payload: { username: 'someone', password: 'whatever1' } })
+  assertProblem(t, res, 503, 'SERVICE_UNAVAILABLE')
+  t.equal(res.headers['retry-after'], '5')
+  const ready = await app.inject({ method: 'GET', url: '/health/ready' })
+  assertProblem(t, ready, 503, 'SERVICE_UNAVAILABLE')
+})
+
+tap.test('a closed embedded database is 503 with Retry-After', async (t) => {
+  const database = await openPglite()
+  await database.close()
+  const app = await buildApp({ config: testConfig(), database, jwtSecret: JWT_SECRET })
+  t.teardown(() => app.close())
+  const res = await app.inject({ method: 'POST', url: '/v1/auth/login', payload: { username: 'someone', password: 'whatever1' } })
+  assertProblem(t, res, 503, 'SERVICE_UNAVAILABLE')
+})
+
+tap.test('responses carry security headers; /v1 responses are not cacheable', async (t) => {
+  const app = await build(t)
+  const res = await app.inject({ method: 'GET', url: '/v1/users/me' })
+  t.equal(res.headers['cache-control'], 'no-store')
+  t.equal(res.headers['x-content-type-options'], 'nosniff')
+  t.match(res.headers['content-security-policy'], /default-src 'self'/)
+  t.notOk(res.headers['access-control-allow-origin'], 'CORS is off by default')
+})
+
+tap.test('CORS answers only the configured origins', async (t) => {
+  const app = await build(t, { CORS_ORIGINS: 'https://app.example.com' })
+  const allowed = await app.inject({ method: 'OPTIONS', url: '/v1/users/me', headers: { origin: 'https://app.example.com', 'access-control-request-method': 'GET' } })
+  t.equal(allowed.headers['access-control-allow-origin'], 'https://app.example.com')
+  const other = await app.inject({ method: 'GET', url: '/health/live', headers: { origin: 'https://evil.example.com' } })
+  t.notOk(other.headers['access-control-allow-origin'])
+})

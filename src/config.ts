@@ -32,6 +32,9 @@ export const ConfigSchema = Type.Object({
   CORS_ORIGINS: Type.Optional(Type.String({ minLength: 1, description: 'comma-separated origins' })),
   BODY_LIMIT: Type.Integer({ minimum: 1024, maximum: 104_857_600, default: 1_048_576 }),
   REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 1000, maximum: 600_000, default: 10_000 }),
+  SHUTDOWN_DRAIN_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 0, description: 'after SIGTERM, answer /health/ready 503 this long before closing, so load balancers stop routing here' }),
+  SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 1000, maximum: 120_000, default: 10_000, description: 'in-flight requests get this long to finish on shutdown' }),
+  MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, default: 1000, description: 'shed load with 503 past this event-loop delay; 0 turns it off' }),
   METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
 })
 export type Config = Static<typeof ConfigSchema>

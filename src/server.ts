@@ -37,11 +37,16 @@ async function main (): Promise<void> {
   const app = await buildApp({ config, database, jwtSecret, logger: loggerOptions(config) })
   for (const warning of warnings) app.log.warn(warning)
 
-  closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+  // On SIGTERM/SIGINT: report not-ready, give load balancers SHUTDOWN_DRAIN_MS to notice, then stop
+  // accepting connections, finish in-flight requests and close the pool. Past SHUTDOWN_TIMEOUT_MS
+  // close-with-grace gives up and exits 1.
+  closeWithGrace({ delay: config.SHUTDOWN_DRAIN_MS + config.SHUTDOWN_TIMEOUT_MS }, async ({ signal, err }) => {
     if (err !== undefined) app.log.error({ err }, 'closing after an uncaught error')
     else app.log.info({ signal }, 'shutting down')
     app.shuttingDown = true
+    if (config.SHUTDOWN_DRAIN_MS > 0) await new Promise((resolve) => setTimeout(resolve, config.SHUTDOWN_DRAIN_MS))
     await app.close()
+    app.log.info('closed')
   })
 
   await app.listen({ port: config.PORT, host: config.HOST })

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { type SQL, sql } from 'drizzle-orm'
@@ -14,6 +15,8 @@ export interface DatabaseHandle {
   driver: 'postgres' | 'pglite'
   /** Answers when the database does; throws otherwise. */
   ping: () => Promise<void>
+  /** This instance's connections by state (`active`, `idle`, …), for metrics. */
+  poolStats: () => Promise<Record<string, number>>
   close: () => Promise<void>
 }
 
@@ -26,13 +29,15 @@ export interface PostgresOptions {
 export async function openPostgres (options: PostgresOptions): Promise<DatabaseHandle> {
   const { default: postgres } = await import('postgres')
   const { drizzle } = await import('drizzle-orm/postgres-js')
+  // A name per instance, so pg_stat_activity tells this instance's connections from others'.
+  const applicationName = `tasks-api:${randomUUID().slice(0, 8)}`
   const client = postgres(options.url, {
     max: options.poolMax,
     connect_timeout: 5,
     idle_timeout: 60,
     onnotice: () => {},
     connection: {
-      application_name: 'tasks-api',
+      application_name: applicationName,
       ...(options.statementTimeoutMs > 0 ? { statement_timeout: options.statementTimeoutMs } : {}),
     },
   })
@@ -41,6 +46,12 @@ export async function openPostgres (options: PostgresOptions): Promise<DatabaseH
     db,
     driver: 'postgres',
     ping: async () => { await client`select 1` },
+    poolStats: async () => {
+      const rows = await client<Array<{ state: string, n: number }>>`
+        select coalesce(state, 'unknown') as state, count(*)::int as n from pg_stat_activity
+        where application_name = ${applicationName} group by 1`
+      return Object.fromEntries(rows.map((r) => [r.state, r.n]))
+    },
     close: async () => { await client.end({ timeout: 5 }) },
   }
 }
@@ -70,6 +81,7 @@ export async function openPglite (dataDir?: string, existing?: PGlite): Promise<
     client,
     driver: 'pglite',
     ping: async () => { await db.execute(sql`select 1`) },
+    poolStats: async () => ({ active: 1 }),
     close: async () => {
       if (!client.closed) await client.close()
       await releaseLock()

@@ -1,0 +1,30 @@
+import tap from 'tap'
+import { build } from '../helper.js'
+
+tap.test('GET /metrics exposes request histograms by route template, pool and process metrics', async (t) => {
+  const app = await build(t)
+  for (let i = 0; i < 3; i++) await app.inject({ method: 'GET', url: '/health/live' })
+  await app.inject({ method: 'GET', url: '/v1/users/me' })
+  const res = await app.inject({ method: 'GET', url: '/metrics' })
+  t.equal(res.statusCode, 200)
+  t.match(res.headers['content-type'], /^text\/plain/)
+  t.match(res.body, /http_request_duration_seconds_bucket\{[^}]*le="0\.005"[^}]*route="\/health\/live"[^}]*\}/)
+  const count = /http_request_duration_seconds_count\{method="GET",route="\/health\/live",status_code="200"\} (\d+)/.exec(res.body)
+  t.equal(count?.[1], '3', 'three requests counted for the route')
+  t.match(res.body, /http_request_duration_seconds_count\{method="GET",route="\/v1\/users\/me",status_code="401"\} 1/)
+  t.match(res.body, /db_pool_connections\{state="\w+"\} \d+/)
+  t.match(res.body, /db_pool_max \d+/)
+  t.match(res.body, /process_resident_memory_bytes \d+/)
+  t.match(res.body, /nodejs_eventloop_lag_seconds/)
+})
+
+tap.test('with METRICS_TOKEN set, /metrics requires it', async (t) => {
+  const app = await build(t, { METRICS_TOKEN: 'metrics-token-0123456789' })
+  const anonymous = await app.inject({ method: 'GET', url: '/metrics' })
+  t.equal(anonymous.statusCode, 401)
+  t.match(anonymous.headers['content-type'], /application\/problem\+json/)
+  const wrong = await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: 'Bearer metrics-token-0123456780' } })
+  t.equal(wrong.statusCode, 401)
+  const right = await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: 'Bearer metrics-token-0123456789' } })
+  t.equal(right.statusCode, 200)
+})

@@ -3,22 +3,7 @@ import { buildApp } from './app.js'
 import { type Config, ConfigError, loadConfig } from './config.js'
 import { openConfiguredDatabase } from './db/open.js'
 import { resolveJwtSecret } from './lib/jwt-secret.js'
-
-/** Pino settings: JSON lines; pretty only for a person at a terminal in development. */
-export function loggerOptions (config: Config) {
-  const pretty = process.stdout.isTTY && config.NODE_ENV === 'development'
-  return {
-    level: config.LOG_LEVEL,
-    redact: {
-      paths: [
-        'req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]', 'res.headers["set-cookie"]',
-        '*.password', '*.current_password', '*.new_password', '*.refresh_token', '*.access_token', '*.key',
-      ],
-      censor: '[redacted]',
-    },
-    ...(pretty ? { transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } } } : {}),
-  }
-}
+import { loggerOptions } from './logger.js'
 
 async function main (): Promise<void> {
   let config: Config

@@ -4,7 +4,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto'
 import { readdirSync, readFileSync } from 'node:fs'
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import tap from 'tap'
@@ -102,8 +102,24 @@ export async function testDatabase (): Promise<DatabaseHandle> {
   return await fileDatabase
 }
 
+/**
+ * Environment for a server process of its own: a fresh PostgreSQL database, or an embedded one in a
+ * temporary DATA_DIR. Removed when `t` ends (stop the server first).
+ */
+export async function serverDatabaseEnv (t: T): Promise<Record<string, string>> {
+  if (TEST_DATABASE_URL !== undefined) {
+    const { url, drop } = await createPostgresDatabase()
+    t.teardown(drop)
+    return { DATABASE_URL: url }
+  }
+  const dataDir = await mkdtemp(join(tmpdir(), 'tasks-api-data-'))
+  t.teardown(() => rm(dataDir, { recursive: true, force: true }))
+  return { DATA_DIR: dataDir }
+}
+
 export function testConfig (overrides: Record<string, string> = {}): Config {
-  return loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', JWT_SECRET, ...overrides })
+  // Load shedding is off unless a test turns it on: a busy test machine is not an overloaded server.
+  return loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', JWT_SECRET, MAX_EVENT_LOOP_DELAY_MS: '0', ...overrides })
 }
 
 /** The real app over this file's database, closed when `t` ends. */

@@ -28,7 +28,7 @@ export async function startServer (env: Record<string, string>, timeoutMs = 30_0
   const port = await freePort()
   const child = spawn(process.execPath, ['--import', 'tsx', join(projectRoot, 'src/server.ts')], {
     cwd: projectRoot,
-    env: { PATH: process.env.PATH, NODE_ENV: 'test', LOG_LEVEL: 'info', HOST: '127.0.0.1', PORT: String(port), ...env },
+    env: { PATH: process.env.PATH, NODE_ENV: 'test', LOG_LEVEL: 'info', HOST: '127.0.0.1', PORT: String(port), MAX_EVENT_LOOP_DELAY_MS: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let output = ''

@@ -12,6 +12,7 @@ async function underPressurePlugin (app: FastifyInstance, opts: { config: Config
   if (opts.config.MAX_EVENT_LOOP_DELAY_MS === 0) return
   await app.register(underPressure, {
     maxEventLoopDelay: opts.config.MAX_EVENT_LOOP_DELAY_MS,
+    sampleInterval: 250,
     retryAfter: 5,
     exposeStatusRoute: false,
   })

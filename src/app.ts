@@ -17,6 +17,8 @@ import authentication from './plugins/app/authentication.js'
 import healthRoutes from './routes/health/index.js'
 import authRoutes from './routes/auth/index.js'
 import usersRoutes from './routes/users/index.js'
+import tasksRoutes from './routes/tasks/index.js'
+import idempotencyPurge from './plugins/app/idempotency-purge.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -112,10 +114,12 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   await app.register(database, { database: options.database, keepOpen: options.keepDatabaseOpen ?? false })
   await app.register(repositories, { config })
   await app.register(authentication, { config })
+  await app.register(idempotencyPurge)
 
   await app.register(healthRoutes, { prefix: '/health' })
   await app.register(authRoutes, { prefix: '/v1/auth' })
   await app.register(usersRoutes, { prefix: '/v1/users' })
+  await app.register(tasksRoutes, { prefix: '/v1/tasks', jwtSecret: options.jwtSecret })
 
   return app
 }

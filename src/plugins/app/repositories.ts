@@ -3,11 +3,15 @@ import fp from 'fastify-plugin'
 import type { Config } from '../../config.js'
 import { createUsersRepository } from '../../repositories/users.js'
 import { createRefreshTokensRepository } from '../../repositories/refresh-tokens.js'
+import { createTasksRepository } from '../../repositories/tasks.js'
+import { createIdempotencyKeysRepository } from '../../repositories/idempotency-keys.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     usersRepository: ReturnType<typeof createUsersRepository>
     refreshTokensRepository: ReturnType<typeof createRefreshTokensRepository>
+    tasksRepository: ReturnType<typeof createTasksRepository>
+    idempotencyKeysRepository: ReturnType<typeof createIdempotencyKeysRepository>
   }
 }
 
@@ -15,6 +19,8 @@ declare module 'fastify' {
 async function repositoriesPlugin (app: FastifyInstance, opts: { config: Config }): Promise<void> {
   app.decorate('usersRepository', createUsersRepository(app.db))
   app.decorate('refreshTokensRepository', createRefreshTokensRepository(app.db, opts.config.REFRESH_TOKEN_TTL))
+  app.decorate('tasksRepository', createTasksRepository(app.db))
+  app.decorate('idempotencyKeysRepository', createIdempotencyKeysRepository(app.db))
 }
 
 export default fp(repositoriesPlugin, { name: 'repositories', dependencies: ['database'] })

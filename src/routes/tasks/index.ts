@@ -1,0 +1,207 @@
+import { createHash } from 'node:crypto'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { type TSchema, Type } from '@sinclair/typebox'
+import { problem } from '../../errors.js'
+import { createCursorCodec } from '../../lib/cursor.js'
+import { etagOf, noneMatchHolds, versionsMatching } from '../../lib/entity-tags.js'
+import type { Position, TaskRecord, TaskValues } from '../../repositories/tasks.js'
+import { IdParams, noContent, problemResponses } from '../../schemas/common.js'
+import {
+  ConditionalReadHeaders, ConditionalWriteHeaders, ETagHeader, IdempotencyHeaders, LinkHeader, LocationHeader,
+  ReplayedHeader, Task, TaskCreate, TaskListQuery, TaskPage, TaskPatch, TaskReplace,
+} from '../../schemas/tasks.js'
+
+export interface TasksRoutesOptions {
+  /** Cursors are signed with a key derived from it. */
+  jwtSecret: string
+}
+
+/** A success response with documented headers and a JSON body. */
+function withHeaders (description: string, schema: TSchema, headers: Record<string, TSchema>) {
+  return { description, headers, content: { 'application/json': { schema } } }
+}
+
+/** Create and replace take every writable field; the omitted ones get their defaults. */
+function valuesOf (body: TaskCreate): TaskValues {
+  return {
+    title: body.title,
+    description: body.description ?? null,
+    priority: body.priority ?? 'medium',
+    due_at: body.due_at ?? null,
+    tags: body.tags ?? [],
+    completed: body.completed ?? false,
+  }
+}
+
+/** Identifies a create request regardless of key order and white space in its JSON. */
+function fingerprintOf (body: TaskCreate): string {
+  return createHash('sha256').update('POST /v1/tasks\n').update(JSON.stringify(body, Object.keys(body).sort())).digest('base64url')
+}
+
+const read = { auth: { scopes: ['tasks:read' as const] } }
+const write = { auth: { scopes: ['tasks:write' as const] } }
+const taskRef = Type.Ref(Task)
+const taskWithETag = withHeaders('The task.', taskRef, { etag: ETagHeader })
+
+const tasksRoutes: FastifyPluginAsyncTypebox<TasksRoutesOptions> = async (app, opts) => {
+  const cursors = createCursorCodec(opts.jwtSecret, 'tasks-api/v1/tasks-cursor')
+  const tasks = app.tasksRepository
+
+  app.get('', {
+    config: read,
+    schema: {
+      operationId: 'listTasks',
+      summary: 'List your tasks',
+      description: [
+        'Your tasks, filtered, searched and sorted, one page at a time. Filters combine with AND.',
+        '',
+        'Paging uses keyset cursors: follow `next_cursor` (or the `Link: rel="next"` header) until it is null.',
+        'A cursor only works with the sort and filters of the request that produced it, and only for you;',
+        'anything else, or an altered cursor, is a 400 with code `INVALID_CURSOR`. Tasks added or removed',
+        'while you page do not make the remaining pages skip or repeat tasks.',
+      ].join('\n'),
+      tags: ['tasks'],
+      querystring: TaskListQuery,
+      response: {
+        200: withHeaders('One page of tasks.', Type.Ref(TaskPage), { link: LinkHeader }),
+        ...problemResponses(400, 429, 500, 503),
+      },
+    },
+  }, async (request, reply) => {
+    const userId = request.auth!.userId
+    const { sort = '-created_at', limit = 20, cursor, completed, priority, tag, due_before: dueBefore, due_after: dueAfter, q } = request.query
+    const tags = tag === undefined ? undefined : [...new Set(tag)].sort()
+    // What the cursor is only valid for; equivalent requests (tags in another order) share it.
+    const context = JSON.stringify([userId, sort, completed ?? null, priority ?? null, tags ?? [], dueBefore ?? null, dueAfter ?? null, q ?? null])
+    let after: Position | undefined
+    if (cursor !== undefined) {
+      after = cursors.decode(context, cursor) as Position | undefined
+      if (after === undefined) {
+        throw problem('INVALID_CURSOR', 'The cursor is malformed, was altered, or belongs to another sort, other filters or another user. Start again without a cursor.', {
+          errors: [{ in: 'query', path: '/cursor', message: 'is not a cursor for this query' }],
+        })
+      }
+    }
+    const page = await tasks.list(userId, { sort, limit, after, filters: { completed, priority, tags, dueBefore, dueAfter, q } })
+    const nextCursor = page.next === null ? null : cursors.encode(context, page.next)
+    if (nextCursor !== null) {
+      const params = new URLSearchParams(request.url.slice(request.url.indexOf('?') + 1))
+      params.set('cursor', nextCursor)
+      reply.header('link', `</v1/tasks?${params.toString()}>; rel="next"`)
+    }
+    return { items: page.items, next_cursor: nextCursor }
+  })
+
+  app.post('', {
+    config: write,
+    schema: {
+      operationId: 'createTask',
+      summary: 'Create a task',
+      description: 'Creates a task owned by you. Send an `Idempotency-Key` to make retries safe: see the header\'s description.',
+      tags: ['tasks'],
+      headers: IdempotencyHeaders,
+      body: Type.Ref(TaskCreate),
+      response: {
+        201: withHeaders('The task was created (or, with `Idempotent-Replayed: true`, the first response to this key is replayed).', taskRef, {
+          location: LocationHeader,
+          etag: ETagHeader,
+          'idempotent-replayed': ReplayedHeader,
+        }),
+        ...problemResponses(400, 409, 413, 415, 422, 429, 500, 503),
+      },
+    },
+  }, async (request, reply) => {
+    const userId = request.auth!.userId
+    const body = request.body as TaskCreate
+    const key = request.headers['idempotency-key']
+    const respond = (task: TaskRecord) => {
+      const { version, ...representation } = task
+      return { status: 201 as const, headers: { location: `/v1/tasks/${task.id}`, etag: etagOf(version) }, body: representation }
+    }
+    const outcome = await tasks.create(userId, valuesOf(body), key === undefined ? undefined : { userId, key, fingerprint: fingerprintOf(body), respond })
+    if ('replay' in outcome) {
+      // Only creations are stored, so a replay is always a 201.
+      const { headers, body: replayed } = outcome.replay
+      return reply.code(201).headers({ ...headers, 'idempotent-replayed': 'true' }).send(replayed)
+    }
+    const { status, headers, body: created } = respond(outcome.created)
+    return reply.code(status).headers(headers).send(created)
+  })
+
+  app.get('/:id', {
+    config: read,
+    schema: {
+      operationId: 'getTask',
+      summary: 'Get a task',
+      description: 'One of your tasks, with its `ETag`. Send that tag in `If-None-Match` to get a 304 without a body while the task is unchanged.',
+      tags: ['tasks'],
+      params: IdParams,
+      headers: ConditionalReadHeaders,
+      response: {
+        200: taskWithETag,
+        304: { ...noContent('Not modified: the task still matches `If-None-Match`.'), headers: { etag: ETagHeader } },
+        ...problemResponses(400, 404, 429, 500, 503),
+      },
+    },
+  }, async (request, reply) => {
+    const task = await tasks.get(request.auth!.userId, request.params.id)
+    if (task === undefined) throw problem('TASK_NOT_FOUND', `No task ${request.params.id}.`)
+    const etag = etagOf(task.version)
+    reply.header('etag', etag)
+    if (!noneMatchHolds(request.headers['if-none-match'], etag)) return reply.code(304).send(null)
+    return task
+  })
+
+  const conditionalWrite = {
+    params: IdParams,
+    headers: ConditionalWriteHeaders,
+    tags: ['tasks'],
+  }
+
+  app.put('/:id', {
+    config: write,
+    schema: {
+      ...conditionalWrite,
+      operationId: 'replaceTask',
+      summary: 'Replace a task',
+      description: 'Sets every writable field; omitted ones return to their defaults. With `If-Match`, only when the task still has that `ETag` (else 412, and nothing changes).',
+      body: Type.Ref(TaskReplace),
+      response: { 200: taskWithETag, ...problemResponses(400, 404, 412, 413, 415, 429, 500, 503) },
+    },
+  }, async (request, reply) => {
+    const task = await tasks.update(request.auth!.userId, request.params.id, valuesOf(request.body as TaskReplace), versionsMatching(request.headers['if-match']))
+    return reply.header('etag', etagOf(task.version)).send(task)
+  })
+
+  const patchRef = Type.Ref(TaskPatch)
+  app.patch('/:id', {
+    config: write,
+    schema: {
+      ...conditionalWrite,
+      operationId: 'updateTask',
+      summary: 'Update some fields of a task',
+      description: 'A JSON merge patch (RFC 7396), sent as `application/merge-patch+json` or `application/json`: the fields present are set, the others kept. With `If-Match`, only when the task still has that `ETag` (else 412, and nothing changes); of two writers holding the same `ETag`, exactly one succeeds.',
+      body: { content: { 'application/merge-patch+json': { schema: patchRef }, 'application/json': { schema: patchRef } } },
+      response: { 200: taskWithETag, ...problemResponses(400, 404, 412, 413, 415, 429, 500, 503) },
+    },
+  }, async (request, reply) => {
+    const task = await tasks.update(request.auth!.userId, request.params.id, request.body as TaskPatch, versionsMatching(request.headers['if-match']))
+    return reply.header('etag', etagOf(task.version)).send(task)
+  })
+
+  app.delete('/:id', {
+    config: write,
+    schema: {
+      ...conditionalWrite,
+      operationId: 'deleteTask',
+      summary: 'Delete a task',
+      description: 'Deletes one of your tasks. With `If-Match`, only when the task still has that `ETag` (else 412).',
+      response: { 204: noContent('The task was deleted.'), ...problemResponses(400, 404, 412, 429, 500, 503) },
+    },
+  }, async (request, reply) => {
+    await tasks.delete(request.auth!.userId, request.params.id, versionsMatching(request.headers['if-match']))
+    return reply.code(204).send(null)
+  })
+}
+
+export default tasksRoutes

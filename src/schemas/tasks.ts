@@ -1,0 +1,194 @@
+import { type Static, type TSchema, Type } from '@sinclair/typebox'
+import { Nullable, Uuid } from './common.js'
+
+/** A string enum as a JSON Schema `enum`: one keyword for validators and a named enum for SDKs. */
+function StringEnum<const V extends readonly string[]> (values: V, options: { description?: string, example?: V[number], default?: V[number] } = {}) {
+  return Type.Unsafe<V[number]>({ type: 'string', enum: values, ...options })
+}
+
+export const priorities = ['low', 'medium', 'high'] as const
+export const Priority = StringEnum(priorities, {
+  description: '`low` < `medium` < `high`: sorting by priority follows this order, not the alphabet.',
+  example: 'high',
+})
+export type Priority = Static<typeof Priority>
+
+/**
+ * Timestamps the API renders exactly as stored (microseconds, UTC), so a value read from a task can
+ * be sent back (as a filter, or inside a cursor) without losing precision.
+ */
+const TaskTimestamp = Type.String({ format: 'date-time', description: 'RFC 3339 timestamp in UTC, with microseconds.', example: '2026-11-23T09:30:00.123456Z' })
+
+/**
+ * Client-supplied instants: RFC 3339 with a time zone, at most microsecond precision, years 1000 to
+ * 9998 and offsets within ±15:59 — the range PostgreSQL stores and renders back as RFC 3339.
+ */
+export const InstantInput = Type.String({
+  format: 'date-time',
+  pattern: '^(?!9999)[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,6})?([Zz]|[+-](0[0-9]|1[0-5]):[0-5][0-9])$',
+  maxLength: 32,
+  description: 'RFC 3339 date-time with a time zone (`Z` or `±hh:mm`), years 1000 to 9998, up to microseconds.',
+  example: '2026-12-01T17:00:00Z',
+})
+
+export const TaskTitle = Type.String({
+  minLength: 1,
+  maxLength: 200,
+  pattern: '\\S',
+  description: '1 to 200 characters, not only white space.',
+  example: 'Renew passport',
+})
+export const TaskDescription = Nullable(Type.String({ maxLength: 10_000 }), {
+  description: 'Free text, at most 10 000 characters, or null.',
+  example: 'Book an appointment at the town hall; bring two photos.',
+})
+export const Tag = Type.String({ minLength: 1, maxLength: 50, description: '1 to 50 characters.', example: 'errands' })
+export const Tags = Type.Array(Tag, {
+  maxItems: 20,
+  uniqueItems: true,
+  description: 'At most 20 distinct tags, kept in the order given.',
+  example: ['errands', 'paperwork'],
+})
+const Completed = Type.Boolean({
+  description: 'Setting it to true stamps `completed_at` (an already completed task keeps its stamp); false clears `completed_at`.',
+  example: false,
+})
+const DueAt = Nullable(InstantInput, { description: 'When the task is due, or null.', example: '2026-12-01T17:00:00Z' })
+
+export const Task = Type.Object({
+  id: Uuid,
+  title: TaskTitle,
+  description: TaskDescription,
+  completed: Type.Boolean({ example: false }),
+  completed_at: Nullable(TaskTimestamp, { description: 'When the task was completed; null while it is not.', example: null }),
+  priority: Priority,
+  due_at: Nullable(TaskTimestamp, { description: 'When the task is due, or null.', example: '2026-12-01T17:00:00.000000Z' }),
+  tags: Type.Array(Tag, { example: ['errands', 'paperwork'] }),
+  created_at: TaskTimestamp,
+  updated_at: Type.String({ ...TaskTimestamp, description: 'Moves forward on every write.' }),
+}, {
+  $id: 'Task',
+  title: 'Task',
+  description: 'A task, visible to its owner only. Its `ETag` changes on every write.',
+})
+export type Task = Static<typeof Task>
+
+/** The fields a client writes; create and replace take them all, a merge patch any of them. */
+const writable = {
+  title: TaskTitle,
+  description: Type.Optional(TaskDescription),
+  priority: Type.Optional(Priority),
+  due_at: Type.Optional(DueAt),
+  tags: Type.Optional(Tags),
+  completed: Type.Optional(Completed),
+}
+
+export const TaskCreate = Type.Object(writable, {
+  $id: 'TaskCreate',
+  title: 'TaskCreate',
+  additionalProperties: false,
+  description: 'A new task. Omitted fields take their defaults: description and due_at null, priority `medium`, no tags, not completed. Unknown fields are refused.',
+  example: { title: 'Renew passport', priority: 'high', due_at: '2026-12-01T17:00:00Z', tags: ['errands'] },
+})
+export type TaskCreate = Static<typeof TaskCreate>
+
+export const TaskReplace = Type.Object(writable, {
+  $id: 'TaskReplace',
+  title: 'TaskReplace',
+  additionalProperties: false,
+  description: 'Every writable field of a task. Omitted fields are reset to their defaults (as on create), not kept. Unknown fields are refused.',
+  example: { title: 'Renew passport', description: null, priority: 'medium', due_at: null, tags: [], completed: true },
+})
+export type TaskReplace = Static<typeof TaskReplace>
+
+export const TaskPatch = Type.Object({ ...writable, title: Type.Optional(TaskTitle) }, {
+  $id: 'TaskPatch',
+  title: 'TaskPatch',
+  additionalProperties: false,
+  description: 'A JSON merge patch (RFC 7396): fields present are set, absent ones kept; `null` clears the nullable fields (description, due_at). Unknown fields are refused.',
+  example: { completed: true },
+})
+export type TaskPatch = Static<typeof TaskPatch>
+
+export const TaskPage = Type.Object({
+  items: Type.Array(Type.Ref(Task), { description: 'At most `limit` tasks, in the requested order.' }),
+  next_cursor: Nullable(Type.String(), {
+    description: 'Pass as `cursor` to get the next page (also sent in the `Link` header); null on the last page.',
+    example: 'WyIyMDI2LTExLTIzVDA5OjMwOjAwLjEyMzQ1NloiLCI1ZjBjNmE0ZS04YTViLTRhNTMtOWE4ZS0yYThmN2Y5YzFiMmQiXQ.3q2-7wXxVYk0a1bC2dE3fA',
+  }),
+}, { $id: 'TaskPage', title: 'TaskPage', description: 'One page of your tasks.' })
+export type TaskPage = Static<typeof TaskPage>
+
+export const sorts = ['created_at', '-created_at', 'due_at', '-due_at', 'priority', '-priority', 'title', '-title'] as const
+export type TaskSort = typeof sorts[number]
+
+export const TaskListQuery = Type.Object({
+  completed: Type.Optional(Type.Boolean({ description: 'Only completed (`true`) or only open (`false`) tasks.', example: false })),
+  priority: Type.Optional(StringEnum(priorities, { description: 'Only tasks of this priority.', example: 'high' })),
+  tag: Type.Optional(Type.Array(Tag, {
+    maxItems: 20,
+    description: 'Only tasks carrying this tag. Repeat the parameter for several tags: a task must carry all of them (`?tag=work&tag=urgent`).',
+    example: ['work'],
+  })),
+  due_before: Type.Optional(Type.String({ ...InstantInput, description: 'Only tasks due strictly before this instant (tasks without `due_at` never match).', example: '2026-12-31T23:59:59Z' })),
+  due_after: Type.Optional(Type.String({ ...InstantInput, description: 'Only tasks due strictly after this instant (tasks without `due_at` never match).', example: '2026-12-01T00:00:00Z' })),
+  q: Type.Optional(Type.String({
+    minLength: 1,
+    maxLength: 200,
+    description: 'Full-text search over title and description with PostgreSQL English text search (`run` finds "Running"). Web-search syntax: `"exact phrase"`, `or`, `-excluded`.',
+    example: 'passport -visa',
+  })),
+  sort: Type.Optional(StringEnum(sorts, {
+    default: '-created_at',
+    description: 'Sort field; a leading `-` sorts descending. Ties are broken by `id` in the same direction. Tasks without `due_at` come last in both directions. `title` sorts by Unicode code point (case-sensitive, `Z` before `a`); `priority` as low < medium < high.',
+    example: 'due_at',
+  })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'Page size, 1 to 100.', example: 20 })),
+  cursor: Type.Optional(Type.String({
+    minLength: 1,
+    maxLength: 2048,
+    pattern: '^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$',
+    description: 'Opaque `next_cursor` of the previous page. It is tied to you and to this `sort` and these filters: sent with others, or altered, it is a 400 `INVALID_CURSOR`. Paging stays exact while tasks are added or removed meanwhile: each task still present is returned once.',
+  })),
+}, { additionalProperties: false })
+export type TaskListQuery = Static<typeof TaskListQuery>
+
+/** An RFC 9110 entity-tag list (`"3"`, `W/"3", "4"`) or `*`. */
+const entityTagList = '^\\s*(\\*|(W/)?"[\\x21\\x23-\\x7E]*"(\\s*,\\s*(W/)?"[\\x21\\x23-\\x7E]*")*)\\s*$'
+
+export const ConditionalReadHeaders = Type.Object({
+  'if-none-match': Type.Optional(Type.String({
+    maxLength: 1024,
+    pattern: entityTagList,
+    description: 'The `ETag` you hold (or several, or `*`): when the task still matches, the answer is 304 with no body. Weak comparison (`W/"3"` matches `"3"`).',
+    example: '"3"',
+  })),
+})
+export type ConditionalReadHeaders = Static<typeof ConditionalReadHeaders>
+
+export const ConditionalWriteHeaders = Type.Object({
+  'if-match': Type.Optional(Type.String({
+    maxLength: 1024,
+    pattern: entityTagList,
+    description: 'Only write when the task\'s current `ETag` is one of these (strong comparison: a weak `W/"…"` tag never matches), or when it exists at all with `*`. Otherwise 412 and nothing changes. Omit it to write unconditionally.',
+    example: '"3"',
+  })),
+})
+export type ConditionalWriteHeaders = Static<typeof ConditionalWriteHeaders>
+
+export const IdempotencyHeaders = Type.Object({
+  'idempotency-key': Type.Optional(Type.String({
+    minLength: 1,
+    maxLength: 255,
+    description: 'A unique key (a UUID is a good choice) that makes retrying this POST safe. Within 24 hours, the same key with the same JSON body (key order and white space do not matter) replays the first response — status, `Location`, `ETag` and body, with `Idempotent-Replayed: true` — and creates nothing. The same key with another body is 422. A duplicate sent while the first is still running waits for it and gets the replay. A request refused as invalid is not remembered, so a corrected retry may reuse its key. Keys are per user.',
+    example: '0f8b7f7e-3c1a-4a8e-9d55-3c2f1f0b9e61',
+  })),
+})
+export type IdempotencyHeaders = Static<typeof IdempotencyHeaders>
+
+/** Response headers, as documented in the OpenAPI document. */
+const header = (description: string, example: string): TSchema => Type.String({ description, example })
+export const ETagHeader = header('Strong entity tag of the task\'s current version; send it back in `If-Match` or `If-None-Match`.', '"3"')
+export const LocationHeader = header('The URL of the created task.', '/v1/tasks/5f0c6a4e-8a5b-4a53-9a8e-2a8f7f9c1b2d')
+export const LinkHeader = header('`<…>; rel="next"`: the URL of the next page (RFC 8288), present when `next_cursor` is not null.', '</v1/tasks?limit=20&cursor=WyIy…>; rel="next"')
+export const ReplayedHeader = header('`true` when this response is the replay of an earlier request with the same `Idempotency-Key`.', 'true')

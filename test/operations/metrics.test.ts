@@ -28,3 +28,16 @@ tap.test('with METRICS_TOKEN set, /metrics requires it', async (t) => {
   const right = await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: 'Bearer metrics-token-0123456789' } })
   t.equal(right.statusCode, 200)
 })
+
+tap.test('a saturated event loop sheds load with 503 problem+json and Retry-After', async (t) => {
+  const app = await build(t, { MAX_EVENT_LOOP_DELAY_MS: '50' })
+  await new Promise((resolve) => setTimeout(resolve, 1100)) // shedding is armed 1 s after ready
+  const until = Date.now() + 700
+  while (Date.now() < until) { /* block the event loop, as a CPU-bound overload would */ }
+  // The overdue sampling timer runs before this one and records the delay.
+  await new Promise((resolve) => setTimeout(resolve, 0))
+  const res = await app.inject({ method: 'GET', url: '/health/live' })
+  t.equal(res.statusCode, 503)
+  t.equal(res.headers['retry-after'], '5')
+  t.match(res.json(), { code: 'SERVICE_UNAVAILABLE', detail: /overloaded/ })
+})

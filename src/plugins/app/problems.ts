@@ -18,8 +18,6 @@ const fastifyCodes: Record<string, ErrorCode> = {
   FST_ERR_BAD_URL: 'BAD_REQUEST',
   FST_ERR_NOT_FOUND: 'NOT_FOUND',
   FST_ERR_RATE_LIMIT: 'RATE_LIMITED',
-  // @fastify/under-pressure sheds load; it has set Retry-After on the reply already.
-  FST_UNDER_PRESSURE: 'SERVICE_UNAVAILABLE',
 }
 
 interface AjvIssue { instancePath: string, keyword: string, message?: string, params: Record<string, unknown> }
@@ -47,9 +45,7 @@ function classify (error: FastifyError | ProblemError): { code: ErrorCode, extra
   }
   const mapped = error.code === undefined ? undefined : fastifyCodes[error.code]
   if (mapped !== undefined) {
-    const detail = mapped === 'MALFORMED_JSON'
-      ? 'The request body is not valid JSON.'
-      : mapped === 'SERVICE_UNAVAILABLE' ? 'The server is overloaded; retry shortly.' : error.message
+    const detail = mapped === 'MALFORMED_JSON' ? 'The request body is not valid JSON.' : error.message
     return { code: mapped, extras: { detail } }
   }
   if (isDatabaseUnavailable(error)) {

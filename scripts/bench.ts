@@ -1,0 +1,136 @@
+/**
+ * `npm run bench`: benchmarks this service's hot paths on a real PostgreSQL, self-contained.
+ *
+ * Seeds BENCH_DATABASE_URL (created when missing) with 1 000 users × 100 tasks, starts the service
+ * on it, logs in as bench1 and drives list, get, create and update with autocannon, then prints a
+ * table and writes the figures as JSON (`--json FILE`, default bench-results.json).
+ *
+ * Options: --duration S (10), --warmup S (2), --connections N (32), --scenarios list,get,create,update
+ */
+import { spawn, execFileSync } from 'node:child_process'
+import { writeFile } from 'node:fs/promises'
+import { cpus, totalmem } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import autocannon from 'autocannon'
+import postgres from 'postgres'
+import { projectRoot } from '../src/lib/project-root.js'
+import { freePort } from '../test/server-process.js'
+
+const { values } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '10' },
+    warmup: { type: 'string', default: '2' },
+    connections: { type: 'string', default: '32' },
+    scenarios: { type: 'string', default: 'list,get,create,update' },
+    json: { type: 'string', default: 'bench-results.json' },
+  },
+})
+const databaseUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/tasks_bench'
+const duration = Number(values.duration)
+const warmup = Number(values.warmup)
+const connections = Number(values.connections)
+
+async function ensureDatabase (): Promise<void> {
+  const url = new URL(databaseUrl)
+  const name = url.pathname.slice(1)
+  url.pathname = '/postgres'
+  const admin = postgres(url.toString(), { max: 1, onnotice: () => {} })
+  const [exists] = await admin`select 1 from pg_database where datname = ${name}`
+  if (exists === undefined) await admin.unsafe(`create database "${name.replaceAll('"', '""')}"`)
+  await admin.end()
+}
+
+function tsx (script: string, args: string[], env: Record<string, string>): void {
+  execFileSync(process.execPath, ['--import', 'tsx', join(projectRoot, script), ...args], { env: { ...process.env, ...env }, stdio: 'inherit' })
+}
+
+interface Cell { scenario: string, requests_per_second: number, latency_ms: { p50: number, p90: number, p99: number, max: number }, non_2xx: number, errors: number }
+
+async function run (url: string, scenario: string, token: string, taskId: string, seconds: number): Promise<Cell> {
+  const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' }
+  const createBody = JSON.stringify({
+    title: 'Benchmark task', description: 'Created by npm run bench', priority: 'high',
+    due_at: '2027-01-01T09:00:00.000Z', tags: ['bench', 'load'],
+  })
+  let flip = false
+  const options: autocannon.Options = {
+    url,
+    connections,
+    duration: seconds,
+    requests: [
+      scenario === 'list' ? { method: 'GET', path: '/v1/tasks?limit=20', headers: auth }
+        : scenario === 'get' ? { method: 'GET', path: `/v1/tasks/${taskId}`, headers: auth }
+          : scenario === 'create' ? { method: 'POST', path: '/v1/tasks', headers: auth, body: createBody }
+            : {
+                method: 'PATCH',
+                path: `/v1/tasks/${taskId}`,
+                headers: auth,
+                setupRequest: (request) => {
+                  flip = !flip
+                  return { ...request, body: JSON.stringify({ completed: flip }) }
+                },
+              },
+    ],
+  }
+  const result = await autocannon(options)
+  return {
+    scenario,
+    requests_per_second: Math.round(result.requests.average),
+    latency_ms: { p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, max: result.latency.max },
+    non_2xx: result.non2xx,
+    errors: result.errors + result.timeouts,
+  }
+}
+
+await ensureDatabase()
+tsx('scripts/seed.ts', ['--users', '1000', '--tasks-per-user', '100', '--prefix', 'bench', '--password', 'bench-password', '--reset'], { DATABASE_URL: databaseUrl })
+
+const port = await freePort()
+const server = spawn(process.execPath, ['--import', 'tsx', join(projectRoot, 'src/server.ts')], {
+  env: {
+    ...process.env,
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'warn',
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    DATABASE_URL: databaseUrl,
+    JWT_SECRET: 'bench-secret-that-is-long-enough-0123456789',
+    // The benchmark is one user hammering one instance: the per-user limit would measure 429s.
+    RATE_LIMIT_MAX: '1000000000',
+  },
+  stdio: ['ignore', 'inherit', 'inherit'],
+})
+const base = `http://127.0.0.1:${port}`
+const startedAt = Date.now()
+for (;;) {
+  if (await fetch(`${base}/health/ready`).then((r) => r.ok, () => false)) break
+  if (Date.now() - startedAt > 30_000) throw new Error('server not ready in 30 s')
+  await new Promise((resolve) => setTimeout(resolve, 50))
+}
+const readyMs = Date.now() - startedAt
+
+try {
+  const cells: Cell[] = []
+  for (const scenario of values.scenarios.split(',')) {
+    // A fresh token and task per cell, as the shared harness does.
+    const login = await fetch(`${base}/v1/auth/login`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'bench1', password: 'bench-password' }),
+    })
+    const { access_token: token } = await login.json() as { access_token: string }
+    const list = await fetch(`${base}/v1/tasks?limit=1`, { headers: { authorization: `Bearer ${token}` } })
+    const taskId = ((await list.json()) as { items: Array<{ id: string }> }).items[0]!.id
+    if (warmup > 0) await run(base, scenario, token, taskId, warmup)
+    cells.push(await run(base, scenario, token, taskId, duration))
+  }
+  const rows = cells.map((c) => `| ${c.scenario} | ${c.requests_per_second} | ${c.latency_ms.p50} | ${c.latency_ms.p99} | ${c.latency_ms.max} | ${c.non_2xx + c.errors} |`)
+  process.stdout.write([
+    '', `tasks-api on PostgreSQL, ${connections} connections, ${duration} s per scenario (${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB); start to ready ${readyMs} ms`,
+    '', '| scenario | req/s | p50 ms | p99 ms | max ms | non-2xx + errors |', '|---|---:|---:|---:|---:|---:|', ...rows, '',
+  ].join('\n'))
+  await writeFile(values.json, JSON.stringify({ date: new Date().toISOString(), connections, duration_s: duration, ready_ms: readyMs, cells }, null, 2) + '\n')
+  process.stdout.write(`wrote ${values.json}\n`)
+  if (cells.some((c) => c.non_2xx + c.errors > 0)) process.exitCode = 3
+} finally {
+  server.kill('SIGTERM')
+}

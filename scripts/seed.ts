@@ -1,0 +1,87 @@
+/**
+ * `npm run db:seed -- --users 1000 --tasks-per-user 100 --prefix bench --password bench-password`
+ *
+ * Seeds users PREFIX1..PREFIXN (all with the same password, hashed once) and varied tasks for each,
+ * into DATABASE_URL or the embedded database. Set-based SQL with deterministic ids, so running it
+ * again inserts nothing new; every seeded timestamp lies in 2024, so rows created later through the
+ * API can be told apart (and removed with --reset).
+ */
+import { parseArgs } from 'node:util'
+import { sql } from 'drizzle-orm'
+import { loadConfig } from '../src/config.js'
+import { openConfiguredDatabase } from '../src/db/open.js'
+import { queryRows } from '../src/db/client.js'
+import { hashPassword } from '../src/lib/passwords.js'
+
+const { values } = parseArgs({
+  options: {
+    users: { type: 'string', default: '10' },
+    'tasks-per-user': { type: 'string', default: '100' },
+    prefix: { type: 'string', default: 'demo' },
+    password: { type: 'string', default: 'demo-password' },
+    reset: { type: 'boolean', default: false },
+  },
+})
+const users = Number(values.users)
+const tasksPerUser = Number(values['tasks-per-user'])
+const prefix = values.prefix
+if (!Number.isInteger(users) || users < 1 || users > 1_000_000) throw new Error('--users must be an integer 1..1000000')
+if (!Number.isInteger(tasksPerUser) || tasksPerUser < 0 || tasksPerUser > 100_000) throw new Error('--tasks-per-user must be an integer 0..100000')
+if (!/^[a-z][a-z0-9_]{0,15}$/.test(prefix)) throw new Error('--prefix must be 1..16 lowercase letters, digits or _, starting with a letter')
+if (values.password.length < 8) throw new Error('--password needs at least 8 characters')
+
+const started = Date.now()
+const database = await openConfiguredDatabase(loadConfig({ ...process.env, MIGRATE_ON_START: 'true' }))
+const { db } = database
+const passwordHash = await hashPassword(values.password)
+
+await db.transaction(async (tx) => {
+  await tx.execute(sql`
+    insert into users (id, username, password_hash, created_at, updated_at, password_changed_at)
+    select md5(${prefix} || '-user-' || u)::uuid, ${prefix} || u, ${passwordHash},
+           timestamptz '2024-01-01 00:00:00+00' - u * interval '1 minute',
+           timestamptz '2024-01-01 00:00:00+00' - u * interval '1 minute',
+           timestamptz '2024-01-01 00:00:00+00' - u * interval '1 minute'
+    from generate_series(1, ${users}::int) as u
+    on conflict do nothing`)
+  // n numbers tasks globally so users' tasks interleave in time; v varies the other columns.
+  await tx.execute(sql`
+    insert into tasks (id, owner_id, title, description, completed, completed_at, priority, due_at, tags, created_at, updated_at)
+    select md5(${prefix} || '-task-' || s.u || '-' || s.t)::uuid,
+           md5(${prefix} || '-user-' || s.u)::uuid,
+           (array['Write', 'Review', 'Fix', 'Plan', 'Ship', 'Test', 'Refactor', 'Document', 'Design', 'Call'])[1 + s.v % 10]
+             || ' ' || (array['quarterly report', 'invoice batch', 'login flow', 'dashboard', 'release notes',
+                              'API docs', 'backlog', 'onboarding guide', 'billing bug', 'team sync'])[1 + (s.v / 10) % 10]
+             || ' #' || s.t,
+           case when s.v % 3 = 0 then null
+                else 'Seeded task ' || s.t || '. ' || repeat('Lorem ipsum dolor sit amet. ', 1 + s.v % 5) end,
+           s.v % 4 = 0,
+           case when s.v % 4 = 0 then timestamptz '2024-01-01 00:00:00+00' + s.n * interval '243 seconds' + interval '2 hours' end,
+           ((array['low', 'medium', 'high'])[1 + (s.v / 7) % 3])::task_priority,
+           case when s.v % 5 = 0 then null
+                else timestamptz '2025-01-15 09:00:00+00' + (s.v % 400) * interval '1 day' end,
+           case (s.v / 3) % 5
+                when 0 then '{}'::text[]
+                when 1 then array['work']
+                when 2 then array['home', 'errand']
+                when 3 then array['work', 'q3', 'review']
+                else array['urgent'] end,
+           timestamptz '2024-01-01 00:00:00+00' + s.n * interval '243 seconds',
+           timestamptz '2024-01-01 00:00:00+00' + s.n * interval '243 seconds' + (s.v % 3) * interval '1 hour'
+    from (select u, t, (t - 1) * ${users}::int + u as n, u * 7 + t * 13 as v
+          from generate_series(1, ${users}::int) as u, generate_series(1, ${tasksPerUser}::int) as t) as s
+    on conflict do nothing`)
+  if (values.reset) {
+    // Back to the seeded state: drop what the API created for these users since.
+    await tx.execute(sql`
+      delete from tasks where created_at >= timestamptz '2025-01-01 00:00:00+00'
+        and owner_id in (select id from users where username ~ ('^' || ${prefix} || '[0-9]+$'))`)
+  }
+})
+await db.execute(sql`analyze users`)
+await db.execute(sql`analyze tasks`)
+const [counts] = await queryRows<{ users: number, tasks: number }>(db, sql`
+  select (select count(*)::int from users where username ~ ('^' || ${prefix} || '[0-9]+$')) as users,
+         (select count(*)::int from tasks t join users u on u.id = t.owner_id where u.username ~ ('^' || ${prefix} || '[0-9]+$')) as tasks`)
+await database.close()
+process.stdout.write(`seeded ${counts!.users} users and ${counts!.tasks} tasks with prefix "${prefix}" (${database.driver}) in ${Date.now() - started} ms\n`)

@@ -1,0 +1,70 @@
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import tap from 'tap'
+import { parse } from 'yaml'
+import { loadConfig } from '../../src/config.js'
+import { projectRoot } from '../../src/lib/project-root.js'
+
+interface Service {
+  build?: unknown
+  image?: string
+  command?: string[]
+  environment?: Record<string, string>
+  depends_on?: Record<string, { condition: string }>
+  healthcheck?: { test: string[] }
+  volumes?: string[]
+}
+
+const read = (file: string) => readFile(join(projectRoot, file), 'utf8')
+
+/** Compose's `${VAR:-default}` and `${VAR:?message}`, resolved against `env`. */
+function interpolate (value: string, env: Record<string, string>): string {
+  return value.replace(/\$\{(\w+)(?::([-?])([^}]*))?\}/g, (_m, name: string, kind?: string, rest?: string) => {
+    if (env[name] !== undefined && env[name] !== '') return env[name]
+    if (kind === '?') throw new Error(`${name} is required: ${rest}`)
+    return rest ?? ''
+  })
+}
+
+tap.test('docker-compose.yml: the stack is complete and its API environment passes the config schema', async (t) => {
+  const compose = parse(await read('docker-compose.yml')) as { services: Record<string, Service>, volumes: Record<string, unknown> }
+  const { db, redis, migrate, api, proxy } = compose.services
+  t.ok(db && redis && migrate && api && proxy, 'db, redis, migrate, api and proxy services')
+  t.match(db!.healthcheck!.test.join(' '), /pg_isready/, 'the database has a pg_isready health check')
+  t.ok(redis!.healthcheck, 'redis has a health check')
+  t.match(api!.healthcheck!.test.join(' '), /\/health\/ready/, 'the API health check is readiness')
+  t.ok('pgdata' in compose.volumes, 'PostgreSQL data lives in a named volume')
+  t.match(db!.volumes, ['pgdata:/var/lib/postgresql/data'])
+  t.same(api!.depends_on, {
+    db: { condition: 'service_healthy' },
+    redis: { condition: 'service_healthy' },
+    migrate: { condition: 'service_completed_successfully' },
+  }, 'the API waits for a healthy database and Redis and for the migration')
+  t.same(migrate!.depends_on, { db: { condition: 'service_healthy' } })
+  t.same(migrate!.command, ['node', 'dist/scripts/migrate.js'])
+  t.equal(api!.environment!.MIGRATE_ON_START, 'false', 'instances do not race to migrate')
+  t.ok(proxy!.depends_on?.api, 'the proxy waits for the API')
+
+  const env = { JWT_SECRET: 'a-secret-that-is-at-least-32-bytes-long' }
+  const apiEnv = Object.fromEntries(Object.entries(api!.environment!).map(([k, v]) => [k, interpolate(String(v), env)]))
+  const config = loadConfig(apiEnv)
+  t.equal(config.NODE_ENV, 'production')
+  t.match(config.DATABASE_URL, /@db:5432\//)
+  t.match(config.REDIS_URL, /^redis:\/\/redis:6379/)
+  t.equal(config.TRUST_PROXY, true, 'behind the proxy, client addresses come from X-Forwarded-For')
+  t.throws(() => interpolate(api!.environment!.JWT_SECRET!, {}), /JWT_SECRET is required/, 'JWT_SECRET has no default')
+  const migrateEnv = Object.fromEntries(Object.entries(migrate!.environment!).map(([k, v]) => [k, interpolate(String(v), env)]))
+  t.ok(loadConfig(migrateEnv), 'the migrate service config is valid too')
+})
+
+tap.test('Dockerfile: multi-stage, production dependencies only, non-root, health check on readiness', async (t) => {
+  const dockerfile = await read('Dockerfile')
+  t.ok((dockerfile.match(/^FROM /gm) ?? []).length >= 2, 'multi-stage')
+  t.match(dockerfile, /npm ci --omit=dev/)
+  t.match(dockerfile, /^USER node$/m)
+  t.match(dockerfile, /^HEALTHCHECK .*\n?.*\/health\/ready/m)
+  t.match(dockerfile, /COPY drizzle \.\/drizzle/, 'migrations ship in the image')
+  t.match(dockerfile, /CMD \["node", "dist\/src\/server\.js"\]/)
+  const caddyfile = await read('deploy/Caddyfile')
+  t.match(caddyfile, /dynamic a api 3000/, 'the proxy follows every api replica')
+})

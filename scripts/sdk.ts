@@ -1,0 +1,56 @@
+/**
+ * Generates the SDK's code from the committed `openapi.json`: the types (openapi-typescript) and
+ * the list of POST operations that honour `Idempotency-Key`. `--check` exits 1 when the committed
+ * files differ from a fresh generation instead of writing them.
+ */
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import openapiTS, { astToString } from 'openapi-typescript'
+import { projectRoot } from '../src/lib/project-root.js'
+
+const generatedDir = join(projectRoot, 'sdk/src/generated')
+const banner = '// Generated from openapi.json by `npm run sdk`. Do not edit: change the route schemas, run\n' +
+  '// `npm run openapi && npm run sdk`, and commit the result.\n'
+
+interface Operation { parameters?: Array<{ in?: string, name?: string }> }
+
+const readOpenApi = () => readFile(join(projectRoot, 'openapi.json'), 'utf8')
+
+/** The generated files, by name inside sdk/src/generated, for the given OpenAPI document's text. */
+export async function generateSdk (text: string): Promise<Record<string, string>> {
+  const document = JSON.parse(text) as { paths: Record<string, Record<string, Operation>> }
+  // rootTypes gives every component schema a named export (Task, Problem, ...), as SDK users expect.
+  const ast = await openapiTS(text, { rootTypes: true, rootTypesNoSchemaPrefix: true, silent: true })
+  const idempotent = Object.entries(document.paths)
+    .filter(([, item]) => item.post?.parameters?.some((p) => p.in === 'header' && p.name?.toLowerCase() === 'idempotency-key'))
+    .map(([path]) => path)
+    .sort()
+  return {
+    'openapi.ts': banner + astToString(ast),
+    'idempotent-posts.ts': banner +
+      '/** Paths whose POST honours `Idempotency-Key`, so that retrying it is safe. */\n' +
+      `export const idempotentPosts: ReadonlySet<string> = new Set(${JSON.stringify(idempotent)})\n`,
+  }
+}
+
+/** Names of the committed generated files that differ from a fresh generation (from openapi.json by default). */
+export async function staleSdkFiles (openapiText?: string): Promise<string[]> {
+  const stale: string[] = []
+  for (const [name, content] of Object.entries(await generateSdk(openapiText ?? await readOpenApi()))) {
+    const committed = await readFile(join(generatedDir, name), 'utf8').catch(() => undefined)
+    if (committed !== content) stale.push(name)
+  }
+  return stale
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  if (process.argv.includes('--check')) {
+    const stale = await staleSdkFiles()
+    if (stale.length > 0) {
+      console.error(`sdk/src/generated is stale (${stale.join(', ')}): run npm run sdk and commit the result`)
+      process.exit(1)
+    }
+  } else {
+    for (const [name, content] of Object.entries(await generateSdk(await readOpenApi()))) await writeFile(join(generatedDir, name), content)
+  }
+}

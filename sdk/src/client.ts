@@ -1,0 +1,170 @@
+import createClient, { type Client } from 'openapi-fetch'
+import { idempotentPosts } from './generated/idempotent-posts.js'
+import type { paths, TokenPair } from './generated/openapi.js'
+import { ProblemError, toProblem, unwrap } from './problem.js'
+
+/** A bearer session (the refresh token lets the client renew an expired access token) or an API key. */
+export type Credentials =
+  | { accessToken: string, refreshToken?: string }
+  | { apiKey: string }
+
+export interface TasksApiOptions {
+  /** Where the API is served, e.g. `https://tasks.example.com` (no `/v1`). */
+  baseUrl: string
+  credentials?: Credentials
+  /** Called whenever the session changes (log-in, automatic refresh, log-out, refresh refused), to persist it. */
+  onCredentialsChange?: (credentials: Credentials | undefined) => void
+  /**
+   * Retries for requests that are safe to repeat: GETs, and POSTs that honour `Idempotency-Key`,
+   * which then get a generated key unless the caller sent one. Retried on network failure, 429
+   * and 503, after `Retry-After` when given. Default 0.
+   */
+  retries?: number
+  /** Longest wait between two attempts, in ms. Default 5000. */
+  maxRetryDelayMs?: number
+  fetch?: (request: Request) => Promise<Response>
+}
+
+type GetPath = { [P in keyof paths]: paths[P]['get'] extends undefined ? never : P }[keyof paths]
+/** The GET paths that answer 200 with `{ items, next_cursor }`. */
+export type PagedPath = {
+  [P in GetPath]: paths[P]['get'] extends { responses: { 200: { content: { 'application/json': { items: unknown[], next_cursor: string | null } } } } } ? P : never
+}[GetPath]
+type Page<P extends PagedPath> = paths[P]['get']['responses'][200]['content']['application/json']
+type PageQuery<P extends PagedPath> = Omit<NonNullable<paths[P]['get']['parameters']['query']>, 'cursor'>
+
+export type TasksApi = Client<paths> & {
+  /** The current credentials (they change on refresh). */
+  readonly credentials: Credentials | undefined
+  setCredentials: (credentials: Credentials | undefined) => void
+  /** Logs in and keeps the token pair for the following calls. */
+  logIn: (username: string, password: string) => Promise<TokenPair>
+  /** Revokes the refresh token's family on the server and forgets the session. */
+  logOut: () => Promise<void>
+  /** Every item of a paged collection, fetching page after page through `next_cursor`. */
+  items: <P extends PagedPath>(path: P, query?: PageQuery<P>) => AsyncGenerator<Page<P>['items'][number], void, undefined>
+}
+
+const retryableStatus = new Set([429, 503])
+
+function sleep (ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+/** The client: every operation of the API, typed from openapi.json, with the session handled. */
+export function createTasksApi (options: TasksApiOptions): TasksApi {
+  const baseFetch = options.fetch ?? ((request: Request) => globalThis.fetch(request))
+  const baseUrl = options.baseUrl.replace(/\/+$/, '')
+  const authPath = new URL(`${baseUrl}/v1/auth/`).pathname
+  const retries = options.retries ?? 0
+  const maxRetryDelayMs = options.maxRetryDelayMs ?? 5000
+  let credentials = options.credentials
+  let refreshing: Promise<void> | undefined
+
+  function setCredentials (next: Credentials | undefined): void {
+    credentials = next
+    options.onCredentialsChange?.(next)
+  }
+
+  function authorize (request: Request): string | undefined {
+    if (credentials === undefined) return undefined
+    if ('apiKey' in credentials) {
+      request.headers.set('x-api-key', credentials.apiKey)
+      return undefined
+    }
+    request.headers.set('authorization', `Bearer ${credentials.accessToken}`)
+    return credentials.accessToken
+  }
+
+  // Refresh tokens rotate and reusing a rotated one revokes the whole session, so concurrent 401s
+  // share one refresh instead of racing with the same token.
+  function refresh (): Promise<void> {
+    refreshing ??= (async () => {
+      const current = credentials
+      if (current === undefined || !('refreshToken' in current) || current.refreshToken === undefined) return
+      const plain = createClient<paths>({ baseUrl, fetch: baseFetch })
+      const { data, response } = await plain.POST('/v1/auth/refresh', { body: { refresh_token: current.refreshToken } })
+      if (data !== undefined) setCredentials({ accessToken: data.access_token, refreshToken: data.refresh_token })
+      else if (response.status === 401) setCredentials(undefined)
+    })().finally(() => { refreshing = undefined })
+    return refreshing
+  }
+
+  async function send (request: Request): Promise<Response> {
+    const repeatable = retries > 0 && (request.method === 'GET' || request.headers.has('idempotency-key'))
+    for (let attempt = 0; ; attempt++) {
+      const last = !repeatable || attempt >= retries
+      const outgoing = last ? request : request.clone()
+      let response: Response
+      try {
+        response = await baseFetch(outgoing)
+      } catch (error) {
+        if (last) throw error
+        await sleep(Math.min(200 * 2 ** attempt, maxRetryDelayMs))
+        continue
+      }
+      if (last || !retryableStatus.has(response.status)) return response
+      const retryAfter = Number(response.headers.get('retry-after'))
+      await response.body?.cancel()
+      await sleep(Math.min(Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : 200 * 2 ** attempt, maxRetryDelayMs))
+    }
+  }
+
+  async function sessionFetch (request: Request): Promise<Response> {
+    const refreshable = credentials !== undefined && 'refreshToken' in credentials && credentials.refreshToken !== undefined &&
+      !new URL(request.url).pathname.startsWith(authPath)
+    const again = refreshable ? request.clone() : undefined
+    const sentToken = authorize(request)
+    const response = await send(request)
+    if (response.status !== 401 || again === undefined) return response
+    // Another call may have refreshed while this one was on its way.
+    if (credentials !== undefined && 'accessToken' in credentials && credentials.accessToken === sentToken) await refresh()
+    if (credentials === undefined || !('accessToken' in credentials) || credentials.accessToken === sentToken) return response
+    await response.body?.cancel()
+    authorize(again)
+    return await send(again)
+  }
+
+  const client = createClient<paths>({ baseUrl, fetch: sessionFetch })
+  if (retries > 0) {
+    client.use({
+      onRequest ({ request, schemaPath }) {
+        if (request.method === 'POST' && idempotentPosts.has(schemaPath) && !request.headers.has('idempotency-key')) {
+          request.headers.set('idempotency-key', crypto.randomUUID())
+        }
+        return request
+      },
+    })
+  }
+
+  async function * items<P extends PagedPath> (path: P, query?: PageQuery<P>): AsyncGenerator<Page<P>['items'][number], void, undefined> {
+    // openapi-fetch cannot check a call whose path is a type parameter; PagedPath guarantees the shape.
+    const get = client.GET as (path: P, init: unknown) => Promise<{ data?: Page<P>, error?: unknown, response: Response }>
+    let cursor: string | undefined
+    do {
+      const { data: page, error, response } = await get(path, { params: { query: { ...query, ...(cursor === undefined ? {} : { cursor }) } } })
+      if (page === undefined) throw new ProblemError(toProblem(error, response), response)
+      yield * page.items as Array<Page<P>['items'][number]>
+      cursor = page.next_cursor ?? undefined
+    } while (cursor !== undefined)
+  }
+
+  const api = Object.assign(client, {
+    setCredentials,
+    async logIn (username: string, password: string): Promise<TokenPair> {
+      const tokens = await unwrap(client.POST('/v1/auth/login', { body: { username, password } }))
+      setCredentials({ accessToken: tokens.access_token, refreshToken: tokens.refresh_token })
+      return tokens
+    },
+    async logOut (): Promise<void> {
+      if (credentials !== undefined && 'refreshToken' in credentials && credentials.refreshToken !== undefined) {
+        await unwrap(client.POST('/v1/auth/logout', { body: { refresh_token: credentials.refreshToken } }))
+      }
+      setCredentials(undefined)
+    },
+    items,
+  })
+  // A getter, which Object.assign would have copied as a value.
+  Object.defineProperty(api, 'credentials', { get: () => credentials, enumerable: true })
+  return api as TasksApi
+}

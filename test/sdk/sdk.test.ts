@@ -1,0 +1,191 @@
+/** The SDK against a real listening server: accounts, task CRUD, paging, API keys, typed problems, safe retries. */
+import { randomUUID } from 'node:crypto'
+import tap from 'tap'
+import { createTasksApi, ProblemError, type Task, type TasksApi, unwrap } from '../../sdk/src/index.js'
+import { listeningServer, newAccount } from './support.js'
+
+const baseUrl = await listeningServer(tap)
+
+/** A new user, signed up and logged in through the SDK. */
+async function loggedIn (options: { fetch?: (request: Request) => Promise<Response>, retries?: number } = {}): Promise<TasksApi> {
+  const api = createTasksApi({ baseUrl, ...options })
+  const account = newAccount()
+  await unwrap(api.POST('/v1/auth/signup', { body: account }))
+  await api.logIn(account.username, account.password)
+  return api
+}
+
+/** Awaits `pending`, expecting it to throw a ProblemError; returns it. */
+async function problemOf (pending: Promise<unknown>): Promise<ProblemError> {
+  try {
+    await pending
+  } catch (error) {
+    if (error instanceof ProblemError) return error
+    throw error
+  }
+  throw new Error('expected a ProblemError')
+}
+
+tap.test('sign up, log in, read the profile, log out', async (t) => {
+  const api = createTasksApi({ baseUrl })
+  const account = newAccount()
+  const user = await unwrap(api.POST('/v1/auth/signup', { body: { ...account, email: `${account.username}@example.com` } }))
+  t.equal(user.username, account.username)
+  t.equal(user.role, 'user')
+
+  const changes: unknown[] = []
+  const session = createTasksApi({ baseUrl, onCredentialsChange: (c) => changes.push(c) })
+  const tokens = await session.logIn(account.username, account.password)
+  t.equal(tokens.token_type, 'Bearer')
+  t.same(session.credentials, { accessToken: tokens.access_token, refreshToken: tokens.refresh_token })
+  t.equal(changes.length, 1, 'the new session is handed to the caller to keep')
+
+  const me = await unwrap(session.GET('/v1/users/me'))
+  t.equal(me.id, user.id)
+
+  await session.logOut()
+  t.equal(session.credentials, undefined)
+  const afterLogout = await problemOf(unwrap(session.GET('/v1/users/me')))
+  t.equal(afterLogout.status, 401)
+  t.equal(afterLogout.code, 'UNAUTHENTICATED')
+
+  const refused = await problemOf(createTasksApi({ baseUrl }).logIn(account.username, 'wrong-password'))
+  t.equal(refused.code, 'INVALID_CREDENTIALS')
+})
+
+tap.test('task CRUD with ETags', async (t) => {
+  const api = await loggedIn()
+  const created = await api.POST('/v1/tasks', { body: { title: 'Write the SDK', priority: 'high', tags: ['sdk'] } })
+  t.equal(created.response.status, 201)
+  const task = created.data!
+  t.equal(created.response.headers.get('location'), `/v1/tasks/${task.id}`)
+  t.match(task, { title: 'Write the SDK', priority: 'high', tags: ['sdk'], completed: false, description: null })
+
+  const read = await api.GET('/v1/tasks/{id}', { params: { path: { id: task.id } } })
+  t.same(read.data, task)
+  const etag = read.response.headers.get('etag')!
+  t.ok(etag, 'ETag sent')
+
+  const replaced = await unwrap(api.PUT('/v1/tasks/{id}', {
+    params: { path: { id: task.id }, header: { 'if-match': etag } },
+    body: { title: 'Write and test the SDK', description: 'openapi-fetch underneath', priority: 'medium', due_at: null, tags: ['sdk', 'tests'], completed: false },
+  }))
+  t.equal(replaced.title, 'Write and test the SDK')
+
+  const patched = await unwrap(api.PATCH('/v1/tasks/{id}', { params: { path: { id: task.id } }, body: { completed: true } }))
+  t.equal(patched.completed, true)
+  t.type(patched.completed_at, 'string', 'completing stamps completed_at')
+
+  const deleted = await api.DELETE('/v1/tasks/{id}', { params: { path: { id: task.id } } })
+  t.equal(deleted.response.status, 204)
+  const gone = await problemOf(unwrap(api.GET('/v1/tasks/{id}', { params: { path: { id: task.id } } })))
+  t.equal(gone.status, 404)
+  t.equal(gone.code, 'TASK_NOT_FOUND')
+})
+
+tap.test('the iterator pages through 200 tasks', async (t) => {
+  let listCalls = 0
+  const api = await loggedIn({
+    fetch: (request) => {
+      if (request.method === 'GET' && new URL(request.url).pathname === '/v1/tasks') listCalls += 1
+      return fetch(request)
+    },
+  })
+  const titles = Array.from({ length: 200 }, (_, i) => `Task ${String(i).padStart(3, '0')}`)
+  for (let i = 0; i < titles.length; i += 20) {
+    await Promise.all(titles.slice(i, i + 20).map((title) => unwrap(api.POST('/v1/tasks', { body: { title, tags: i % 40 === 0 ? ['even'] : [] } }))))
+  }
+
+  const seen: Task[] = []
+  for await (const task of api.items('/v1/tasks', { sort: 'title', limit: 30 })) seen.push(task)
+  t.equal(seen.length, 200)
+  t.same(seen.map((task) => task.title), titles, 'every task once, in the requested order')
+  t.equal(listCalls, 7, '200 tasks at 30 a page is 7 pages')
+
+  const tagged: string[] = []
+  for await (const task of api.items('/v1/tasks', { tag: ['even'], limit: 100 })) tagged.push(task.title)
+  t.equal(tagged.length, 100, 'filters are kept from page to page')
+
+  const early: Task[] = []
+  for await (const task of api.items('/v1/tasks', { limit: 10 })) {
+    early.push(task)
+    if (early.length === 15) break
+  }
+  t.equal(early.length, 15, 'breaking out stops the paging')
+})
+
+tap.test('an API key works as credentials', async (t) => {
+  const api = await loggedIn()
+  await unwrap(api.POST('/v1/tasks', { body: { title: 'Seen by the integration' } }))
+  const created = await unwrap(api.POST('/v1/api-keys/', { body: { name: 'ci', scopes: ['tasks:read'] } }))
+  const integration = createTasksApi({ baseUrl, credentials: { apiKey: created.key } })
+  const page = await unwrap(integration.GET('/v1/tasks'))
+  t.same(page.items.map((task) => task.title), ['Seen by the integration'])
+  const denied = await problemOf(unwrap(integration.POST('/v1/tasks', { body: { title: 'read-only key' } })))
+  t.equal(denied.status, 403)
+  t.equal(denied.code, 'INSUFFICIENT_SCOPE')
+})
+
+tap.test('errors arrive as typed problems', async (t) => {
+  const api = await loggedIn()
+
+  const invalid = await problemOf(unwrap(api.POST('/v1/tasks', { body: { title: '' } })))
+  t.equal(invalid.status, 400)
+  t.equal(invalid.code, 'VALIDATION_FAILED')
+  t.match(invalid.problem.errors, [{ path: '/title' }])
+  t.equal(invalid.problem.request_id, invalid.response.headers.get('x-request-id'))
+
+  const anonymous = await problemOf(unwrap(createTasksApi({ baseUrl }).GET('/v1/tasks')))
+  t.equal(anonymous.status, 401)
+  t.equal(anonymous.code, 'UNAUTHENTICATED')
+  const badToken = await problemOf(unwrap(createTasksApi({ baseUrl, credentials: { accessToken: 'not-a-jwt' } }).GET('/v1/tasks')))
+  t.equal(badToken.code, 'INVALID_TOKEN')
+
+  const missing = await problemOf(unwrap(api.GET('/v1/tasks/{id}', { params: { path: { id: randomUUID() } } })))
+  t.equal(missing.status, 404)
+  t.equal(missing.code, 'TASK_NOT_FOUND')
+
+  const task = await unwrap(api.POST('/v1/tasks', { body: { title: 'Contended' } }))
+  const stale = await problemOf(unwrap(api.PATCH('/v1/tasks/{id}', {
+    params: { path: { id: task.id }, header: { 'if-match': '"not-the-current-etag"' } },
+    body: { title: 'Lost update' },
+  })))
+  t.equal(stale.status, 412)
+  t.equal(stale.code, 'PRECONDITION_FAILED')
+
+  const key = randomUUID()
+  await unwrap(api.POST('/v1/tasks', { params: { header: { 'idempotency-key': key } }, body: { title: 'First' } }))
+  const reused = await problemOf(unwrap(api.POST('/v1/tasks', { params: { header: { 'idempotency-key': key } }, body: { title: 'Second' } })))
+  t.equal(reused.status, 422)
+  t.equal(reused.code, 'IDEMPOTENCY_KEY_REUSED')
+})
+
+tap.test('with retries, a POST whose response was lost is sent again under the same key and creates one task', async (t) => {
+  const keys: string[] = []
+  let dropped = false
+  // Delivers the first create to the server, then loses its response, as a dropped connection would.
+  const lossy = async (request: Request): Promise<Response> => {
+    if (request.method === 'POST' && new URL(request.url).pathname === '/v1/tasks') keys.push(request.headers.get('idempotency-key') ?? '')
+    const response = await fetch(request)
+    if (!dropped && request.method === 'POST' && new URL(request.url).pathname === '/v1/tasks') {
+      dropped = true
+      throw new TypeError('fetch failed')
+    }
+    return response
+  }
+
+  const api = await loggedIn({ fetch: lossy, retries: 2 })
+  const created = await api.POST('/v1/tasks', { body: { title: 'Exactly once' } })
+  t.equal(created.response.status, 201)
+  t.equal(created.response.headers.get('idempotent-replayed'), 'true', 'the second attempt was a replay')
+  t.equal(keys.length, 2)
+  t.match(keys[0], /^[0-9a-f-]{36}$/, 'a key was generated')
+  t.equal(keys[1], keys[0], 'the retry carried the same key')
+  const page = await unwrap(api.GET('/v1/tasks'))
+  t.same(page.items.map((task) => task.title), ['Exactly once'])
+
+  dropped = false
+  const plain = await loggedIn({ fetch: lossy })
+  await t.rejects(plain.POST('/v1/tasks', { body: { title: 'No retries' } }), TypeError, 'without retries the failure reaches the caller')
+  t.equal(keys.at(-1), '', 'and no key is invented')
+})

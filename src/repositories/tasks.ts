@@ -92,7 +92,7 @@ const sortSpecs: Record<TaskSort, SortSpec> = (() => {
 })()
 
 /** Values for the list statement's placeholders; only those its shape uses are read. */
-function listParameters (ownerId: string, options: ListOptions): Record<string, unknown> {
+export function listParameters (ownerId: string, options: ListOptions): Record<string, unknown> {
   const { filters, after } = options
   return {
     owner: ownerId,
@@ -169,6 +169,18 @@ function updateParameters (ownerId: string, id: string, patch: Partial<TaskValue
   return { ...patch, owner: ownerId, id, versions }
 }
 
+/**
+ * The list statement for a shape of options, with placeholders for every value: one page plus one
+ * row, which tells whether another page follows.
+ */
+export function listQuery (db: Database, options: ListOptions) {
+  const { key, descending } = sortSpecs[options.sort]
+  return db.select(taskColumns).from(tasks)
+    .where(and(...listConditions(options)))
+    .orderBy(...(descending ? [sql`${key} desc`, desc(tasks.id)] : [sql`${key} asc`, asc(tasks.id)]))
+    .limit(placeholder('limit'))
+}
+
 export function createTasksRepository (db: Database) {
   const insertStatement = (executor: Database) => executor.insert(tasks).values({
     ownerId: sql`${placeholder('owner')}`,
@@ -197,14 +209,7 @@ export function createTasksRepository (db: Database) {
   )
   const deleteStatement = db.delete(tasks).where(matches).returning({ id: tasks.id }).prepare('tasks_delete')
 
-  function buildList (options: ListOptions) {
-    const { key, descending } = sortSpecs[options.sort]
-    return db.select(taskColumns).from(tasks)
-      .where(and(...listConditions(options)))
-      .orderBy(...(descending ? [sql`${key} desc`, desc(tasks.id)] : [sql`${key} asc`, asc(tasks.id)]))
-      .limit(placeholder('limit'))
-      .prepare('tasks_list')
-  }
+  const buildList = (options: ListOptions) => listQuery(db, options).prepare('tasks_list')
   const listStatements = new Map<string, ReturnType<typeof buildList>>()
 
   function buildUpdate (fields: readonly Patchable[]) {

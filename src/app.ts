@@ -9,11 +9,14 @@ import swagger from './plugins/external/swagger.js'
 import helmet from './plugins/external/helmet.js'
 import cors from './plugins/external/cors.js'
 import jwt from './plugins/external/jwt.js'
+import metrics from './plugins/external/metrics.js'
+import underPressure from './plugins/external/under-pressure.js'
 import problems from './plugins/app/problems.js'
 import { installValidators } from './plugins/app/validation.js'
 import database from './plugins/app/database.js'
 import repositories from './plugins/app/repositories.js'
 import authentication from './plugins/app/authentication.js'
+import accessLog from './plugins/app/access-log.js'
 import healthRoutes from './routes/health/index.js'
 import authRoutes from './routes/auth/index.js'
 import usersRoutes from './routes/users/index.js'
@@ -56,6 +59,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   const { config } = options
   const app = Fastify({
     logger: options.logger ?? false,
+    disableRequestLogging: true,
     // Echo a caller's request id when it is sane, so one id follows a request across services.
     genReqId: (req) => {
       const incoming = req.headers['x-request-id']
@@ -69,7 +73,9 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
     keepAliveTimeout: 72_000,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
-    return503OnClosing: true,
+    // During shutdown, requests already on open connections are still served: a 503 here would
+    // fail a request the server had accepted.
+    return503OnClosing: false,
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 200 },
   }).withTypeProvider<TypeBoxTypeProvider>()
 
@@ -114,6 +120,9 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   await app.register(database, { database: options.database, keepOpen: options.keepDatabaseOpen ?? false })
   await app.register(repositories, { config })
   await app.register(authentication, { config })
+  await app.register(accessLog)
+  await app.register(metrics, { config })
+  await app.register(underPressure, { config })
   await app.register(idempotencyPurge)
 
   await app.register(healthRoutes, { prefix: '/health' })

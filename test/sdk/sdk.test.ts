@@ -117,7 +117,7 @@ tap.test('the iterator pages through 200 tasks', async (t) => {
 tap.test('an API key works as credentials', async (t) => {
   const api = await loggedIn()
   await unwrap(api.POST('/v1/tasks', { body: { title: 'Seen by the integration' } }))
-  const created = await unwrap(api.POST('/v1/api-keys/', { body: { name: 'ci', scopes: ['tasks:read'] } }))
+  const created = await unwrap(api.POST('/v1/api-keys', { body: { name: 'ci', scopes: ['tasks:read'] } }))
   const integration = createTasksApi({ baseUrl, credentials: { apiKey: created.key } })
   const page = await unwrap(integration.GET('/v1/tasks'))
   t.same(page.items.map((task) => task.title), ['Seen by the integration'])

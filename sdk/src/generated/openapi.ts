@@ -197,7 +197,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/v1/users/": {
+    "/v1/users": {
         parameters: {
             query?: never;
             header?: never;
@@ -251,7 +251,7 @@ export interface paths {
         patch: operations["updateUser"];
         trace?: never;
     };
-    "/v1/api-keys/": {
+    "/v1/api-keys": {
         parameters: {
             query?: never;
             header?: never;

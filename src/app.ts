@@ -9,6 +9,7 @@ import swagger from './plugins/external/swagger.js'
 import helmet from './plugins/external/helmet.js'
 import cors from './plugins/external/cors.js'
 import jwt from './plugins/external/jwt.js'
+import rateLimit from './plugins/external/rate-limit.js'
 import metrics from './plugins/external/metrics.js'
 import underPressure from './plugins/external/under-pressure.js'
 import problems from './plugins/app/problems.js'
@@ -16,10 +17,13 @@ import { installValidators } from './plugins/app/validation.js'
 import database from './plugins/app/database.js'
 import repositories from './plugins/app/repositories.js'
 import authentication from './plugins/app/authentication.js'
+import loginThrottle from './plugins/app/login-throttle.js'
+import adminBootstrap from './plugins/app/admin-bootstrap.js'
 import accessLog from './plugins/app/access-log.js'
 import healthRoutes from './routes/health/index.js'
 import authRoutes from './routes/auth/index.js'
 import usersRoutes from './routes/users/index.js'
+import apiKeysRoutes from './routes/api-keys/index.js'
 import tasksRoutes from './routes/tasks/index.js'
 import idempotencyPurge from './plugins/app/idempotency-purge.js'
 
@@ -117,17 +121,21 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   await app.register(cors, { config })
   await app.register(swagger)
   await app.register(jwt, { config, secret: options.jwtSecret })
+  await app.register(rateLimit, { config })
   await app.register(database, { database: options.database, keepOpen: options.keepDatabaseOpen ?? false })
   await app.register(repositories, { config })
   await app.register(authentication, { config })
+  await app.register(loginThrottle, { config })
+  await app.register(adminBootstrap, { config })
   await app.register(accessLog)
   await app.register(metrics, { config })
   await app.register(underPressure, { config })
   await app.register(idempotencyPurge)
 
   await app.register(healthRoutes, { prefix: '/health' })
-  await app.register(authRoutes, { prefix: '/v1/auth' })
+  await app.register(authRoutes, { prefix: '/v1/auth', config })
   await app.register(usersRoutes, { prefix: '/v1/users' })
+  await app.register(apiKeysRoutes, { prefix: '/v1/api-keys' })
   await app.register(tasksRoutes, { prefix: '/v1/tasks', jwtSecret: options.jwtSecret })
 
   return app

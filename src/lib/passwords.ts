@@ -1,4 +1,5 @@
 import { type Algorithm, hash, verify } from '@node-rs/argon2'
+import { problem } from '../errors.js'
 
 /**
  * argon2id with OWASP's recommended minimum (19 MiB, 2 iterations, 1 lane). @node-rs/argon2 runs
@@ -11,6 +12,18 @@ const paramsTag = `m=${params.memoryCost},t=${params.timeCost},p=${params.parall
 
 export async function hashPassword (password: string): Promise<string> {
   return await hash(password, params)
+}
+
+/**
+ * NIST SP 800-63B: length (8..128, enforced by the Password schema before any hashing) and not the
+ * username; no composition rules. `path` names the field in the 400's `errors`.
+ */
+export function assertPasswordPolicy (password: string, username: string, path: string): void {
+  if (password.toLowerCase() === username.toLowerCase()) {
+    throw problem('VALIDATION_FAILED', 'The password must not equal the username.', {
+      errors: [{ in: 'body', path, message: 'must not equal the username' }],
+    })
+  }
 }
 
 export interface PasswordCheck {

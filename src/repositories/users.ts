@@ -1,9 +1,10 @@
-import { eq, sql } from 'drizzle-orm'
+import { and, desc, eq, getTableColumns, sql } from 'drizzle-orm'
 import type { Database } from '../db/client.js'
 import { users, type UserRow } from '../db/schema.js'
 import { isUniqueViolation } from '../db/errors.js'
 import { problem } from '../errors.js'
-import type { Role, User } from '../schemas/users.js'
+import type { Role, User, UserAdminPatch, UserSelfPatch } from '../schemas/users.js'
+import { revokeAllRefreshTokens } from './refresh-tokens.js'
 
 /** The one mapper from a users row to the API's User: the password hash stays behind. */
 export function toUser (row: UserRow): User {
@@ -26,6 +27,37 @@ export interface AuthState {
   passwordChangedAt: Date
 }
 
+// Keyset cursor over (created_at, id). The time travels as text with microseconds, because a JS
+// Date would round it to milliseconds and skip rows created within the same millisecond.
+const CURSOR_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+
+function encodeCursor (time: string, id: string): string {
+  return Buffer.from(JSON.stringify([time, id])).toString('base64url')
+}
+
+function decodeCursor (cursor: string): [string, string] {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
+    if (Array.isArray(value) && value.length === 2 && CURSOR_TIME.test(String(value[0])) && UUID.test(String(value[1]))) {
+      return [String(value[0]), String(value[1])]
+    }
+  } catch { /* reported below */ }
+  throw problem('INVALID_CURSOR', 'The cursor is not one this endpoint returned.')
+}
+
+/**
+ * Within a transaction: refuses (409) when `id` is the only active admin. Locking every active
+ * admin row serialises concurrent demotions, so two admins cannot demote each other at once.
+ */
+async function assertNotLastAdmin (tx: Database, id: string): Promise<void> {
+  const admins = await tx.select({ id: users.id }).from(users)
+    .where(and(eq(users.role, 'admin'), eq(users.disabled, false))).for('update')
+  if (admins.length === 1 && admins[0]!.id === id) {
+    throw problem('LAST_ADMIN', 'This is the last active admin: promote another user first.')
+  }
+}
+
 export function createUsersRepository (db: Database) {
   return {
     async create (input: { username: string, passwordHash: string, email?: string | undefined, role?: Role }): Promise<UserRow> {
@@ -41,6 +73,12 @@ export function createUsersRepository (db: Database) {
         if (isUniqueViolation(err, 'users_username_lower_key')) throw problem('USERNAME_TAKEN', `The username "${input.username}" is taken.`)
         throw err
       }
+    },
+
+    /** Creates the user unless one with that username exists; true when it was created. */
+    async createIfAbsent (input: { username: string, passwordHash: string, role: Role }): Promise<boolean> {
+      const rows = await db.insert(users).values(input).onConflictDoNothing().returning({ id: users.id })
+      return rows.length === 1
     },
 
     async findByUsername (username: string): Promise<UserRow | undefined> {
@@ -59,9 +97,66 @@ export function createUsersRepository (db: Database) {
       return row
     },
 
+    /** Newest first; `nextCursor` is null on the last page. */
+    async list (page: { limit: number, cursor?: string | undefined }): Promise<{ rows: UserRow[], nextCursor: string | null }> {
+      const after = page.cursor === undefined ? undefined : decodeCursor(page.cursor)
+      const rows = await db.select({
+        ...getTableColumns(users),
+        cursorTime: sql<string>`to_char(${users.createdAt} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`,
+      }).from(users)
+        .where(after === undefined ? undefined : sql`(${users.createdAt}, ${users.id}) < (${after[0]}::timestamptz, ${after[1]}::uuid)`)
+        .orderBy(desc(users.createdAt), desc(users.id))
+        .limit(page.limit + 1)
+      const last = rows.length > page.limit ? rows[page.limit - 1] : undefined
+      return {
+        rows: rows.slice(0, page.limit).map(({ cursorTime: _, ...row }) => row),
+        nextCursor: last === undefined ? null : encodeCursor(last.cursorTime, last.id),
+      }
+    },
+
+    async updateProfile (id: string, patch: UserSelfPatch): Promise<UserRow | undefined> {
+      const [row] = await db.update(users).set({
+        ...(patch.display_name !== undefined ? { displayName: patch.display_name } : {}),
+        ...(patch.email !== undefined ? { email: patch.email } : {}),
+        updatedAt: sql`now()`,
+      }).where(eq(users.id, id)).returning()
+      return row
+    },
+
     /** Stores a hash made with current parameters; not a password change, so tokens stay valid. */
     async replacePasswordHash (id: string, passwordHash: string): Promise<void> {
       await db.update(users).set({ passwordHash }).where(eq(users.id, id))
+    },
+
+    /** A new password: access tokens issued before it are refused, and every refresh token is revoked. */
+    async changePassword (id: string, passwordHash: string): Promise<void> {
+      await db.transaction(async (tx) => {
+        await tx.update(users).set({ passwordHash, passwordChangedAt: sql`now()`, updatedAt: sql`now()` }).where(eq(users.id, id))
+        await revokeAllRefreshTokens(tx, id)
+      })
+    },
+
+    /** An admin's change of role or status; disabling revokes the user's refresh tokens. */
+    async adminUpdate (id: string, patch: UserAdminPatch): Promise<UserRow | undefined> {
+      return await db.transaction(async (tx) => {
+        if (patch.role === 'user' || patch.disabled === true) await assertNotLastAdmin(tx, id)
+        const [row] = await tx.update(users).set({
+          ...(patch.role !== undefined ? { role: patch.role } : {}),
+          ...(patch.disabled !== undefined ? { disabled: patch.disabled } : {}),
+          updatedAt: sql`now()`,
+        }).where(eq(users.id, id)).returning()
+        if (row?.disabled === true) await revokeAllRefreshTokens(tx, id)
+        return row
+      })
+    },
+
+    /** Deletes the user and, by cascade in the same statement, everything they own. */
+    async delete (id: string): Promise<boolean> {
+      return await db.transaction(async (tx) => {
+        await assertNotLastAdmin(tx, id)
+        const rows = await tx.delete(users).where(eq(users.id, id)).returning({ id: users.id })
+        return rows.length === 1
+      })
     },
   }
 }

@@ -8,16 +8,55 @@ export const SignupRequest = Type.Object({
 }, { $id: 'SignupRequest', title: 'SignupRequest', additionalProperties: false })
 export type SignupRequest = Static<typeof SignupRequest>
 
+/** Bounded like Password, so an oversized password is refused before any hashing. */
+const LoginPassword = Type.String({ minLength: 1, maxLength: 128, example: 'correct horse battery staple' })
+const LoginUsername = Type.String({ minLength: 1, maxLength: 32, example: 'alice' })
+
 export const LoginRequest = Type.Object({
-  username: Type.String({ minLength: 1, maxLength: 32, example: 'alice' }),
-  password: Type.String({ minLength: 1, maxLength: 128, example: 'correct horse battery staple' }),
+  username: LoginUsername,
+  password: LoginPassword,
 }, { $id: 'LoginRequest', title: 'LoginRequest', additionalProperties: false })
 export type LoginRequest = Static<typeof LoginRequest>
+
+export const RefreshToken = Type.String({
+  minLength: 1,
+  maxLength: 1024,
+  description: 'The opaque refresh token from a TokenPair.',
+  example: 'rt_2kq3T9yY5b0Xc8mJ1vH6wN4pLsQeRzAf',
+})
+
+export const RefreshTokenRequest = Type.Object({
+  refresh_token: RefreshToken,
+}, { $id: 'RefreshTokenRequest', title: 'RefreshTokenRequest', additionalProperties: false })
+export type RefreshTokenRequest = Static<typeof RefreshTokenRequest>
+
+/**
+ * RFC 6749 §4.3 and §6, form-encoded. Unrecognised parameters are ignored as §3.2 requires, and
+ * `client_id`/`client_secret` are accepted and ignored: the docs explorer is a public client.
+ */
+export const TokenRequest = Type.Object({
+  grant_type: Type.String({ minLength: 1, maxLength: 100, description: '`password` or `refresh_token`.', example: 'password' }),
+  username: Type.Optional(Type.String({ maxLength: 32, description: 'With `grant_type=password`.', example: 'alice' })),
+  password: Type.Optional(Type.String({ maxLength: 128, description: 'With `grant_type=password`.', example: 'correct horse battery staple' })),
+  refresh_token: Type.Optional(Type.String({ maxLength: 1024, description: 'With `grant_type=refresh_token`.' })),
+  scope: Type.Optional(Type.String({
+    maxLength: 200,
+    description: 'Space-separated scopes. Unknown scopes are refused (`invalid_scope`); the token is granted every scope of your role, which the response\'s `scope` lists.',
+    example: 'tasks:read tasks:write',
+  })),
+  client_id: Type.Optional(Type.String({ maxLength: 200 })),
+  client_secret: Type.Optional(Type.String({ maxLength: 200 })),
+}, { $id: 'TokenRequest', title: 'TokenRequest', additionalProperties: true })
+export type TokenRequest = Static<typeof TokenRequest>
 
 export const TokenPair = Type.Object({
   access_token: Type.String({ description: 'JWT to send as `Authorization: Bearer …`.', example: 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIuLi4ifQ.c2lnbmF0dXJl' }),
   token_type: Type.Literal('Bearer'),
   expires_in: Type.Integer({ description: 'Seconds until the access token expires.', example: 900 }),
-  refresh_token: Type.String({ description: 'Opaque token for `POST /v1/auth/refresh`; single use, rotated on every refresh.', example: 'rt_2kq3T9yY5b0Xc8mJ1vH6wN4pLsQeRzAf' }),
+  refresh_token: Type.String({
+    description: 'Opaque token for `POST /v1/auth/refresh`; single use, rotated on every refresh. Its family (this login) expires `REFRESH_TOKEN_TTL` after the login.',
+    example: 'rt_2kq3T9yY5b0Xc8mJ1vH6wN4pLsQeRzAf',
+  }),
+  scope: Type.String({ description: 'The scopes the access token grants, space-separated (RFC 6749 §5.1).', example: 'tasks:read tasks:write' }),
 }, { $id: 'TokenPair', title: 'TokenPair' })
 export type TokenPair = Static<typeof TokenPair>

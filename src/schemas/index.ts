@@ -1,8 +1,9 @@
 import type { TSchema } from '@sinclair/typebox'
 import { Problem, ValidationIssue } from './common.js'
-import { LoginRequest, SignupRequest, TokenPair } from './auth.js'
+import { LoginRequest, RefreshTokenRequest, SignupRequest, TokenPair, TokenRequest } from './auth.js'
+import { ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyList } from './api-keys.js'
 import { Health } from './health.js'
-import { User } from './users.js'
+import { PasswordChange, User, UserAdminPatch, UserPage, UserSelfPatch } from './users.js'
 import { Task, TaskCreate, TaskPage, TaskPatch, TaskReplace } from './tasks.js'
 
 /**
@@ -11,5 +12,7 @@ import { Task, TaskCreate, TaskPage, TaskPatch, TaskReplace } from './tasks.js'
  */
 export const sharedSchemas: TSchema[] = [
   ValidationIssue, Problem, Health, User, SignupRequest, LoginRequest, TokenPair,
+  RefreshTokenRequest, TokenRequest, UserSelfPatch, PasswordChange, UserAdminPatch, UserPage,
+  ApiKeyCreate, ApiKey, ApiKeyCreated, ApiKeyList,
   Task, TaskCreate, TaskReplace, TaskPatch, TaskPage,
 ]

@@ -38,3 +38,43 @@ export const User = Type.Object({
   updated_at: Timestamp,
 }, { $id: 'User', title: 'User', description: 'A user account. The password hash never leaves the server.' })
 export type User = Static<typeof User>
+
+export const UserSelfPatch = Type.Object({
+  display_name: Type.Optional(Nullable(DisplayName)),
+  email: Type.Optional(Nullable(Email)),
+}, {
+  $id: 'UserSelfPatch',
+  title: 'UserSelfPatch',
+  description: 'Fields of your own account you may change; `null` clears one, an absent field stays as it is.',
+  additionalProperties: false,
+})
+export type UserSelfPatch = Static<typeof UserSelfPatch>
+
+export const PasswordChange = Type.Object({
+  current_password: Type.String({ minLength: 1, maxLength: 128, example: 'correct horse battery staple' }),
+  new_password: Password,
+}, { $id: 'PasswordChange', title: 'PasswordChange', additionalProperties: false })
+export type PasswordChange = Static<typeof PasswordChange>
+
+export const UserAdminPatch = Type.Object({
+  role: Type.Optional(Role),
+  disabled: Type.Optional(Type.Boolean({ description: 'Disabling revokes the user\'s refresh tokens at once; access tokens and API keys stop working within 60 s.' })),
+}, {
+  $id: 'UserAdminPatch',
+  title: 'UserAdminPatch',
+  description: 'What an admin may change about a user. The last active admin cannot be demoted or disabled (409).',
+  additionalProperties: false,
+})
+export type UserAdminPatch = Static<typeof UserAdminPatch>
+
+export const UserListQuery = Type.Object({
+  limit: Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'Page size.' }),
+  cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'The opaque `next_cursor` of the previous page.' })),
+}, { additionalProperties: false })
+export type UserListQuery = Static<typeof UserListQuery>
+
+export const UserPage = Type.Object({
+  items: Type.Array(Type.Ref(User)),
+  next_cursor: Nullable(Type.String({ description: 'Pass as `cursor` for the next page; null on the last page.' })),
+}, { $id: 'UserPage', title: 'UserPage', description: 'Users, newest first (ties broken by id).' })
+export type UserPage = Static<typeof UserPage>

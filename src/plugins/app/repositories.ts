@@ -3,6 +3,7 @@ import fp from 'fastify-plugin'
 import type { Config } from '../../config.js'
 import { createUsersRepository } from '../../repositories/users.js'
 import { createRefreshTokensRepository } from '../../repositories/refresh-tokens.js'
+import { createApiKeysRepository } from '../../repositories/api-keys.js'
 import { createTasksRepository } from '../../repositories/tasks.js'
 import { createIdempotencyKeysRepository } from '../../repositories/idempotency-keys.js'
 
@@ -10,6 +11,7 @@ declare module 'fastify' {
   interface FastifyInstance {
     usersRepository: ReturnType<typeof createUsersRepository>
     refreshTokensRepository: ReturnType<typeof createRefreshTokensRepository>
+    apiKeysRepository: ReturnType<typeof createApiKeysRepository>
     tasksRepository: ReturnType<typeof createTasksRepository>
     idempotencyKeysRepository: ReturnType<typeof createIdempotencyKeysRepository>
   }
@@ -19,6 +21,7 @@ declare module 'fastify' {
 async function repositoriesPlugin (app: FastifyInstance, opts: { config: Config }): Promise<void> {
   app.decorate('usersRepository', createUsersRepository(app.db))
   app.decorate('refreshTokensRepository', createRefreshTokensRepository(app.db, opts.config.REFRESH_TOKEN_TTL))
+  app.decorate('apiKeysRepository', createApiKeysRepository(app.db))
   app.decorate('tasksRepository', createTasksRepository(app.db))
   app.decorate('idempotencyKeysRepository', createIdempotencyKeysRepository(app.db))
 }

@@ -1,14 +1,68 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyRequest } from 'fastify'
+import formbody from '@fastify/formbody'
 import { Type } from '@sinclair/typebox'
+import type { Config } from '../../config.js'
+import type { UserRow } from '../../db/schema.js'
 import { problem } from '../../errors.js'
-import { hashPassword, verifyAgainstDummy, verifyPassword } from '../../lib/passwords.js'
+import { assertPasswordPolicy, hashPassword, verifyAgainstDummy, verifyPassword } from '../../lib/passwords.js'
+import { securityEvent } from '../../lib/security-events.js'
 import { toUser } from '../../repositories/users.js'
-import { LoginRequest, SignupRequest, TokenPair } from '../../schemas/auth.js'
-import { problemResponses } from '../../schemas/common.js'
+import { LoginRequest, RefreshTokenRequest, SignupRequest, TokenPair, TokenRequest } from '../../schemas/auth.js'
+import { noContent, problemResponses } from '../../schemas/common.js'
 import { User } from '../../schemas/users.js'
+import type { Problem } from '../../schemas/common.js'
 
-const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
+const KNOWN_SCOPES = new Set(['tasks:read', 'tasks:write', 'admin'])
+
+/** RFC 6749 §5.2 `error` for a token-endpoint failure that did not name one itself. */
+function oauthErrorFor (status: number): string {
+  if (status === 429 || status === 503) return 'temporarily_unavailable'
+  if (status >= 500) return 'server_error'
+  return 'invalid_request'
+}
+
+const authRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, opts) => {
+  const { config } = opts
+  // Strict per-IP limits on the unauthenticated entry points (password guessing, signup spam).
+  const perIp = { max: config.AUTH_RATE_LIMIT_MAX, timeWindow: config.AUTH_RATE_LIMIT_WINDOW * 1000 }
+
+  /** The user when the password is right; undefined otherwise (and the failure is counted). */
+  async function checkPassword (request: FastifyRequest, username: string, password: string): Promise<UserRow | undefined> {
+    await app.loginThrottle.check(request, username)
+    const user = await app.usersRepository.findByUsername(username)
+    if (user === undefined) {
+      // Same work and same answer as a wrong password, so responses do not reveal who exists.
+      await verifyAgainstDummy(password)
+    } else {
+      const check = await verifyPassword(user.passwordHash, password)
+      if (check.ok && !user.disabled) {
+        if (check.needsRehash) await app.usersRepository.replacePasswordHash(user.id, await hashPassword(password))
+        securityEvent(request.log, 'auth.login_succeeded', { userId: user.id })
+        return user
+      }
+    }
+    await app.loginThrottle.recordFailure(request, username)
+    securityEvent(request.log, 'auth.login_failed', { username, reason: user === undefined ? 'unknown user' : user.disabled ? 'disabled' : 'wrong password' })
+    return undefined
+  }
+
+  /** Rotates a refresh token into a new pair; undefined when the token is not (or no longer) good. */
+  async function rotate (request: FastifyRequest, refreshToken: string): Promise<TokenPair | undefined> {
+    const result = await app.refreshTokensRepository.rotate(refreshToken)
+    if (result.status === 'reused') {
+      securityEvent(request.log, 'auth.refresh_reused', { userId: result.userId, familyId: result.familyId, reason: 'rotated token presented again; family revoked' })
+      return undefined
+    }
+    if (result.status === 'invalid') return undefined
+    const user = await app.usersRepository.findById(result.userId)
+    if (user === undefined) return undefined
+    securityEvent(request.log, 'auth.refresh_rotated', { userId: user.id, familyId: result.familyId })
+    return await app.issueTokenPair(user, result.token)
+  }
+
   app.post('/signup', {
+    config: { rateLimit: perIp },
     schema: {
       operationId: 'signUp',
       summary: 'Create an account',
@@ -19,41 +73,128 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (request, reply) => {
     const { username, password, email } = request.body as SignupRequest
-    if (password.toLowerCase() === username.toLowerCase()) {
-      throw problem('VALIDATION_FAILED', 'The password must not equal the username.', {
-        errors: [{ in: 'body', path: '/password', message: 'must not equal the username' }],
-      })
-    }
+    assertPasswordPolicy(password, username, '/password')
     const user = await app.usersRepository.create({ username, email, passwordHash: await hashPassword(password) })
-    request.log.info({ event: 'auth.signup', userId: user.id }, 'account created')
+    securityEvent(request.log, 'auth.signup', { userId: user.id, username: user.username })
     return reply.code(201).header('location', `/v1/users/${user.id}`).send(toUser(user))
   })
 
   app.post('/login', {
+    config: { rateLimit: perIp },
     schema: {
       operationId: 'logIn',
       summary: 'Log in with username and password',
-      description: 'Returns an access token and a refresh token. An unknown user and a wrong password get the same 401.',
+      description: 'Returns an access token and a refresh token. An unknown user and a wrong password get the same 401. ' +
+        `After ${config.LOGIN_FAILURES_MAX} failures for one username, further attempts get 429 until the window passes.`,
       tags: ['auth'],
       body: Type.Ref(LoginRequest),
       response: { 200: Type.Ref(TokenPair), ...problemResponses(400, 401, 413, 415, 429, 500, 503) },
     },
   }, async (request) => {
     const { username, password } = request.body as LoginRequest
-    const user = await app.usersRepository.findByUsername(username)
+    const user = await checkPassword(request, username, password)
     if (user === undefined) {
-      // Same work and same answer as a wrong password, so responses do not reveal who exists.
-      await verifyAgainstDummy(password)
-    } else {
-      const check = await verifyPassword(user.passwordHash, password)
-      if (check.ok && !user.disabled) {
-        if (check.needsRehash) await app.usersRepository.replacePasswordHash(user.id, await hashPassword(password))
-        request.log.info({ event: 'auth.login_succeeded', userId: user.id }, 'login succeeded')
+      throw problem('INVALID_CREDENTIALS', 'The username or password is wrong.', { headers: { 'www-authenticate': 'Bearer realm="tasks-api"' } })
+    }
+    return await app.issueTokenPair(user)
+  })
+
+  app.post('/refresh', {
+    config: { rateLimit: perIp },
+    schema: {
+      operationId: 'refreshTokens',
+      summary: 'Exchange a refresh token for a new token pair',
+      description: 'The refresh token is single use: it is rotated, and the response carries its successor. ' +
+        'Presenting an already rotated token again revokes its whole family (every token of that login), ' +
+        'as it means someone else holds a copy.',
+      tags: ['auth'],
+      body: Type.Ref(RefreshTokenRequest),
+      response: { 200: Type.Ref(TokenPair), ...problemResponses(400, 401, 413, 415, 429, 500, 503) },
+    },
+  }, async (request) => {
+    const pair = await rotate(request, (request.body as RefreshTokenRequest).refresh_token)
+    if (pair === undefined) {
+      throw problem('INVALID_REFRESH_TOKEN', 'The refresh token is invalid, expired or revoked; log in again.', {
+        headers: { 'www-authenticate': 'Bearer realm="tasks-api", error="invalid_token"' },
+      })
+    }
+    return pair
+  })
+
+  app.post('/logout', {
+    config: { rateLimit: perIp },
+    schema: {
+      operationId: 'logOut',
+      summary: 'Revoke a refresh token and its family',
+      description: 'Ends the login the refresh token belongs to. Answers 204 whether or not the token was valid ' +
+        '(as OAuth2 token revocation does, RFC 7009), so it reveals nothing. Access tokens already issued expire on their own.',
+      tags: ['auth'],
+      body: Type.Ref(RefreshTokenRequest),
+      response: { 204: noContent('The family is revoked.'), ...problemResponses(400, 413, 415, 429, 500, 503) },
+    },
+  }, async (request, reply) => {
+    const revoked = await app.refreshTokensRepository.revokeFamilyOf((request.body as RefreshTokenRequest).refresh_token)
+    if (revoked !== undefined) securityEvent(request.log, 'auth.logout', revoked)
+    return reply.code(204).send(null)
+  })
+
+  // The OAuth2 token endpoint is form-encoded by its standard, so the form parser lives in this
+  // scope only; every other route keeps accepting JSON alone.
+  await app.register(async (oauth) => {
+    await oauth.register(formbody)
+    oauth.removeContentTypeParser('application/json')
+    // Every error here carries RFC 6749's `error` member besides the problem details.
+    oauth.addHook('preSerialization', async (_request, reply, payload) => {
+      const body = payload as Problem
+      if (reply.statusCode < 400 || body.error !== undefined) return payload
+      return { ...body, error: oauthErrorFor(reply.statusCode) }
+    })
+
+    oauth.post('/token', {
+      config: { rateLimit: perIp },
+      schema: {
+        operationId: 'issueToken',
+        summary: 'OAuth2 token endpoint (password and refresh_token grants)',
+        description: 'RFC 6749 token endpoint, `application/x-www-form-urlencoded`; the /docs *Authorize* dialog uses it. ' +
+          '`grant_type=password` with `username` and `password`, or `grant_type=refresh_token` with `refresh_token`. ' +
+          'Errors are problem details that also carry RFC 6749\'s `error` (`invalid_request`, `invalid_grant`, ' +
+          '`unsupported_grant_type`, `invalid_scope`).',
+        tags: ['auth'],
+        consumes: ['application/x-www-form-urlencoded'],
+        body: Type.Ref(TokenRequest),
+        response: { 200: Type.Ref(TokenPair), ...problemResponses(400, 413, 415, 429, 500, 503) },
+      },
+    }, async (request, reply) => {
+      const form = request.body as TokenRequest
+      // RFC 6749 §3.1: a parameter sent without a value is as if omitted.
+      const param = (value: string | undefined) => value === '' ? undefined : value
+      const unknownScopes = (param(form.scope)?.split(' ') ?? []).filter((s) => s !== '' && !KNOWN_SCOPES.has(s))
+      if (unknownScopes.length > 0) {
+        throw problem('INVALID_SCOPE', `Unknown scope: ${unknownScopes.join(' ')}.`, { error: 'invalid_scope' })
+      }
+      reply.header('pragma', 'no-cache')
+      const missing = (name: string) => problem('VALIDATION_FAILED', `${name} is required with this grant_type.`, {
+        error: 'invalid_request',
+        errors: [{ in: 'body', path: `/${name}`, message: 'is required' }],
+      })
+      if (form.grant_type === 'password') {
+        const username = param(form.username)
+        const password = param(form.password)
+        if (username === undefined) throw missing('username')
+        if (password === undefined) throw missing('password')
+        const user = await checkPassword(request, username, password)
+        if (user === undefined) throw problem('INVALID_GRANT', 'The username or password is wrong.', { error: 'invalid_grant' })
         return await app.issueTokenPair(user)
       }
-    }
-    request.log.info({ event: 'auth.login_failed', username }, 'login failed')
-    throw problem('INVALID_CREDENTIALS', 'The username or password is wrong.', { headers: { 'www-authenticate': 'Bearer realm="tasks-api"' } })
+      if (form.grant_type === 'refresh_token') {
+        const refreshToken = param(form.refresh_token)
+        if (refreshToken === undefined) throw missing('refresh_token')
+        const pair = await rotate(request, refreshToken)
+        if (pair === undefined) throw problem('INVALID_GRANT', 'The refresh token is invalid, expired or revoked.', { error: 'invalid_grant' })
+        return pair
+      }
+      throw problem('UNSUPPORTED_GRANT_TYPE', 'grant_type must be `password` or `refresh_token`.', { error: 'unsupported_grant_type' })
+    })
   })
 }
 

@@ -1,0 +1,32 @@
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import rateLimit from '@fastify/rate-limit'
+import { Redis } from 'ioredis'
+import type { Config } from '../../config.js'
+import { problem } from '../../errors.js'
+
+/**
+ * Rate limiting, applied where a route or the authentication plugin asks for it (`global: false`).
+ * Counters live in memory, or in Redis when REDIS_URL is set so that limits hold across instances.
+ * Headers follow the IETF draft (`RateLimit-Limit`, `-Remaining`, `-Reset`, plus `Retry-After`).
+ * @see https://github.com/fastify/fastify-rate-limit
+ */
+async function rateLimitPlugin (app: FastifyInstance, opts: { config: Config }): Promise<void> {
+  const { config } = opts
+  let redis: Redis | undefined
+  if (config.REDIS_URL !== undefined) {
+    redis = new Redis(config.REDIS_URL, { connectTimeout: 2_000, commandTimeout: 1_000, maxRetriesPerRequest: 1 })
+    redis.on('error', (err: Error) => { app.log.warn({ err }, 'rate-limit store (Redis) unavailable; requests are not limited meanwhile') })
+    app.addHook('onClose', async () => { await redis!.quit().catch(() => redis!.disconnect()) })
+  }
+  await app.register(rateLimit, {
+    global: false,
+    enableDraftSpec: true,
+    ...(redis !== undefined ? { redis, nameSpace: config.REDIS_KEY_PREFIX } : {}),
+    // An unreachable Redis must not take the API down with it; the error handler above logs it.
+    skipOnError: true,
+    errorResponseBuilder: (_request, context) => problem('RATE_LIMITED', `Too many requests; retry in ${context.after}.`),
+  })
+}
+
+export default fp(rateLimitPlugin, { name: 'rate-limit' })

@@ -1,0 +1,48 @@
+import { type Static, Type } from '@sinclair/typebox'
+import { Nullable, Timestamp, Uuid } from './common.js'
+
+export const ApiKeyScope = Type.Union([Type.Literal('tasks:read'), Type.Literal('tasks:write')], { example: 'tasks:read' })
+export type ApiKeyScope = Static<typeof ApiKeyScope>
+
+export const ApiKeyCreate = Type.Object({
+  name: Type.String({ minLength: 1, maxLength: 100, description: 'What the key is for, so you can tell keys apart.', example: 'CI exporter' }),
+  scopes: Type.Array(ApiKeyScope, {
+    minItems: 1,
+    maxItems: 2,
+    uniqueItems: true,
+    description: 'A subset of your own scopes. API keys never manage keys or users.',
+  }),
+  expires_at: Type.Optional(Nullable(Timestamp, { description: 'When the key stops working; null or absent for never. Must be in the future.' })),
+}, { $id: 'ApiKeyCreate', title: 'ApiKeyCreate', additionalProperties: false })
+export type ApiKeyCreate = Static<typeof ApiKeyCreate>
+
+const apiKeyFields = {
+  id: Uuid,
+  name: Type.String({ example: 'CI exporter' }),
+  prefix: Type.String({ description: 'The first characters of the key, to recognise it.', example: 'tk_Jx8f2Lq0' }),
+  scopes: Type.Array(ApiKeyScope),
+  expires_at: Nullable(Timestamp),
+  last_used_at: Nullable(Timestamp, { description: 'When the key last authenticated a request; written at most once a minute.' }),
+  created_at: Timestamp,
+}
+
+export const ApiKey = Type.Object(apiKeyFields, {
+  $id: 'ApiKey',
+  title: 'ApiKey',
+  description: 'An API key, without its secret: the key itself is shown only once, at creation.',
+})
+export type ApiKey = Static<typeof ApiKey>
+
+export const ApiKeyCreated = Type.Object({
+  ...apiKeyFields,
+  key: Type.String({
+    description: 'The secret, shown this once: send it as `X-API-Key`. Only its SHA-256 is stored.',
+    example: 'tk_Jx8f2Lq0h3V6uZ9yBcE1sKd4TnWm7RpA5gXoYiQvHl2',
+  }),
+}, { $id: 'ApiKeyCreated', title: 'ApiKeyCreated' })
+export type ApiKeyCreated = Static<typeof ApiKeyCreated>
+
+export const ApiKeyList = Type.Object({
+  items: Type.Array(Type.Ref(ApiKey)),
+}, { $id: 'ApiKeyList', title: 'ApiKeyList', description: 'Your keys that are not revoked, newest first.' })
+export type ApiKeyList = Static<typeof ApiKeyList>

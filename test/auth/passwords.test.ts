@@ -1,0 +1,97 @@
+import tap from 'tap'
+import { eq } from 'drizzle-orm'
+import { hash } from '@node-rs/argon2'
+import { users } from '../../src/db/schema.js'
+import { hashPassword, verifyPassword } from '../../src/lib/passwords.js'
+import { assertProblem, createUser, uniqueName } from '../helper.js'
+import { buildProbe, login } from './support.js'
+
+tap.test('signup password policy: 8..128 characters, not the username, no composition rules', async (t) => {
+  const { app } = await buildProbe(t)
+  const signup = (username: string, password: string) => app.inject({ method: 'POST', url: '/v1/auth/signup', payload: { username, password } })
+  const name = uniqueName()
+  const short = assertProblem(t, await signup(name, 'seven77'), 400, 'VALIDATION_FAILED')
+  t.match(short.errors, [{ in: 'body', path: '/password' }])
+  assertProblem(t, await signup(name, 'x'.repeat(129)), 400, 'VALIDATION_FAILED')
+  const same = assertProblem(t, await signup(`${name}longer`, `${name}LONGER`), 400, 'VALIDATION_FAILED')
+  t.match(same.errors, [{ path: '/password', message: /username/ }])
+  t.equal((await signup(name, 'aaaaaaaa')).statusCode, 201, 'eight lowercase letters are fine: no composition rules')
+  t.equal((await signup(uniqueName(), '🔑'.repeat(64))).statusCode, 201, '128 characters of any script')
+  const stored = await app.db.select({ hash: users.passwordHash }).from(users).where(eq(users.username, name))
+  t.match(stored[0]!.hash, /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/, 'argon2id with OWASP parameters')
+})
+
+tap.test('an oversized password is refused before any hashing', async (t) => {
+  const { app } = await buildProbe(t)
+  const started = performance.now()
+  const res = await login(app, 'someone', 'x'.repeat(1_000_000))
+  assertProblem(t, res, 400, 'VALIDATION_FAILED')
+  t.ok(performance.now() - started < 1000)
+})
+
+tap.test('unknown user and wrong password: same answer, about the same time', async (t) => {
+  const { app } = await buildProbe(t)
+  const user = await createUser(app)
+  const time = async (username: string) => {
+    const started = performance.now()
+    const res = await login(app, username, 'not the password')
+    assertProblem(t, res, 401, 'INVALID_CREDENTIALS')
+    return { ms: performance.now() - started, body: res.json() }
+  }
+  await time('warm_up_nobody')
+  const wrong: number[] = []
+  const unknown: number[] = []
+  let bodies: Array<Record<string, unknown>> = []
+  for (let i = 0; i < 5; i++) {
+    const a = await time(user.username)
+    const b = await time(`nobody_${i}`)
+    wrong.push(a.ms)
+    unknown.push(b.ms)
+    bodies = [a.body, b.body]
+  }
+  const median = (xs: number[]) => xs.sort((x, y) => x - y)[2]!
+  const ratio = median(unknown) / median(wrong)
+  t.ok(ratio > 0.5 && ratio < 2, `median times within a factor of 2 (unknown ${median(unknown).toFixed(1)} ms, wrong ${median(wrong).toFixed(1)} ms)`)
+  t.equal(bodies[0]!.detail, bodies[1]!.detail)
+  t.equal(bodies[0]!.title, bodies[1]!.title)
+})
+
+tap.test('a hash made with older parameters is replaced at the next successful login', async (t) => {
+  const { app } = await buildProbe(t)
+  const user = await createUser(app)
+  const weak = await hash(user.password, { algorithm: 1, memoryCost: 4096, timeCost: 1, parallelism: 1 })
+  await app.db.update(users).set({ passwordHash: weak }).where(eq(users.id, user.id))
+  t.equal((await login(app, user.username, 'wrong password')).statusCode, 401)
+  t.equal((await app.db.select().from(users).where(eq(users.id, user.id)))[0]!.passwordHash, weak, 'not on a failed login')
+  const res = await login(app, user.username, user.password)
+  t.equal(res.statusCode, 200)
+  const [row] = await app.db.select().from(users).where(eq(users.id, user.id))
+  t.match(row!.passwordHash, /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/)
+  t.equal((await login(app, user.username, user.password)).statusCode, 200, 'the new hash verifies')
+  const me = await app.inject({ method: 'GET', url: '/v1/users/me', headers: { authorization: `Bearer ${res.json().access_token}` } })
+  t.equal(me.statusCode, 200, 'a rehash is no password change: tokens stay valid')
+})
+
+tap.test('hashing runs off the event loop', async (t) => {
+  const stored = await hashPassword('a password to check')
+  let done = false
+  const work = Promise.all([hashPassword('one password'), hashPassword('another one'), verifyPassword(stored, 'a password to check')])
+    .finally(() => { done = true })
+  // Hashing on the loop would finish before the first turn; off it, the loop turns meanwhile.
+  let turns = 0
+  while (!done) {
+    await new Promise((resolve) => setImmediate(resolve))
+    turns += 1
+  }
+  t.ok((await work)[2].ok)
+  t.ok(turns > 50, `the loop turned ${turns} times while three hashes ran`)
+})
+
+tap.test('a disabled user cannot log in, with the same answer as a wrong password', async (t) => {
+  const { app } = await buildProbe(t)
+  const user = await createUser(app)
+  await app.db.update(users).set({ disabled: true }).where(eq(users.id, user.id))
+  const res = await login(app, user.username, user.password)
+  assertProblem(t, res, 401, 'INVALID_CREDENTIALS')
+  t.equal(res.json().detail, 'The username or password is wrong.')
+})

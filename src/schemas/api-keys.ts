@@ -11,16 +11,32 @@ export const ApiKeyCreate = Type.Object({
     maxItems: 2,
     uniqueItems: true,
     description: 'A subset of your own scopes. API keys never manage keys or users.',
+    example: ['tasks:read'],
   }),
   expires_at: Type.Optional(Nullable(Timestamp, { description: 'When the key stops working; null or absent for never. Must be in the future.' })),
-}, { $id: 'ApiKeyCreate', title: 'ApiKeyCreate', additionalProperties: false })
+}, {
+  $id: 'ApiKeyCreate',
+  title: 'ApiKeyCreate',
+  additionalProperties: false,
+  example: { name: 'CI exporter', scopes: ['tasks:read'], expires_at: '2027-01-01T00:00:00.000Z' },
+})
 export type ApiKeyCreate = Static<typeof ApiKeyCreate>
+
+const apiKeyExample = {
+  id: '7d1e2f3a-4b5c-4d6e-8f70-1a2b3c4d5e6f',
+  name: 'CI exporter',
+  prefix: 'tk_Jx8f2Lq0',
+  scopes: ['tasks:read'],
+  expires_at: '2027-01-01T00:00:00.000Z',
+  last_used_at: null,
+  created_at: '2026-11-23T09:30:00.000Z',
+}
 
 const apiKeyFields = {
   id: Uuid,
   name: Type.String({ example: 'CI exporter' }),
   prefix: Type.String({ description: 'The first characters of the key, to recognise it.', example: 'tk_Jx8f2Lq0' }),
-  scopes: Type.Array(ApiKeyScope),
+  scopes: Type.Array(ApiKeyScope, { example: ['tasks:read'] }),
   expires_at: Nullable(Timestamp),
   last_used_at: Nullable(Timestamp, { description: 'When the key last authenticated a request; written at most once a minute.' }),
   created_at: Timestamp,
@@ -30,6 +46,7 @@ export const ApiKey = Type.Object(apiKeyFields, {
   $id: 'ApiKey',
   title: 'ApiKey',
   description: 'An API key, without its secret: the key itself is shown only once, at creation.',
+  example: apiKeyExample,
 })
 export type ApiKey = Static<typeof ApiKey>
 
@@ -39,10 +56,10 @@ export const ApiKeyCreated = Type.Object({
     description: 'The secret, shown this once: send it as `X-API-Key`. Only its SHA-256 is stored.',
     example: 'tk_Jx8f2Lq0h3V6uZ9yBcE1sKd4TnWm7RpA5gXoYiQvHl2',
   }),
-}, { $id: 'ApiKeyCreated', title: 'ApiKeyCreated' })
+}, { $id: 'ApiKeyCreated', title: 'ApiKeyCreated', example: { ...apiKeyExample, key: 'tk_Jx8f2Lq0h3V6uZ9yBcE1sKd4TnWm7RpA5gXoYiQvHl2' } })
 export type ApiKeyCreated = Static<typeof ApiKeyCreated>
 
 export const ApiKeyList = Type.Object({
   items: Type.Array(Type.Ref(ApiKey)),
-}, { $id: 'ApiKeyList', title: 'ApiKeyList', description: 'Your keys that are not revoked, newest first.' })
+}, { $id: 'ApiKeyList', title: 'ApiKeyList', description: 'Your keys that are not revoked, newest first.', example: { items: [apiKeyExample] } })
 export type ApiKeyList = Static<typeof ApiKeyList>

@@ -5,7 +5,12 @@ export const SignupRequest = Type.Object({
   username: Username,
   password: Password,
   email: Type.Optional(Email),
-}, { $id: 'SignupRequest', title: 'SignupRequest', additionalProperties: false })
+}, {
+  $id: 'SignupRequest',
+  title: 'SignupRequest',
+  additionalProperties: false,
+  example: { username: 'alice', password: 'correct horse battery staple', email: 'alice@example.com' },
+})
 export type SignupRequest = Static<typeof SignupRequest>
 
 /** Bounded like Password, so an oversized password is refused before any hashing. */
@@ -15,7 +20,7 @@ const LoginUsername = Type.String({ minLength: 1, maxLength: 32, example: 'alice
 export const LoginRequest = Type.Object({
   username: LoginUsername,
   password: LoginPassword,
-}, { $id: 'LoginRequest', title: 'LoginRequest', additionalProperties: false })
+}, { $id: 'LoginRequest', title: 'LoginRequest', additionalProperties: false, example: { username: 'alice', password: 'correct horse battery staple' } })
 export type LoginRequest = Static<typeof LoginRequest>
 
 export const RefreshToken = Type.String({
@@ -27,7 +32,7 @@ export const RefreshToken = Type.String({
 
 export const RefreshTokenRequest = Type.Object({
   refresh_token: RefreshToken,
-}, { $id: 'RefreshTokenRequest', title: 'RefreshTokenRequest', additionalProperties: false })
+}, { $id: 'RefreshTokenRequest', title: 'RefreshTokenRequest', additionalProperties: false, example: { refresh_token: 'rt_2kq3T9yY5b0Xc8mJ1vH6wN4pLsQeRzAf' } })
 export type RefreshTokenRequest = Static<typeof RefreshTokenRequest>
 
 /**
@@ -38,15 +43,20 @@ export const TokenRequest = Type.Object({
   grant_type: Type.String({ minLength: 1, maxLength: 100, description: '`password` or `refresh_token`.', example: 'password' }),
   username: Type.Optional(Type.String({ maxLength: 32, description: 'With `grant_type=password`.', example: 'alice' })),
   password: Type.Optional(Type.String({ maxLength: 128, description: 'With `grant_type=password`.', example: 'correct horse battery staple' })),
-  refresh_token: Type.Optional(Type.String({ maxLength: 1024, description: 'With `grant_type=refresh_token`.' })),
+  refresh_token: Type.Optional(Type.String({ maxLength: 1024, description: 'With `grant_type=refresh_token`.', example: 'rt_2kq3T9yY5b0Xc8mJ1vH6wN4pLsQeRzAf' })),
   scope: Type.Optional(Type.String({
     maxLength: 200,
     description: 'Space-separated scopes. Unknown scopes are refused (`invalid_scope`); the token is granted every scope of your role, which the response\'s `scope` lists.',
     example: 'tasks:read tasks:write',
   })),
-  client_id: Type.Optional(Type.String({ maxLength: 200 })),
-  client_secret: Type.Optional(Type.String({ maxLength: 200 })),
-}, { $id: 'TokenRequest', title: 'TokenRequest', additionalProperties: true })
+  client_id: Type.Optional(Type.String({ maxLength: 200, description: 'Accepted and ignored (public client).', example: 'docs' })),
+  client_secret: Type.Optional(Type.String({ maxLength: 200, description: 'Accepted and ignored (public client).', example: '' })),
+}, {
+  $id: 'TokenRequest',
+  title: 'TokenRequest',
+  additionalProperties: true,
+  example: { grant_type: 'password', username: 'alice', password: 'correct horse battery staple', scope: 'tasks:read tasks:write' },
+})
 export type TokenRequest = Static<typeof TokenRequest>
 
 export const TokenPair = Type.Object({
@@ -58,5 +68,15 @@ export const TokenPair = Type.Object({
     example: 'rt_2kq3T9yY5b0Xc8mJ1vH6wN4pLsQeRzAf',
   }),
   scope: Type.String({ description: 'The scopes the access token grants, space-separated (RFC 6749 §5.1).', example: 'tasks:read tasks:write' }),
-}, { $id: 'TokenPair', title: 'TokenPair' })
+}, {
+  $id: 'TokenPair',
+  title: 'TokenPair',
+  example: {
+    access_token: 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIuLi4ifQ.c2lnbmF0dXJl',
+    token_type: 'Bearer',
+    expires_in: 900,
+    refresh_token: 'rt_2kq3T9yY5b0Xc8mJ1vH6wN4pLsQeRzAf',
+    scope: 'tasks:read tasks:write',
+  },
+})
 export type TokenPair = Static<typeof TokenPair>

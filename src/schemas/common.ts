@@ -11,17 +11,22 @@ export const Uuid = Type.String({ format: 'uuid', example: '5f0c6a4e-8a5b-4a53-9
 export const Timestamp = Type.String({ format: 'date-time', description: 'RFC 3339 timestamp, UTC', example: '2026-11-23T09:30:00.000Z' })
 
 export const IdParams = Type.Object({
-  id: Type.String({ format: 'uuid', description: 'The resource id (a UUID). A malformed id is a 400.' }),
+  id: Type.String({ format: 'uuid', description: 'The resource id (a UUID). A malformed id is a 400.', example: '5f0c6a4e-8a5b-4a53-9a8e-2a8f7f9c1b2d' }),
 }, { additionalProperties: false })
 export type IdParams = Static<typeof IdParams>
 
 export const ValidationIssue = Type.Object({
   in: Type.Union([Type.Literal('body'), Type.Literal('query'), Type.Literal('path'), Type.Literal('header')], {
     description: 'Which part of the request the problem is in.',
+    example: 'body',
   }),
   path: Type.String({ description: 'JSON pointer into that part of the request.', example: '/title' }),
   message: Type.String({ example: 'must NOT have fewer than 1 characters' }),
-}, { $id: 'ValidationIssue', title: 'ValidationIssue' })
+}, {
+  $id: 'ValidationIssue',
+  title: 'ValidationIssue',
+  example: { in: 'body', path: '/title', message: 'must NOT have fewer than 1 characters' },
+})
 
 export const Problem = Type.Object({
   type: Type.String({ description: 'A URI naming the problem type; one per `code`.', example: 'urn:tasks-api:problem:validation-failed' }),
@@ -37,6 +42,16 @@ export const Problem = Type.Object({
   $id: 'Problem',
   title: 'Problem',
   description: 'RFC 9457 problem details, sent as `application/problem+json` with every non-2xx response.',
+  example: {
+    type: 'urn:tasks-api:problem:validation-failed',
+    title: 'Validation failed',
+    status: 400,
+    detail: 'body/title must NOT have fewer than 1 characters',
+    instance: '/v1/tasks',
+    code: 'VALIDATION_FAILED',
+    request_id: 'b3c1d2e4-5f60-4a7b-8c9d-0e1f2a3b4c5d',
+    errors: [{ in: 'body', path: '/title', message: 'must NOT have fewer than 1 characters' }],
+  },
 })
 export type Problem = Static<typeof Problem>
 

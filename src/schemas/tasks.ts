@@ -55,6 +55,19 @@ const Completed = Type.Boolean({
 })
 const DueAt = Nullable(InstantInput, { description: 'When the task is due, or null.', example: '2026-12-01T17:00:00Z' })
 
+const taskExample = {
+    id: '5f0c6a4e-8a5b-4a53-9a8e-2a8f7f9c1b2d',
+    title: 'Renew passport',
+    description: 'Book an appointment at the town hall; bring two photos.',
+    completed: false,
+    completed_at: null,
+    priority: 'high',
+    due_at: '2026-12-01T17:00:00.000000Z',
+    tags: ['errands', 'paperwork'],
+    created_at: '2026-11-23T09:30:00.123456Z',
+    updated_at: '2026-11-23T09:30:00.123456Z',
+  }
+
 export const Task = Type.Object({
   id: Uuid,
   title: TaskTitle,
@@ -70,6 +83,7 @@ export const Task = Type.Object({
   $id: 'Task',
   title: 'Task',
   description: 'A task, visible to its owner only. Its `ETag` changes on every write.',
+  example: taskExample,
 })
 export type Task = Static<typeof Task>
 
@@ -116,32 +130,36 @@ export const TaskPage = Type.Object({
     description: 'Pass as `cursor` to get the next page (also sent in the `Link` header); null on the last page.',
     example: 'WyIyMDI2LTExLTIzVDA5OjMwOjAwLjEyMzQ1NloiLCI1ZjBjNmE0ZS04YTViLTRhNTMtOWE4ZS0yYThmN2Y5YzFiMmQiXQ.3q2-7wXxVYk0a1bC2dE3fA',
   }),
-}, { $id: 'TaskPage', title: 'TaskPage', description: 'One page of your tasks.' })
+}, {
+  $id: 'TaskPage',
+  title: 'TaskPage',
+  description: 'One page of your tasks.',
+  example: { items: [taskExample], next_cursor: 'WyIyMDI2LTExLTIzVDA5OjMwOjAwLjEyMzQ1NloiLCI1ZjBjNmE0ZS04YTViLTRhNTMtOWE4ZS0yYThmN2Y5YzFiMmQiXQ.3q2-7wXxVYk0a1bC2dE3fA' },
+})
 export type TaskPage = Static<typeof TaskPage>
 
 export const sorts = ['created_at', '-created_at', 'due_at', '-due_at', 'priority', '-priority', 'title', '-title'] as const
 export type TaskSort = typeof sorts[number]
 
+// Filters carry no `example`: Swagger UI pre-fills parameters with it, and "Try it out" would then
+// filter everything away. Their descriptions show a value instead.
 export const TaskListQuery = Type.Object({
-  completed: Type.Optional(Type.Boolean({ description: 'Only completed (`true`) or only open (`false`) tasks.', example: false })),
-  priority: Type.Optional(StringEnum(priorities, { description: 'Only tasks of this priority.', example: 'high' })),
+  completed: Type.Optional(Type.Boolean({ description: 'Only completed (`true`) or only open (`false`) tasks.' })),
+  priority: Type.Optional(StringEnum(priorities, { description: 'Only tasks of this priority, e.g. `high`.' })),
   tag: Type.Optional(Type.Array(Tag, {
     maxItems: 20,
     description: 'Only tasks carrying this tag. Repeat the parameter for several tags: a task must carry all of them (`?tag=work&tag=urgent`).',
-    example: ['work'],
   })),
-  due_before: Type.Optional(Type.String({ ...InstantInput, description: 'Only tasks due strictly before this instant (tasks without `due_at` never match).', example: '2026-12-31T23:59:59Z' })),
-  due_after: Type.Optional(Type.String({ ...InstantInput, description: 'Only tasks due strictly after this instant (tasks without `due_at` never match).', example: '2026-12-01T00:00:00Z' })),
+  due_before: Type.Optional(Type.String({ ...InstantInput, description: 'Only tasks due strictly before this instant, e.g. `2026-12-31T23:59:59Z` (tasks without `due_at` never match).' })),
+  due_after: Type.Optional(Type.String({ ...InstantInput, description: 'Only tasks due strictly after this instant, e.g. `2026-12-01T00:00:00Z` (tasks without `due_at` never match).' })),
   q: Type.Optional(Type.String({
     minLength: 1,
     maxLength: 200,
-    description: 'Full-text search over title and description with PostgreSQL English text search (`run` finds "Running"). Web-search syntax: `"exact phrase"`, `or`, `-excluded`.',
-    example: 'passport -visa',
+    description: 'Full-text search over title and description with PostgreSQL English text search (`run` finds "Running"). Web-search syntax: `"exact phrase"`, `or`, `-excluded`, e.g. `passport -visa`.',
   })),
   sort: Type.Optional(StringEnum(sorts, {
     default: '-created_at',
     description: 'Sort field; a leading `-` sorts descending. Ties are broken by `id` in the same direction. Tasks without `due_at` come last in both directions. `title` sorts by Unicode code point (case-sensitive, `Z` before `a`); `priority` as low < medium < high.',
-    example: 'due_at',
   })),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'Page size, 1 to 100.', example: 20 })),
   cursor: Type.Optional(Type.String({

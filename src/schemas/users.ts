@@ -27,6 +27,17 @@ export const Role = Type.Union([Type.Literal('user'), Type.Literal('admin')], {
 })
 export type Role = Static<typeof Role>
 
+const userExample = {
+  id: '0b6f8d1c-2f4e-4a7b-9c3d-5e6f7a8b9c0d',
+  username: 'alice',
+  email: 'alice@example.com',
+  display_name: 'Alice Liddell',
+  role: 'user',
+  disabled: false,
+  created_at: '2026-11-23T09:30:00.000Z',
+  updated_at: '2026-11-23T09:30:00.000Z',
+}
+
 export const User = Type.Object({
   id: Uuid,
   username: Username,
@@ -36,7 +47,7 @@ export const User = Type.Object({
   disabled: Type.Boolean({ description: 'A disabled user cannot sign in; their tokens and keys stop working.', example: false }),
   created_at: Timestamp,
   updated_at: Timestamp,
-}, { $id: 'User', title: 'User', description: 'A user account. The password hash never leaves the server.' })
+}, { $id: 'User', title: 'User', description: 'A user account. The password hash never leaves the server.', example: userExample })
 export type User = Static<typeof User>
 
 export const UserSelfPatch = Type.Object({
@@ -47,34 +58,41 @@ export const UserSelfPatch = Type.Object({
   title: 'UserSelfPatch',
   description: 'Fields of your own account you may change; `null` clears one, an absent field stays as it is.',
   additionalProperties: false,
+  example: { display_name: 'Alice Liddell', email: 'alice@example.com' },
 })
 export type UserSelfPatch = Static<typeof UserSelfPatch>
 
 export const PasswordChange = Type.Object({
   current_password: Type.String({ minLength: 1, maxLength: 128, example: 'correct horse battery staple' }),
   new_password: Password,
-}, { $id: 'PasswordChange', title: 'PasswordChange', additionalProperties: false })
+}, {
+  $id: 'PasswordChange',
+  title: 'PasswordChange',
+  additionalProperties: false,
+  example: { current_password: 'correct horse battery staple', new_password: 'a new long passphrase' },
+})
 export type PasswordChange = Static<typeof PasswordChange>
 
 export const UserAdminPatch = Type.Object({
   role: Type.Optional(Role),
-  disabled: Type.Optional(Type.Boolean({ description: 'Disabling revokes the user\'s refresh tokens at once; access tokens and API keys stop working within 60 s.' })),
+  disabled: Type.Optional(Type.Boolean({ description: 'Disabling revokes the user\'s refresh tokens at once; access tokens and API keys stop working within 60 s.', example: true })),
 }, {
   $id: 'UserAdminPatch',
   title: 'UserAdminPatch',
   description: 'What an admin may change about a user. The last active admin cannot be demoted or disabled (409).',
   additionalProperties: false,
+  example: { disabled: true },
 })
 export type UserAdminPatch = Static<typeof UserAdminPatch>
 
 export const UserListQuery = Type.Object({
-  limit: Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'Page size.' }),
-  cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'The opaque `next_cursor` of the previous page.' })),
+  limit: Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'Page size.', example: 20 }),
+  cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'The opaque `next_cursor` of the previous page, e.g. `eyJjIjoiMjAyNi0xMS0yM1QwOTozMDowMC4wMDBaIn0.k3Jx`.' })),
 }, { additionalProperties: false })
 export type UserListQuery = Static<typeof UserListQuery>
 
 export const UserPage = Type.Object({
   items: Type.Array(Type.Ref(User)),
-  next_cursor: Nullable(Type.String({ description: 'Pass as `cursor` for the next page; null on the last page.' })),
-}, { $id: 'UserPage', title: 'UserPage', description: 'Users, newest first (ties broken by id).' })
+  next_cursor: Nullable(Type.String({ description: 'Pass as `cursor` for the next page; null on the last page.', example: null })),
+}, { $id: 'UserPage', title: 'UserPage', description: 'Users, newest first (ties broken by id).', example: { items: [userExample], next_cursor: null } })
 export type UserPage = Static<typeof UserPage>

@@ -378,9 +378,19 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        /** ValidationIssue */
+        /**
+         * ValidationIssue
+         * @example {
+         *       "in": "body",
+         *       "path": "/title",
+         *       "message": "must NOT have fewer than 1 characters"
+         *     }
+         */
         ValidationIssue: {
-            /** @description Which part of the request the problem is in. */
+            /**
+             * @description Which part of the request the problem is in.
+             * @example body
+             */
             in: "body" | "query" | "path" | "header";
             /**
              * @description JSON pointer into that part of the request.
@@ -393,6 +403,22 @@ export interface components {
         /**
          * Problem
          * @description RFC 9457 problem details, sent as `application/problem+json` with every non-2xx response.
+         * @example {
+         *       "type": "urn:tasks-api:problem:validation-failed",
+         *       "title": "Validation failed",
+         *       "status": 400,
+         *       "detail": "body/title must NOT have fewer than 1 characters",
+         *       "instance": "/v1/tasks",
+         *       "code": "VALIDATION_FAILED",
+         *       "request_id": "b3c1d2e4-5f60-4a7b-8c9d-0e1f2a3b4c5d",
+         *       "errors": [
+         *         {
+         *           "in": "body",
+         *           "path": "/title",
+         *           "message": "must NOT have fewer than 1 characters"
+         *         }
+         *       ]
+         *     }
          */
         Problem: {
             /**
@@ -435,9 +461,22 @@ export interface components {
              */
             error?: string;
         };
-        /** Health */
+        /**
+         * Health
+         * @example {
+         *       "status": "ok",
+         *       "checks": {
+         *         "database": "ok",
+         *         "migrations": "ok",
+         *         "shutting_down": false
+         *       }
+         *     }
+         */
         Health: {
-            /** @enum {string} */
+            /**
+             * @example ok
+             * @enum {string}
+             */
             status: "ok";
             checks?: {
                 /** @enum {string} */
@@ -451,6 +490,16 @@ export interface components {
         /**
          * User
          * @description A user account. The password hash never leaves the server.
+         * @example {
+         *       "id": "0b6f8d1c-2f4e-4a7b-9c3d-5e6f7a8b9c0d",
+         *       "username": "alice",
+         *       "email": "alice@example.com",
+         *       "display_name": "Alice Liddell",
+         *       "role": "user",
+         *       "disabled": false,
+         *       "created_at": "2026-11-23T09:30:00.000Z",
+         *       "updated_at": "2026-11-23T09:30:00.000Z"
+         *     }
          */
         User: {
             /**
@@ -493,7 +542,14 @@ export interface components {
              */
             updated_at: string;
         };
-        /** SignupRequest */
+        /**
+         * SignupRequest
+         * @example {
+         *       "username": "alice",
+         *       "password": "correct horse battery staple",
+         *       "email": "alice@example.com"
+         *     }
+         */
         SignupRequest: {
             /**
              * @description Letters, digits, `_`, `.` and `-`, starting with a letter or digit; unique regardless of case.
@@ -511,14 +567,29 @@ export interface components {
              */
             email?: string;
         };
-        /** LoginRequest */
+        /**
+         * LoginRequest
+         * @example {
+         *       "username": "alice",
+         *       "password": "correct horse battery staple"
+         *     }
+         */
         LoginRequest: {
             /** @example alice */
             username: string;
             /** @example correct horse battery staple */
             password: string;
         };
-        /** TokenPair */
+        /**
+         * TokenPair
+         * @example {
+         *       "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIuLi4ifQ.c2lnbmF0dXJl",
+         *       "token_type": "Bearer",
+         *       "expires_in": 900,
+         *       "refresh_token": "rt_2kq3T9yY5b0Xc8mJ1vH6wN4pLsQeRzAf",
+         *       "scope": "tasks:read tasks:write"
+         *     }
+         */
         TokenPair: {
             /**
              * @description JWT to send as `Authorization: Bearer …`.
@@ -543,7 +614,12 @@ export interface components {
              */
             scope: string;
         };
-        /** RefreshTokenRequest */
+        /**
+         * RefreshTokenRequest
+         * @example {
+         *       "refresh_token": "rt_2kq3T9yY5b0Xc8mJ1vH6wN4pLsQeRzAf"
+         *     }
+         */
         RefreshTokenRequest: {
             /**
              * @description The opaque refresh token from a TokenPair.
@@ -551,7 +627,15 @@ export interface components {
              */
             refresh_token: string;
         };
-        /** TokenRequest */
+        /**
+         * TokenRequest
+         * @example {
+         *       "grant_type": "password",
+         *       "username": "alice",
+         *       "password": "correct horse battery staple",
+         *       "scope": "tasks:read tasks:write"
+         *     }
+         */
         TokenRequest: {
             /**
              * @description `password` or `refresh_token`.
@@ -568,14 +652,25 @@ export interface components {
              * @example correct horse battery staple
              */
             password?: string;
-            /** @description With `grant_type=refresh_token`. */
+            /**
+             * @description With `grant_type=refresh_token`.
+             * @example rt_2kq3T9yY5b0Xc8mJ1vH6wN4pLsQeRzAf
+             */
             refresh_token?: string;
             /**
              * @description Space-separated scopes. Unknown scopes are refused (`invalid_scope`); the token is granted every scope of your role, which the response's `scope` lists.
              * @example tasks:read tasks:write
              */
             scope?: string;
+            /**
+             * @description Accepted and ignored (public client).
+             * @example docs
+             */
             client_id?: string;
+            /**
+             * @description Accepted and ignored (public client).
+             * @example
+             */
             client_secret?: string;
         } & {
             [key: string]: unknown;
@@ -583,6 +678,10 @@ export interface components {
         /**
          * UserSelfPatch
          * @description Fields of your own account you may change; `null` clears one, an absent field stays as it is.
+         * @example {
+         *       "display_name": "Alice Liddell",
+         *       "email": "alice@example.com"
+         *     }
          */
         UserSelfPatch: {
             /** @example Alice Liddell */
@@ -593,7 +692,13 @@ export interface components {
              */
             email?: string | null;
         };
-        /** PasswordChange */
+        /**
+         * PasswordChange
+         * @example {
+         *       "current_password": "correct horse battery staple",
+         *       "new_password": "a new long passphrase"
+         *     }
+         */
         PasswordChange: {
             /** @example correct horse battery staple */
             current_password: string;
@@ -606,6 +711,9 @@ export interface components {
         /**
          * UserAdminPatch
          * @description What an admin may change about a user. The last active admin cannot be demoted or disabled (409).
+         * @example {
+         *       "disabled": true
+         *     }
          */
         UserAdminPatch: {
             /**
@@ -613,26 +721,61 @@ export interface components {
              * @example user
              */
             role?: "user" | "admin";
-            /** @description Disabling revokes the user's refresh tokens at once; access tokens and API keys stop working within 60 s. */
+            /**
+             * @description Disabling revokes the user's refresh tokens at once; access tokens and API keys stop working within 60 s.
+             * @example true
+             */
             disabled?: boolean;
         };
         /**
          * UserPage
          * @description Users, newest first (ties broken by id).
+         * @example {
+         *       "items": [
+         *         {
+         *           "id": "0b6f8d1c-2f4e-4a7b-9c3d-5e6f7a8b9c0d",
+         *           "username": "alice",
+         *           "email": "alice@example.com",
+         *           "display_name": "Alice Liddell",
+         *           "role": "user",
+         *           "disabled": false,
+         *           "created_at": "2026-11-23T09:30:00.000Z",
+         *           "updated_at": "2026-11-23T09:30:00.000Z"
+         *         }
+         *       ],
+         *       "next_cursor": null
+         *     }
          */
         UserPage: {
             items: components["schemas"]["User"][];
-            /** @description Pass as `cursor` for the next page; null on the last page. */
+            /**
+             * @description Pass as `cursor` for the next page; null on the last page.
+             * @example null
+             */
             next_cursor: string | null;
         };
-        /** ApiKeyCreate */
+        /**
+         * ApiKeyCreate
+         * @example {
+         *       "name": "CI exporter",
+         *       "scopes": [
+         *         "tasks:read"
+         *       ],
+         *       "expires_at": "2027-01-01T00:00:00.000Z"
+         *     }
+         */
         ApiKeyCreate: {
             /**
              * @description What the key is for, so you can tell keys apart.
              * @example CI exporter
              */
             name: string;
-            /** @description A subset of your own scopes. API keys never manage keys or users. */
+            /**
+             * @description A subset of your own scopes. API keys never manage keys or users.
+             * @example [
+             *       "tasks:read"
+             *     ]
+             */
             scopes: ("tasks:read" | "tasks:write")[];
             /**
              * Format: date-time
@@ -644,6 +787,17 @@ export interface components {
         /**
          * ApiKey
          * @description An API key, without its secret: the key itself is shown only once, at creation.
+         * @example {
+         *       "id": "7d1e2f3a-4b5c-4d6e-8f70-1a2b3c4d5e6f",
+         *       "name": "CI exporter",
+         *       "prefix": "tk_Jx8f2Lq0",
+         *       "scopes": [
+         *         "tasks:read"
+         *       ],
+         *       "expires_at": "2027-01-01T00:00:00.000Z",
+         *       "last_used_at": null,
+         *       "created_at": "2026-11-23T09:30:00.000Z"
+         *     }
          */
         ApiKey: {
             /**
@@ -658,6 +812,11 @@ export interface components {
              * @example tk_Jx8f2Lq0
              */
             prefix: string;
+            /**
+             * @example [
+             *       "tasks:read"
+             *     ]
+             */
             scopes: ("tasks:read" | "tasks:write")[];
             /**
              * Format: date-time
@@ -678,7 +837,21 @@ export interface components {
              */
             created_at: string;
         };
-        /** ApiKeyCreated */
+        /**
+         * ApiKeyCreated
+         * @example {
+         *       "id": "7d1e2f3a-4b5c-4d6e-8f70-1a2b3c4d5e6f",
+         *       "name": "CI exporter",
+         *       "prefix": "tk_Jx8f2Lq0",
+         *       "scopes": [
+         *         "tasks:read"
+         *       ],
+         *       "expires_at": "2027-01-01T00:00:00.000Z",
+         *       "last_used_at": null,
+         *       "created_at": "2026-11-23T09:30:00.000Z",
+         *       "key": "tk_Jx8f2Lq0h3V6uZ9yBcE1sKd4TnWm7RpA5gXoYiQvHl2"
+         *     }
+         */
         ApiKeyCreated: {
             /**
              * Format: uuid
@@ -692,6 +865,11 @@ export interface components {
              * @example tk_Jx8f2Lq0
              */
             prefix: string;
+            /**
+             * @example [
+             *       "tasks:read"
+             *     ]
+             */
             scopes: ("tasks:read" | "tasks:write")[];
             /**
              * Format: date-time
@@ -720,6 +898,21 @@ export interface components {
         /**
          * ApiKeyList
          * @description Your keys that are not revoked, newest first.
+         * @example {
+         *       "items": [
+         *         {
+         *           "id": "7d1e2f3a-4b5c-4d6e-8f70-1a2b3c4d5e6f",
+         *           "name": "CI exporter",
+         *           "prefix": "tk_Jx8f2Lq0",
+         *           "scopes": [
+         *             "tasks:read"
+         *           ],
+         *           "expires_at": "2027-01-01T00:00:00.000Z",
+         *           "last_used_at": null,
+         *           "created_at": "2026-11-23T09:30:00.000Z"
+         *         }
+         *       ]
+         *     }
          */
         ApiKeyList: {
             items: components["schemas"]["ApiKey"][];
@@ -727,6 +920,21 @@ export interface components {
         /**
          * Task
          * @description A task, visible to its owner only. Its `ETag` changes on every write.
+         * @example {
+         *       "id": "5f0c6a4e-8a5b-4a53-9a8e-2a8f7f9c1b2d",
+         *       "title": "Renew passport",
+         *       "description": "Book an appointment at the town hall; bring two photos.",
+         *       "completed": false,
+         *       "completed_at": null,
+         *       "priority": "high",
+         *       "due_at": "2026-12-01T17:00:00.000000Z",
+         *       "tags": [
+         *         "errands",
+         *         "paperwork"
+         *       ],
+         *       "created_at": "2026-11-23T09:30:00.123456Z",
+         *       "updated_at": "2026-11-23T09:30:00.123456Z"
+         *     }
          */
         Task: {
             /**
@@ -929,6 +1137,26 @@ export interface components {
         /**
          * TaskPage
          * @description One page of your tasks.
+         * @example {
+         *       "items": [
+         *         {
+         *           "id": "5f0c6a4e-8a5b-4a53-9a8e-2a8f7f9c1b2d",
+         *           "title": "Renew passport",
+         *           "description": "Book an appointment at the town hall; bring two photos.",
+         *           "completed": false,
+         *           "completed_at": null,
+         *           "priority": "high",
+         *           "due_at": "2026-12-01T17:00:00.000000Z",
+         *           "tags": [
+         *             "errands",
+         *             "paperwork"
+         *           ],
+         *           "created_at": "2026-11-23T09:30:00.123456Z",
+         *           "updated_at": "2026-11-23T09:30:00.123456Z"
+         *         }
+         *       ],
+         *       "next_cursor": "WyIyMDI2LTExLTIzVDA5OjMwOjAwLjEyMzQ1NloiLCI1ZjBjNmE0ZS04YTViLTRhNTMtOWE4ZS0yYThmN2Y5YzFiMmQiXQ.3q2-7wXxVYk0a1bC2dE3fA"
+         *     }
          */
         TaskPage: {
             /** @description At most `limit` tasks, in the requested order. */
@@ -1784,7 +2012,7 @@ export interface operations {
             query: {
                 /** @description Page size. */
                 limit: number;
-                /** @description The opaque `next_cursor` of the previous page. */
+                /** @description The opaque `next_cursor` of the previous page, e.g. `eyJjIjoiMjAyNi0xMS0yM1QwOTozMDowMC4wMDBaIn0.k3Jx`. */
                 cursor?: string;
             };
             header?: never;
@@ -2404,15 +2632,15 @@ export interface operations {
             query?: {
                 /** @description Only completed (`true`) or only open (`false`) tasks. */
                 completed?: boolean;
-                /** @description Only tasks of this priority. */
+                /** @description Only tasks of this priority, e.g. `high`. */
                 priority?: "low" | "medium" | "high";
                 /** @description Only tasks carrying this tag. Repeat the parameter for several tags: a task must carry all of them (`?tag=work&tag=urgent`). */
                 tag?: string[];
-                /** @description Only tasks due strictly before this instant (tasks without `due_at` never match). */
+                /** @description Only tasks due strictly before this instant, e.g. `2026-12-31T23:59:59Z` (tasks without `due_at` never match). */
                 due_before?: string;
-                /** @description Only tasks due strictly after this instant (tasks without `due_at` never match). */
+                /** @description Only tasks due strictly after this instant, e.g. `2026-12-01T00:00:00Z` (tasks without `due_at` never match). */
                 due_after?: string;
-                /** @description Full-text search over title and description with PostgreSQL English text search (`run` finds "Running"). Web-search syntax: `"exact phrase"`, `or`, `-excluded`. */
+                /** @description Full-text search over title and description with PostgreSQL English text search (`run` finds "Running"). Web-search syntax: `"exact phrase"`, `or`, `-excluded`, e.g. `passport -visa`. */
                 q?: string;
                 /** @description Sort field; a leading `-` sorts descending. Ties are broken by `id` in the same direction. Tasks without `due_at` come last in both directions. `title` sorts by Unicode code point (case-sensitive, `Z` before `a`); `priority` as low < medium < high. */
                 sort?: "created_at" | "-created_at" | "due_at" | "-due_at" | "priority" | "-priority" | "title" | "-title";

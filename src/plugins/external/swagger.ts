@@ -25,6 +25,7 @@ async function swaggerPlugin (app: FastifyInstance): Promise<void> {
       tags: [
         { name: 'auth', description: 'Sign up, sign in and manage tokens.' },
         { name: 'users', description: 'Your account, and user administration for admins.' },
+        { name: 'api-keys', description: 'Keys for integrations: a subset of your scopes, shown once, revocable.' },
         { name: 'tasks', description: 'Your tasks: create, list, filter, search, update, delete.' },
         { name: 'health', description: 'Liveness and readiness for orchestrators and load balancers.' },
       ],

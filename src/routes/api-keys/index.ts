@@ -17,7 +17,7 @@ const apiKeysRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Create an API key',
       description: 'Returns the key once, in `key`: store it now, it cannot be shown again. Send it as `X-API-Key`. ' +
         'Its scopes must be a subset of yours.',
-      tags: ['auth'],
+      tags: ['api-keys'],
       body: Type.Ref(ApiKeyCreate),
       response: { 201: Type.Ref(ApiKeyCreated), ...problemResponses(400, 413, 415, 500, 503) },
     },
@@ -41,7 +41,7 @@ const apiKeysRoutes: FastifyPluginAsyncTypebox = async (app) => {
       operationId: 'listApiKeys',
       summary: 'List your API keys',
       description: 'Your keys that are not revoked, newest first, with their prefix but never the secret.',
-      tags: ['auth'],
+      tags: ['api-keys'],
       response: { 200: Type.Ref(ApiKeyList), ...problemResponses(500, 503) },
     },
   }, async (request) => {
@@ -55,7 +55,7 @@ const apiKeysRoutes: FastifyPluginAsyncTypebox = async (app) => {
       operationId: 'revokeApiKey',
       summary: 'Revoke an API key',
       description: 'The key stops working at once on this server and within 30 s everywhere.',
-      tags: ['auth'],
+      tags: ['api-keys'],
       params: IdParams,
       response: { 204: noContent('The key is revoked.'), ...problemResponses(400, 404, 500, 503) },
     },

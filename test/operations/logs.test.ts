@@ -1,0 +1,51 @@
+import tap from 'tap'
+import { buildApp } from '../../src/app.js'
+import { loggerOptions } from '../../src/logger.js'
+import { JWT_SECRET, testConfig, testDatabase } from '../helper.js'
+
+tap.test('logs are JSON lines with request id, route, status and duration, and never hold a secret', async (t) => {
+  const lines: string[] = []
+  const config = testConfig({ LOG_LEVEL: 'trace' })
+  const app = await buildApp({
+    config,
+    database: await testDatabase(),
+    jwtSecret: JWT_SECRET,
+    keepDatabaseOpen: true,
+    logger: { ...loggerOptions(config), stream: { write: (line: string) => { lines.push(line) } } },
+  })
+  t.teardown(() => app.close())
+
+  const password = 'log-secret-password-123'
+  const newPassword = 'log-secret-password-456'
+  const signup = await app.inject({ method: 'POST', url: '/v1/auth/signup', payload: { username: 'logged_user', password } })
+  t.equal(signup.statusCode, 201)
+  const login = await app.inject({ method: 'POST', url: '/v1/auth/login', payload: { username: 'logged_user', password } })
+  const tokens = login.json<{ access_token: string, refresh_token: string }>()
+  const auth = { authorization: `Bearer ${tokens.access_token}` }
+  const refreshed = await app.inject({ method: 'POST', url: '/v1/auth/refresh', payload: { refresh_token: tokens.refresh_token } })
+  t.equal(refreshed.statusCode, 200)
+  const form = await app.inject({
+    method: 'POST', url: '/v1/auth/token', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    payload: `grant_type=password&username=logged_user&password=${password}`,
+  })
+  t.equal(form.statusCode, 200)
+  const key = await app.inject({ method: 'POST', url: '/v1/api-keys', headers: auth, payload: { name: 'ci', scopes: ['tasks:read'] } })
+  t.equal(key.statusCode, 201)
+  const apiKey = key.json<{ key: string }>().key
+  t.equal((await app.inject({ method: 'GET', url: '/v1/tasks', headers: { 'x-api-key': apiKey } })).statusCode, 200)
+  t.equal((await app.inject({ method: 'GET', url: '/v1/tasks', headers: { 'x-api-key': `${apiKey}x` } })).statusCode, 401)
+  const change = await app.inject({ method: 'POST', url: '/v1/users/me/password', headers: auth, payload: { current_password: password, new_password: newPassword } })
+  t.equal(change.statusCode, 204)
+  await app.inject({ method: 'POST', url: '/v1/auth/login', payload: { username: 'logged_user', password: 'wrong-password-789' } })
+
+  const output = lines.join('')
+  for (const [name, secret] of Object.entries({ password, newPassword, access: tokens.access_token, refresh: tokens.refresh_token, refreshed: refreshed.json().refresh_token, apiKey })) {
+    t.notOk(output.includes(secret), `the ${name} secret is not in the log`)
+  }
+  t.notOk(output.includes('wrong-password-789'), 'a wrong password is not in the log either')
+
+  const completed = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'request completed')
+  t.ok(completed.length >= 8, 'one line per request')
+  t.match(completed.find((l) => l.route === '/v1/tasks'), { reqId: String, method: 'GET', route: '/v1/tasks', status: 200, duration_ms: Number })
+  t.ok(lines.some((l) => l.includes('"event":"auth.login_failed"')), 'security events are logged')
+})

@@ -26,6 +26,7 @@ import usersRoutes from './routes/users/index.js'
 import apiKeysRoutes from './routes/api-keys/index.js'
 import tasksRoutes from './routes/tasks/index.js'
 import idempotencyPurge from './plugins/app/idempotency-purge.js'
+import webPages from './web/plugin.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -137,6 +138,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   await app.register(usersRoutes, { prefix: '/v1/users' })
   await app.register(apiKeysRoutes, { prefix: '/v1/api-keys' })
   await app.register(tasksRoutes, { prefix: '/v1/tasks', jwtSecret: options.jwtSecret })
+  await app.register(webPages, { prefix: '/app', config, jwtSecret: options.jwtSecret })
 
   return app
 }

@@ -29,6 +29,9 @@ export const ConfigSchema = Type.Object({
   LOGIN_FAILURES_MAX: Type.Integer({ minimum: 1, default: 5, description: 'failed logins per LOGIN_FAILURES_WINDOW per username before further attempts are refused' }),
   LOGIN_FAILURES_WINDOW: Type.Integer({ minimum: 1, default: 900, description: 'seconds' }),
   API_KEY_USAGE_FLUSH_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 60_000, description: 'how often API keys\' last_used_at is written' }),
+  // OWASP session management: 15-30 min idle for a low-risk application, a working day absolute.
+  SESSION_IDLE_TTL: Type.Integer({ minimum: 60, maximum: 86_400, default: 1800, description: 'seconds a web session (/app) lives without a request' }),
+  SESSION_ABSOLUTE_TTL: Type.Integer({ minimum: 300, maximum: 2_592_000, default: 28_800, description: 'seconds a web session lives after login, however active' }),
   CORS_ORIGINS: Type.Optional(Type.String({ minLength: 1, description: 'comma-separated origins' })),
   BODY_LIMIT: Type.Integer({ minimum: 1024, maximum: 104_857_600, default: 1_048_576 }),
   REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 1000, maximum: 600_000, default: 10_000 }),

@@ -115,6 +115,24 @@ export const idempotencyKeys = pgTable('idempotency_keys', {
   index('idempotency_keys_expires_at_idx').on(t.expiresAt),
 ])
 
+/**
+ * Server-side sessions of the web pages under /app. The cookie carries the session id; only its
+ * SHA-256 is stored, so a copy of this table cannot be replayed as cookies.
+ */
+export const sessions = pgTable('sessions', {
+  idHash: text('id_hash').primaryKey(),
+  /** Null until the visitor logs in (a login form's CSRF secret already needs a session). */
+  userId: uuid('user_id').references(() => users.id, { onDelete: 'cascade' }),
+  data: jsonb('data').$type<Record<string, unknown>>().notNull(),
+  createdAt: timestamptz('created_at').notNull().defaultNow(),
+  /** Idle expiry: pushed forward by each request, never past absolute_expires_at. */
+  expiresAt: timestamptz('expires_at').notNull(),
+  absoluteExpiresAt: timestamptz('absolute_expires_at').notNull(),
+}, (t) => [
+  index('sessions_user_id_idx').on(t.userId),
+  index('sessions_expires_at_idx').on(t.expiresAt),
+])
+
 export type UserRow = typeof users.$inferSelect
 export type TaskRow = typeof tasks.$inferSelect
 export type ApiKeyRow = typeof apiKeys.$inferSelect

@@ -1,0 +1,71 @@
+import type { TSchema } from '@sinclair/typebox'
+import { Ajv, type ErrorObject } from 'ajv'
+import addFormatsModule from 'ajv-formats'
+import { problem } from '../errors.js'
+
+// ajv-formats is CommonJS; its default export arrives wrapped under ESM.
+const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default
+
+// Forms are checked against the API's own schemas, with the API's body settings (no coercion), so
+// the pages can never accept what the API refuses or refuse what it accepts.
+const ajv = new Ajv({ allErrors: true, strict: false, coerceTypes: false, removeAdditional: false })
+addFormats(ajv)
+
+/** Messages per field, keyed by the field's name in the schema. */
+export type FieldErrors = Record<string, string>
+
+/**
+ * A checker for `schema` that answers a message per failing field (or none): `messages` says, in
+ * words a person understands, what each field must be.
+ */
+export function formChecker (schema: TSchema, messages: Record<string, string>) {
+  const validate = ajv.compile(schema)
+  return (value: unknown): FieldErrors => {
+    if (validate(value)) return {}
+    const errors: FieldErrors = {}
+    for (const issue of validate.errors as ErrorObject[]) {
+      const field = issue.keyword === 'required' ? String(issue.params.missingProperty) : issue.instancePath.split('/')[1] ?? ''
+      errors[field] ??= messages[field] ?? 'This value is not valid.'
+    }
+    return errors
+  }
+}
+
+/** A submitted form, as @fastify/formbody parses it: a field sent twice arrives as an array. */
+export type Form = Record<string, string | string[] | undefined>
+
+/** The field's value, or '' when it is missing; a repeated single-value field is refused. */
+export function field (form: unknown, name: string): string {
+  const value = (form as Form | undefined)?.[name]
+  if (value === undefined) return ''
+  if (typeof value === 'string') return value
+  throw problem('BAD_REQUEST', `The field ${name} was sent more than once.`)
+}
+
+/** Every value of a field that may repeat (checkboxes). */
+export function fields (form: unknown, name: string): string[] {
+  const value = (form as Form | undefined)?.[name]
+  return value === undefined ? [] : typeof value === 'string' ? [value] : value
+}
+
+/**
+ * `<input type="datetime-local">` gives `2026-12-01T17:00` without a zone; the pages use UTC. Empty
+ * is null; anything else is passed through for the schema to refuse.
+ */
+export function instantFromInput (value: string): string | null {
+  const trimmed = value.trim()
+  if (trimmed === '') return null
+  if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$/.test(trimmed)) return `${trimmed}:00Z`
+  if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?$/.test(trimmed)) return `${trimmed}Z`
+  return trimmed
+}
+
+/** `work, urgent ,work` → `['work', 'urgent']`: commas separate, blanks and repeats are dropped. */
+export function tagsFromInput (value: string): string[] {
+  return [...new Set(value.split(',').map((tag) => tag.trim()).filter((tag) => tag !== ''))]
+}
+
+/** Where to go after a form, from a `return_to` field: only a path of these pages, never elsewhere. */
+export function localPath (value: string, fallback: string): string {
+  return /^\/app(\/|$|\?)/.test(value) && !value.includes('\\') && !/[\r\n]/.test(value) ? value : fallback
+}

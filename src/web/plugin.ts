@@ -1,0 +1,167 @@
+import { hkdfSync, randomBytes } from 'node:crypto'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import cookie from '@fastify/cookie'
+import csrfProtection from '@fastify/csrf-protection'
+import formbody from '@fastify/formbody'
+import session from '@fastify/session'
+import fastifyStatic from '@fastify/static'
+import view from '@fastify/view'
+import nunjucks from 'nunjucks'
+import type { Config } from '../config.js'
+import { isDatabaseUnavailable } from '../db/errors.js'
+import type { UserRow } from '../db/schema.js'
+import { ProblemError } from '../errors.js'
+import authPages from '../routes/app/auth.js'
+import memberPages from '../routes/app/index.js'
+import { createSessionStore, SESSION_COOKIE } from './session-store.js'
+import { configureTemplates, publicDir, templatesDir } from './views.js'
+
+declare module 'fastify' {
+  interface FastifyReply {
+    /** Renders a page with what every page shows: the user, a CSRF token for its forms, the flash message. */
+    page: (template: string, data?: Record<string, unknown>) => Promise<FastifyReply>
+  }
+  interface FastifyRequest {
+    /** The logged-in user of a page under /app (set by the member pages' guard). */
+    webUser: UserRow | null
+  }
+}
+
+export interface WebOptions {
+  config: Config
+  /** Cookie-signing and cursor keys are derived from it. */
+  jwtSecret: string
+}
+
+const SESSION_PURGE_INTERVAL_MS = 60 * 60 * 1000
+
+const statusTitles: Record<number, string> = {
+  400: 'That request was not valid',
+  403: 'That is not allowed',
+  404: 'Page not found',
+  405: 'That is not allowed',
+  413: 'That was too much to send',
+  429: 'Too many requests',
+  500: 'Something went wrong',
+  503: 'The service is unavailable',
+}
+
+/** Status, message and headers of an error, in words for people rather than programs. */
+function describe (error: FastifyError | ProblemError): { status: number, detail: string, headers: Record<string, string> } {
+  if (error instanceof ProblemError) {
+    return { status: error.statusCode, detail: error.extras.detail ?? error.message, headers: error.extras.headers ?? {} }
+  }
+  if (error.code === 'FST_CSRF_INVALID_TOKEN' || error.code === 'FST_CSRF_MISSING_SECRET') {
+    return { status: 403, detail: 'This form has expired or was not sent from this site. Go back, reload the page and try again.', headers: {} }
+  }
+  if (isDatabaseUnavailable(error)) {
+    return { status: 503, detail: 'The database is unavailable; try again in a few seconds.', headers: { 'retry-after': '5' } }
+  }
+  const status = error.statusCode ?? 500
+  if (status >= 400 && status < 500) return { status, detail: error.validation !== undefined ? 'Some of what was sent is not valid.' : error.message, headers: {} }
+  return { status: 500, detail: 'An unexpected error occurred.', headers: {} }
+}
+
+/**
+ * The web pages under /app (register with that prefix): server-rendered, working without
+ * JavaScript, on the same repositories as the API. Errors here are HTML pages; the API's
+ * problem+json handler keeps everything else, because Fastify scopes error and 404 handlers to
+ * the plugin that sets them.
+ */
+export default async function webPlugin (app: FastifyInstance, opts: WebOptions): Promise<void> {
+  const { config } = opts
+  const key = (purpose: string) => Buffer.from(hkdfSync('sha256', opts.jwtSecret, '', purpose, 32)).toString('base64url')
+
+  // Pages are not the API: none of them belongs in the OpenAPI document.
+  app.addHook('onRoute', (route) => { route.schema = { ...route.schema, hide: true } })
+
+  await app.register(view, {
+    engine: { nunjucks },
+    templates: templatesDir,
+    production: config.NODE_ENV === 'production',
+    options: { autoescape: true, throwOnUndefined: false, trimBlocks: true, lstripBlocks: true, noCache: config.NODE_ENV !== 'production', onConfigure: configureTemplates },
+  })
+
+  async function renderError (request: FastifyRequest, reply: FastifyReply, status: number, detail: string): Promise<FastifyReply> {
+    const html = await reply.viewAsync('error', {
+      status,
+      heading: statusTitles[status] ?? statusTitles[status >= 500 ? 500 : 400],
+      detail,
+      requestId: request.id,
+      retryAfter: reply.getHeader('retry-after'),
+    })
+    return reply.code(status).header('cache-control', 'no-store').type('text/html; charset=utf-8').send(html)
+  }
+
+  app.setErrorHandler(async (error: FastifyError | ProblemError, request, reply) => {
+    const { status, detail, headers } = describe(error)
+    if (status >= 500) request.log.error({ err: error }, 'page failed')
+    else request.log.debug({ status, detail }, 'page request rejected')
+    reply.headers(headers)
+    // A 500's message may hold internals: people get the request id, the log gets the error.
+    return await renderError(request, reply, status, status === 500 ? 'An unexpected error occurred. Quote the reference below when reporting it.' : detail)
+  })
+  app.setNotFoundHandler(async (request, reply) => await renderError(request, reply, 404, 'There is no page at this address.'))
+
+  // Static files need no session: a scope of their own keeps the session hooks off them.
+  await app.register(async (assets) => {
+    await assets.register(fastifyStatic, { root: publicDir, prefix: '/static/', maxAge: '1h', index: false })
+  })
+
+  const store = createSessionStore(app.db, { idleSeconds: config.SESSION_IDLE_TTL, absoluteSeconds: config.SESSION_ABSOLUTE_TTL })
+  const purge = async () => {
+    try {
+      const deleted = await store.purgeExpired()
+      if (deleted > 0) app.log.info({ event: 'sessions.purged', deleted }, 'expired web sessions purged')
+    } catch (err) {
+      // A missed round is harmless: expired sessions are never served, the next round deletes them.
+      app.log.warn({ err }, 'purging expired web sessions failed')
+    }
+  }
+  const timer = setInterval(() => { void purge() }, SESSION_PURGE_INTERVAL_MS).unref()
+  app.addHook('onClose', async () => { clearInterval(timer) })
+
+  await app.register(async (pages) => {
+    await pages.register(cookie)
+    await pages.register(session, {
+      store,
+      secret: key('tasks-api/app/session-cookie'),
+      cookieName: SESSION_COOKIE,
+      idGenerator: () => randomBytes(32).toString('base64url'),
+      // A visitor gets a session when a form needs a CSRF secret, not on every page view.
+      saveUninitialized: false,
+      // Every request pushes the idle expiry (store and cookie) forward.
+      rolling: true,
+      cookie: {
+        path: '/app',
+        httpOnly: true,
+        sameSite: 'lax',
+        // Secure when the request came over HTTPS (X-Forwarded-Proto counts with TRUST_PROXY).
+        secure: 'auto',
+        maxAge: config.SESSION_IDLE_TTL * 1000,
+      },
+    })
+    await pages.register(csrfProtection, { sessionPlugin: '@fastify/session' })
+    await pages.register(formbody)
+
+    // Pages are per person: never stored by shared caches, nor shown again by Back after logout.
+    pages.addHook('onRequest', async (_request, reply) => { reply.header('cache-control', 'no-store') })
+    // Every form posts with a CSRF token; checking every POST here means no form can forget it.
+    pages.addHook('preHandler', (request, reply, done) => {
+      if (request.method === 'POST') pages.csrfProtection(request, reply, done)
+      else done()
+    })
+
+    pages.decorateRequest('webUser', null)
+    pages.decorateReply('page', async function (this: FastifyReply, template: string, data: Record<string, unknown> = {}) {
+      const { session } = this.request
+      const flash = session.flash
+      if (flash !== undefined) delete session.flash
+      const html = await this.viewAsync(template, { user: this.request.webUser, csrfToken: this.generateCsrf(), flash, ...data })
+      return this.type('text/html; charset=utf-8').send(html)
+    })
+
+    await pages.register(authPages, { config })
+    await pages.register(memberPages, { jwtSecret: opts.jwtSecret, sessions: store })
+  })
+}

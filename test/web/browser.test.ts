@@ -1,0 +1,163 @@
+/**
+ * The pages in a real browser (Debian's Chromium, driven by playwright-core), as a person uses them:
+ * sign up, create three tasks, filter, complete one, page through, log out. Screenshots of the main
+ * pages at desktop and phone widths are written to a temporary folder.
+ */
+import { existsSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { chromium, type Page } from 'playwright-core'
+import tap from 'tap'
+import { JWT_SECRET, serverDatabaseEnv, uniqueName } from '../helper.js'
+import { startServer } from '../server-process.js'
+import { relaxedLimits } from './support.js'
+
+const executablePath = '/usr/bin/chromium'
+
+// CI installs Chromium (.ci/run); elsewhere the test says why it did not run instead of failing.
+if (!existsSync(executablePath) && process.env.CI !== 'true') {
+  tap.plan(0, `${executablePath} is missing: apt-get install -y chromium`)
+} else {
+  const server = await startServer({ JWT_SECRET, LOG_LEVEL: 'warn', ...relaxedLimits, ...await serverDatabaseEnv(tap) })
+  tap.teardown(() => server.stop())
+  const baseUrl = server.url
+
+  const profile = await mkdtemp(join(tmpdir(), 'tasks-app-chromium-'))
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath,
+    headless: true,
+    // No network but loopback here: without these flags Chromium keeps trying to reach Google.
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+    viewport: { width: 1280, height: 900 },
+  })
+  tap.teardown(async () => {
+    await context.close()
+    await rm(profile, { recursive: true, force: true })
+  })
+  const page = context.pages()[0] ?? await context.newPage()
+  // The pages must work without JavaScript; they have none, so the test runs with it on to see
+  // CSP violations and console errors reported.
+  const problems: string[] = []
+  // Pages the test asks for on purpose that answer with an error status (a form with errors, a 404).
+  const expectedErrors = new Set<string>()
+  page.on('console', (message) => {
+    if (message.text().startsWith('Failed to load resource') && expectedErrors.has(message.location().url)) return
+    if (message.type() === 'error' || message.type() === 'warning') problems.push(`console ${message.type()}: ${message.text()} at ${message.location().url}`)
+  })
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`))
+  page.on('requestfailed', (request) => problems.push(`request failed: ${request.url()} ${request.failure()?.errorText}`))
+  // A string, as it runs in the page (this file is compiled without the DOM's types).
+  await page.addInitScript(`document.addEventListener('securitypolicyviolation', (event) => {
+    console.error('CSP violation: ' + event.violatedDirective + ' blocked ' + event.blockedURI)
+  })`)
+
+  const shots = await mkdtemp(join(tmpdir(), 'tasks-app-screenshots-'))
+  console.error(`# screenshots: ${shots}`)
+  /** The current page at desktop and phone widths. */
+  async function screenshots (p: Page, name: string): Promise<void> {
+    for (const [width, height, label] of [[1280, 900, 'desktop'], [390, 844, 'phone']] as const) {
+      await p.setViewportSize({ width, height })
+      await p.screenshot({ path: join(shots, `${name}-${label}.png`), fullPage: true })
+    }
+    await p.setViewportSize({ width: 1280, height: 900 })
+  }
+
+  const titles = async (p: Page) => (await p.locator('.task-title').allTextContents()).map((s) => s.trim())
+
+  tap.test('sign up, create, filter, complete, page and log out', async (t) => {
+    const username = uniqueName('browser')
+    const password = 'correct horse battery staple'
+
+    await page.goto(`${baseUrl}/app/signup`)
+    await page.keyboard.press('Tab')
+    t.equal(await page.evaluate('document.activeElement.textContent'), 'Skip to main content', 'the first Tab reaches the skip link')
+    await page.getByLabel('Username').fill('x')
+    await page.getByLabel('Password').fill('short')
+    expectedErrors.add(`${baseUrl}/app/signup`)
+    await page.getByRole('button', { name: 'Create account' }).click()
+    t.match(await page.locator('#username-error').textContent(), /Choose a username/)
+    t.equal(await page.getByLabel('Password').getAttribute('aria-describedby'), 'password-hint password-error', 'the message is tied to its field')
+    await screenshots(page, 'signup-errors')
+
+    await page.getByLabel('Username').fill(username)
+    await page.getByLabel('Password').fill(password)
+    await page.getByRole('button', { name: 'Create account' }).click()
+    await page.waitForURL(`${baseUrl}/app/tasks`)
+    t.match(await page.locator('.flash').textContent(), /Welcome/)
+
+    const cookies = await context.cookies(`${baseUrl}/app/tasks`)
+    const session = cookies.find((c) => c.name === 'tasks_session')
+    t.ok(session, 'a session cookie')
+    t.equal(session?.httpOnly, true, 'HttpOnly: scripts cannot read it')
+    t.equal(session?.sameSite, 'Lax')
+    t.equal(await page.evaluate('document.cookie'), '', 'invisible to the page')
+
+    const tasks = [
+      { title: 'Buy milk', priority: 'low', tags: 'errands, home' },
+      { title: 'Renew passport', priority: 'high', tags: 'errands', due: '2026-12-01T17:00' },
+      { title: 'Write report', priority: 'medium', tags: 'work' },
+    ]
+    for (const task of tasks) {
+      await page.getByRole('link', { name: 'New task', exact: true }).first().click()
+      await page.getByLabel('Title').fill(task.title)
+      await page.getByLabel('Priority').selectOption(task.priority)
+      await page.getByLabel('Tags (optional)').fill(task.tags)
+      if (task.due !== undefined) await page.getByLabel('Due (optional, UTC)').fill(task.due)
+      if (task === tasks[0]) await screenshots(page, 'new-task')
+      await page.getByRole('button', { name: 'Create task' }).click()
+      await page.waitForURL(`${baseUrl}/app/tasks`)
+      t.match(await page.locator('.flash').textContent(), `Task “${task.title}” created.`)
+    }
+    t.same(await titles(page), ['Write report', 'Renew passport', 'Buy milk'])
+    await screenshots(page, 'tasks')
+
+    await page.getByLabel('Tags').fill('errands')
+    await page.getByRole('button', { name: 'Apply' }).click()
+    t.same(await titles(page), ['Renew passport', 'Buy milk'], 'filtered by tag')
+    await page.getByLabel('Priority').selectOption('high')
+    await page.getByRole('button', { name: 'Apply' }).click()
+    t.same(await titles(page), ['Renew passport'], 'and by priority')
+
+    await page.getByRole('button', { name: 'Complete “Renew passport”' }).click()
+    t.match(await page.locator('.flash').textContent(), 'Task “Renew passport” completed.')
+    t.match(new URL(page.url()).search, /tag=errands/, 'back to the filtered list')
+    await page.goto(`${baseUrl}/app/tasks?completed=true`)
+    t.same(await titles(page), ['Renew passport'])
+    await page.goto(`${baseUrl}/app/tasks?completed=false`)
+    t.same(await titles(page), ['Write report', 'Buy milk'])
+
+    await page.goto(`${baseUrl}/app/tasks`)
+    await page.getByLabel('Order').selectOption('title')
+    await page.getByLabel('Per page').fill('2')
+    await page.getByRole('button', { name: 'Apply' }).click()
+    t.same(await titles(page), ['Buy milk', 'Renew passport'])
+    await page.getByRole('link', { name: 'Next page' }).click()
+    t.same(await titles(page), ['Write report'], 'the second page')
+    t.equal(await page.getByRole('link', { name: 'Next page' }).count(), 0, 'and the last')
+    await page.getByRole('link', { name: 'First page' }).click()
+    t.same(await titles(page), ['Buy milk', 'Renew passport'])
+
+    await page.getByRole('link', { name: 'API keys' }).click()
+    await page.getByLabel('Name').fill('export')
+    await page.getByRole('button', { name: 'Create key' }).click()
+    t.match(await page.locator('#new-key').inputValue(), /^tk_/)
+    await screenshots(page, 'api-keys')
+
+    expectedErrors.add(`${baseUrl}/app/tasks/00000000-0000-4000-8000-000000000000`)
+    await page.goto(`${baseUrl}/app/tasks/00000000-0000-4000-8000-000000000000`)
+    t.match(await page.locator('h1').textContent(), 'Page not found')
+    await screenshots(page, 'not-found')
+
+    await page.goto(`${baseUrl}/app/tasks`)
+    await page.getByRole('button', { name: 'Log out' }).click()
+    await page.waitForURL(/\/app\/login/)
+    t.match(await page.locator('.notice').textContent(), 'You are logged out.')
+    await screenshots(page, 'logged-out')
+    await page.goto(`${baseUrl}/app/tasks`)
+    t.match(page.url(), /\/app\/login\?next=/, 'the tasks are behind the login again')
+
+    t.same(problems, [], 'no console errors or warnings, CSP violations or failed requests')
+  })
+}

@@ -1,11 +1,14 @@
 /**
  * `npm run bench`: benchmarks this service's hot paths on a real PostgreSQL, self-contained.
  *
- * Seeds BENCH_DATABASE_URL (created when missing) with 1 000 users × 100 tasks, starts the service
+ * Seeds BENCH_DATABASE_URL (created when missing) with 1 000 users × 100 tasks, builds and starts the service
  * on it, logs in as bench1 and drives list, get, create and update with autocannon, then prints a
  * table and writes the figures as JSON (`--json FILE`, default bench-results.json).
  *
- * Options: --duration S (10), --warmup S (2), --connections N (32), --scenarios list,get,create,update
+ * Options: --duration S (10), --warmup S (2), --connections N (32), --scenarios list,get,create,update,
+ * --users N and --tasks-per-user M (1000 × 100; 10000 × 100 measures the list at 1 000 000 tasks).
+ * Scenario `deep` lists the page reached after 500 cursor steps (of a user with 10 100 tasks), to
+ * compare with `list`, the first page.
  */
 import { spawn, execFileSync } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
@@ -24,6 +27,8 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '32' },
     scenarios: { type: 'string', default: 'list,get,create,update' },
     json: { type: 'string', default: 'bench-results.json' },
+    users: { type: 'string', default: '1000' },
+    'tasks-per-user': { type: 'string', default: '100' },
   },
 })
 const databaseUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/tasks_bench'
@@ -47,7 +52,7 @@ function tsx (script: string, args: string[], env: Record<string, string>): void
 
 interface Cell { scenario: string, requests_per_second: number, latency_ms: { p50: number, p90: number, p99: number, max: number }, non_2xx: number, errors: number }
 
-async function run (url: string, scenario: string, token: string, taskId: string, seconds: number): Promise<Cell> {
+async function run (url: string, scenario: string, token: string, taskId: string, seconds: number, deepCursor = ''): Promise<Cell> {
   const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' }
   const createBody = JSON.stringify({
     title: 'Benchmark task', description: 'Created by npm run bench', priority: 'high',
@@ -60,6 +65,7 @@ async function run (url: string, scenario: string, token: string, taskId: string
     duration: seconds,
     requests: [
       scenario === 'list' ? { method: 'GET', path: '/v1/tasks?limit=20', headers: auth }
+        : scenario === 'deep' ? { method: 'GET', path: `/v1/tasks?limit=20&cursor=${encodeURIComponent(deepCursor)}`, headers: auth }
         : scenario === 'get' ? { method: 'GET', path: `/v1/tasks/${taskId}`, headers: auth }
           : scenario === 'create' ? { method: 'POST', path: '/v1/tasks', headers: auth, body: createBody }
             : {
@@ -84,10 +90,16 @@ async function run (url: string, scenario: string, token: string, taskId: string
 }
 
 await ensureDatabase()
-tsx('scripts/seed.ts', ['--users', '1000', '--tasks-per-user', '100', '--prefix', 'bench', '--password', 'bench-password', '--reset'], { DATABASE_URL: databaseUrl })
+tsx('scripts/seed.ts', ['--users', values.users, '--tasks-per-user', values['tasks-per-user'], '--prefix', 'bench', '--password', 'bench-password', '--reset'], { DATABASE_URL: databaseUrl })
+const scenarios = values.scenarios.split(',')
+if (scenarios.includes('deep')) {
+  tsx('scripts/seed.ts', ['--users', '1', '--tasks-per-user', '10100', '--prefix', 'deep', '--password', 'bench-password', '--reset'], { DATABASE_URL: databaseUrl })
+}
 
+// The production artefact, as the container runs it: compiled, no TypeScript loader.
+execFileSync('npm', ['run', '-s', 'build'], { cwd: projectRoot, stdio: 'inherit' })
 const port = await freePort()
-const server = spawn(process.execPath, ['--import', 'tsx', join(projectRoot, 'src/server.ts')], {
+const server = spawn(process.execPath, [join(projectRoot, 'dist/src/server.js')], {
   env: {
     ...process.env,
     NODE_ENV: 'production',
@@ -112,16 +124,26 @@ const readyMs = Date.now() - startedAt
 
 try {
   const cells: Cell[] = []
-  for (const scenario of values.scenarios.split(',')) {
+  for (const scenario of scenarios) {
     // A fresh token and task per cell, as the shared harness does.
     const login = await fetch(`${base}/v1/auth/login`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'bench1', password: 'bench-password' }),
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: scenario === 'deep' ? 'deep1' : 'bench1', password: 'bench-password' }),
     })
     const { access_token: token } = await login.json() as { access_token: string }
-    const list = await fetch(`${base}/v1/tasks?limit=1`, { headers: { authorization: `Bearer ${token}` } })
+    const headers = { authorization: `Bearer ${token}` }
+    const list = await fetch(`${base}/v1/tasks?limit=1`, { headers })
     const taskId = ((await list.json()) as { items: Array<{ id: string }> }).items[0]!.id
-    if (warmup > 0) await run(base, scenario, token, taskId, warmup)
-    cells.push(await run(base, scenario, token, taskId, duration))
+    let deepCursor = ''
+    if (scenario === 'deep') {
+      for (let step = 0; step < 500; step++) {
+        const page = await fetch(`${base}/v1/tasks?limit=20${deepCursor === '' ? '' : `&cursor=${encodeURIComponent(deepCursor)}`}`, { headers })
+        deepCursor = ((await page.json()) as { next_cursor: string }).next_cursor
+      }
+    }
+    if (warmup > 0) await run(base, scenario, token, taskId, warmup, deepCursor)
+    cells.push(await run(base, scenario, token, taskId, duration, deepCursor))
   }
   const rows = cells.map((c) => `| ${c.scenario} | ${c.requests_per_second} | ${c.latency_ms.p50} | ${c.latency_ms.p99} | ${c.latency_ms.max} | ${c.non_2xx + c.errors} |`)
   process.stdout.write([

@@ -24,7 +24,7 @@ export interface ServerProcess {
 }
 
 /** Starts the server with `env` on a free port and waits until /health/ready answers 200. */
-export async function startServer (env: Record<string, string>, timeoutMs = 30_000): Promise<ServerProcess> {
+export async function startServer (env: Record<string, string>, timeoutMs = 90_000): Promise<ServerProcess> {
   const port = await freePort()
   const child = spawn(process.execPath, ['--import', 'tsx', join(projectRoot, 'src/server.ts')], {
     cwd: projectRoot,

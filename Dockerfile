@@ -17,6 +17,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY drizzle ./drizzle
+COPY templates ./templates
+COPY public ./public
 RUN mkdir -p /data && chown node:node /data
 USER node
 EXPOSE 3000

@@ -64,6 +64,8 @@ tap.test('Dockerfile: multi-stage, production dependencies only, non-root, healt
   t.match(dockerfile, /^USER node$/m)
   t.match(dockerfile, /^HEALTHCHECK .*\n?.*\/health\/ready/m)
   t.match(dockerfile, /COPY drizzle \.\/drizzle/, 'migrations ship in the image')
+  t.match(dockerfile, /COPY templates \.\/templates/, 'page templates ship in the image')
+  t.match(dockerfile, /COPY public \.\/public/, 'the stylesheet ships in the image')
   t.match(dockerfile, /CMD \["node", "dist\/src\/server\.js"\]/)
   const caddyfile = await read('deploy/Caddyfile')
   t.match(caddyfile, /dynamic a api 3000/, 'the proxy follows every api replica')

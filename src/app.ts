@@ -18,6 +18,7 @@ import database from './plugins/app/database.js'
 import repositories from './plugins/app/repositories.js'
 import authentication from './plugins/app/authentication.js'
 import loginThrottle from './plugins/app/login-throttle.js'
+import credentials from './plugins/app/credentials.js'
 import adminBootstrap from './plugins/app/admin-bootstrap.js'
 import accessLog from './plugins/app/access-log.js'
 import healthRoutes from './routes/health/index.js'
@@ -127,6 +128,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   await app.register(repositories, { config })
   await app.register(authentication, { config })
   await app.register(loginThrottle, { config })
+  await app.register(credentials)
   await app.register(adminBootstrap, { config })
   await app.register(accessLog)
   await app.register(metrics, { config })

@@ -3,7 +3,7 @@ import { Type } from '@sinclair/typebox'
 import type { Config } from '../../config.js'
 import type { UserRow } from '../../db/schema.js'
 import { ProblemError } from '../../errors.js'
-import { hashPassword, verifyAgainstDummy, verifyPassword } from '../../lib/passwords.js'
+import { hashPassword } from '../../lib/passwords.js'
 import { securityEvent } from '../../lib/security-events.js'
 import { Email, Password, Username } from '../../schemas/users.js'
 import { field, type FieldErrors, formChecker, localPath } from '../../web/forms.js'
@@ -36,29 +36,6 @@ export default async function authPages (app: FastifyInstance, opts: { config: C
   // The API's per-IP limits on its entry points, applied to the forms that do the same.
   const perIp = { rateLimit: { max: config.AUTH_RATE_LIMIT_MAX, timeWindow: config.AUTH_RATE_LIMIT_WINDOW * 1000 } }
 
-  /**
-   * The user when the password is right, as POST /v1/auth/login decides it: the same failure
-   * throttle per username (shared with the API), the same work for unknown users.
-   */
-  async function checkPassword (request: FastifyRequest, username: string, password: string): Promise<UserRow | undefined> {
-    await app.loginThrottle.check(request, username)
-    const user = await app.usersRepository.findByUsername(username)
-    if (user === undefined) {
-      // Same work and same answer as a wrong password, so the page does not reveal who exists.
-      await verifyAgainstDummy(password)
-    } else {
-      const check = await verifyPassword(user.passwordHash, password)
-      if (check.ok && !user.disabled) {
-        if (check.needsRehash) await app.usersRepository.replacePasswordHash(user.id, await hashPassword(password))
-        securityEvent(request.log, 'auth.login_succeeded', { userId: user.id, reason: 'web' })
-        return user
-      }
-    }
-    await app.loginThrottle.recordFailure(request, username)
-    securityEvent(request.log, 'auth.login_failed', { username, reason: user === undefined ? 'unknown user' : user.disabled ? 'disabled' : 'wrong password' })
-    return undefined
-  }
-
   async function loginForm (reply: FastifyReply, data: { username?: string, next: string, errors?: FieldErrors, message?: string | undefined }) {
     return await reply.page('login', { errors: {}, ...data })
   }
@@ -78,7 +55,7 @@ export default async function authPages (app: FastifyInstance, opts: { config: C
     if (username === '' || username.length > 32) errors.username = 'Enter your username.'
     if (password === '' || password.length > 128) errors.password = 'Enter your password.'
     if (Object.keys(errors).length > 0) return await loginForm(reply.code(400), { username, next, errors })
-    const user = await checkPassword(request, username, password)
+    const user = await app.checkCredentials(request, username, password, 'web')
     if (user === undefined) {
       // One message for both fields: which of the two was wrong is not revealed.
       return await loginForm(reply.code(401), { username, next, errors: { form: 'The username or password is wrong.' } })

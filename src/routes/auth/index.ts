@@ -3,9 +3,8 @@ import type { FastifyRequest } from 'fastify'
 import formbody from '@fastify/formbody'
 import { Type } from '@sinclair/typebox'
 import type { Config } from '../../config.js'
-import type { UserRow } from '../../db/schema.js'
 import { problem } from '../../errors.js'
-import { assertPasswordPolicy, hashPassword, verifyAgainstDummy, verifyPassword } from '../../lib/passwords.js'
+import { assertPasswordPolicy, hashPassword } from '../../lib/passwords.js'
 import { securityEvent } from '../../lib/security-events.js'
 import { toUser } from '../../repositories/users.js'
 import { LoginRequest, RefreshTokenRequest, SignupRequest, TokenPair, TokenRequest } from '../../schemas/auth.js'
@@ -26,26 +25,6 @@ const authRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, op
   const { config } = opts
   // Strict per-IP limits on the unauthenticated entry points (password guessing, signup spam).
   const perIp = { max: config.AUTH_RATE_LIMIT_MAX, timeWindow: config.AUTH_RATE_LIMIT_WINDOW * 1000 }
-
-  /** The user when the password is right; undefined otherwise (and the failure is counted). */
-  async function checkPassword (request: FastifyRequest, username: string, password: string): Promise<UserRow | undefined> {
-    await app.loginThrottle.check(request, username)
-    const user = await app.usersRepository.findByUsername(username)
-    if (user === undefined) {
-      // Same work and same answer as a wrong password, so responses do not reveal who exists.
-      await verifyAgainstDummy(password)
-    } else {
-      const check = await verifyPassword(user.passwordHash, password)
-      if (check.ok && !user.disabled) {
-        if (check.needsRehash) await app.usersRepository.replacePasswordHash(user.id, await hashPassword(password))
-        securityEvent(request.log, 'auth.login_succeeded', { userId: user.id })
-        return user
-      }
-    }
-    await app.loginThrottle.recordFailure(request, username)
-    securityEvent(request.log, 'auth.login_failed', { username, reason: user === undefined ? 'unknown user' : user.disabled ? 'disabled' : 'wrong password' })
-    return undefined
-  }
 
   /** Rotates a refresh token into a new pair; undefined when the token is not (or no longer) good. */
   async function rotate (request: FastifyRequest, refreshToken: string): Promise<TokenPair | undefined> {
@@ -92,7 +71,7 @@ const authRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, op
     },
   }, async (request) => {
     const { username, password } = request.body as LoginRequest
-    const user = await checkPassword(request, username, password)
+    const user = await app.checkCredentials(request, username, password, 'api')
     if (user === undefined) {
       throw problem('INVALID_CREDENTIALS', 'The username or password is wrong.', { headers: { 'www-authenticate': 'Bearer realm="tasks-api"' } })
     }
@@ -182,7 +161,7 @@ const authRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, op
         const password = param(form.password)
         if (username === undefined) throw missing('username')
         if (password === undefined) throw missing('password')
-        const user = await checkPassword(request, username, password)
+        const user = await app.checkCredentials(request, username, password, 'api')
         if (user === undefined) throw problem('INVALID_GRANT', 'The username or password is wrong.', { error: 'invalid_grant' })
         return await app.issueTokenPair(user)
       }

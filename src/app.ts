@@ -4,6 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Config } from './config.js'
 import type { DatabaseHandle } from './db/client.js'
 import { problem } from './errors.js'
+import { AccessLog } from './access-log.js'
 import { sharedSchemas } from './schemas/index.js'
 import swagger from './plugins/external/swagger.js'
 import helmet from './plugins/external/helmet.js'
@@ -20,7 +21,6 @@ import authentication from './plugins/app/authentication.js'
 import loginThrottle from './plugins/app/login-throttle.js'
 import credentials from './plugins/app/credentials.js'
 import adminBootstrap from './plugins/app/admin-bootstrap.js'
-import accessLog from './plugins/app/access-log.js'
 import healthRoutes from './routes/health/index.js'
 import authRoutes from './routes/auth/index.js'
 import usersRoutes from './routes/users/index.js'
@@ -65,7 +65,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   const { config } = options
   const app = Fastify({
     logger: options.logger ?? false,
-    disableRequestLogging: true,
+    logController: new AccessLog(),
     // Echo a caller's request id when it is sane, so one id follows a request across services.
     genReqId: (req) => {
       const incoming = req.headers['x-request-id']
@@ -130,7 +130,6 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   await app.register(loginThrottle, { config })
   await app.register(credentials)
   await app.register(adminBootstrap, { config })
-  await app.register(accessLog)
   await app.register(metrics, { config })
   await app.register(underPressure, { config })
   await app.register(idempotencyPurge)

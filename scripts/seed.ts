@@ -30,8 +30,11 @@ if (!Number.isInteger(tasksPerUser) || tasksPerUser < 0 || tasksPerUser > 100_00
 if (!/^[a-z][a-z0-9_]{0,15}$/.test(prefix)) throw new Error('--prefix must be 1..16 lowercase letters, digits or _, starting with a letter')
 if (values.password.length < 8) throw new Error('--password needs at least 8 characters')
 
+// Spread creation times over 2024 whatever the count, so every seeded row predates the API's.
+const stepSeconds = 31_000_000 / (users * Math.max(tasksPerUser, 1))
 const started = Date.now()
-const database = await openConfiguredDatabase(loadConfig({ ...process.env, MIGRATE_ON_START: 'true' }))
+// Bulk inserts of a million rows outlast the service's statement timeout, which is for requests.
+const database = await openConfiguredDatabase(loadConfig({ ...process.env, MIGRATE_ON_START: 'true', DB_STATEMENT_TIMEOUT_MS: '0' }))
 const { db } = database
 const passwordHash = await hashPassword(values.password)
 
@@ -56,7 +59,7 @@ await db.transaction(async (tx) => {
            case when s.v % 3 = 0 then null
                 else 'Seeded task ' || s.t || '. ' || repeat('Lorem ipsum dolor sit amet. ', 1 + s.v % 5) end,
            s.v % 4 = 0,
-           case when s.v % 4 = 0 then timestamptz '2024-01-01 00:00:00+00' + s.n * interval '243 seconds' + interval '2 hours' end,
+           case when s.v % 4 = 0 then timestamptz '2024-01-01 00:00:00+00' + s.n * ${stepSeconds}::float8 * interval '1 second' + interval '2 hours' end,
            ((array['low', 'medium', 'high'])[1 + (s.v / 7) % 3])::task_priority,
            case when s.v % 5 = 0 then null
                 else timestamptz '2025-01-15 09:00:00+00' + (s.v % 400) * interval '1 day' end,
@@ -66,8 +69,8 @@ await db.transaction(async (tx) => {
                 when 2 then array['home', 'errand']
                 when 3 then array['work', 'q3', 'review']
                 else array['urgent'] end,
-           timestamptz '2024-01-01 00:00:00+00' + s.n * interval '243 seconds',
-           timestamptz '2024-01-01 00:00:00+00' + s.n * interval '243 seconds' + (s.v % 3) * interval '1 hour'
+           timestamptz '2024-01-01 00:00:00+00' + s.n * ${stepSeconds}::float8 * interval '1 second',
+           timestamptz '2024-01-01 00:00:00+00' + s.n * ${stepSeconds}::float8 * interval '1 second' + (s.v % 3) * interval '1 hour'
     from (select u, t, (t - 1) * ${users}::int + u as n, u * 7 + t * 13 as v
           from generate_series(1, ${users}::int) as u, generate_series(1, ${tasksPerUser}::int) as t) as s
     on conflict do nothing`)

@@ -3,38 +3,24 @@
  * renders under the Content-Security-Policy, the OAuth2 password flow authorizes a real user, and
  * "Try it out" creates and lists tasks.
  */
-import { existsSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { chromium, type Locator } from 'playwright-core'
+import type { Locator } from 'playwright-core'
 import tap from 'tap'
+import { chromiumMissing, chromiumPath, launchChromium } from '../chromium.js'
 import { listeningServer, newAccount } from '../sdk/support.js'
 
-const executablePath = '/usr/bin/chromium'
-
-// CI installs Chromium (.ci/run); elsewhere the test says why it did not run instead of failing.
-if (!existsSync(executablePath) && process.env.CI !== 'true') {
-  tap.plan(0, `${executablePath} is missing: apt-get install -y chromium`)
+if (chromiumMissing) {
+  tap.plan(0, `${chromiumPath} is missing: apt-get install -y chromium`)
 } else {
   const baseUrl = await listeningServer(tap)
   const account = newAccount()
   const signup = await fetch(`${baseUrl}/v1/auth/signup`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(account) })
   if (signup.status !== 201) throw new Error(`signup failed: ${signup.status} ${await signup.text()}`)
 
-  const profile = await mkdtemp(join(tmpdir(), 'tasks-api-chromium-'))
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath,
-    headless: true,
-    // No network but loopback here: without these flags Chromium keeps trying to reach Google.
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1280, height: 1000 },
-  })
-  tap.teardown(async () => {
-    await context.close()
-    await rm(profile, { recursive: true, force: true })
-  })
+  const { context, close } = await launchChromium({ width: 1280, height: 1000 })
+  tap.teardown(close)
   const page = context.pages()[0] ?? await context.newPage()
 
   const problems: string[] = []

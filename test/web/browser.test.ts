@@ -3,39 +3,25 @@
  * sign up, create three tasks, filter, complete one, page through, log out. Screenshots of the main
  * pages at desktop and phone widths are written to a temporary folder.
  */
-import { existsSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { chromium, type Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 import tap from 'tap'
+import { chromiumMissing, chromiumPath, launchChromium } from '../chromium.js'
 import { JWT_SECRET, serverDatabaseEnv, uniqueName } from '../helper.js'
 import { startServer } from '../server-process.js'
 import { relaxedLimits } from './support.js'
 
-const executablePath = '/usr/bin/chromium'
-
-// CI installs Chromium (.ci/run); elsewhere the test says why it did not run instead of failing.
-if (!existsSync(executablePath) && process.env.CI !== 'true') {
-  tap.plan(0, `${executablePath} is missing: apt-get install -y chromium`)
+if (chromiumMissing) {
+  tap.plan(0, `${chromiumPath} is missing: apt-get install -y chromium`)
 } else {
   const server = await startServer({ JWT_SECRET, LOG_LEVEL: 'warn', ...relaxedLimits, ...await serverDatabaseEnv(tap) })
   tap.teardown(() => server.stop())
   const baseUrl = server.url
 
-  const profile = await mkdtemp(join(tmpdir(), 'tasks-app-chromium-'))
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath,
-    headless: true,
-    // No network but loopback here: without these flags Chromium keeps trying to reach Google.
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1280, height: 900 },
-  })
-  tap.teardown(async () => {
-    await context.close()
-    await rm(profile, { recursive: true, force: true })
-  })
+  const { context, close } = await launchChromium({ width: 1280, height: 900 })
+  tap.teardown(close)
   const page = context.pages()[0] ?? await context.newPage()
   // The pages must work without JavaScript; they have none, so the test runs with it on to see
   // CSP violations and console errors reported.

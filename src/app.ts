@@ -26,7 +26,7 @@ import authRoutes from './routes/auth/index.js'
 import usersRoutes from './routes/users/index.js'
 import apiKeysRoutes from './routes/api-keys/index.js'
 import tasksRoutes from './routes/tasks/index.js'
-import idempotencyPurge from './plugins/app/idempotency-purge.js'
+import housekeeping from './plugins/app/housekeeping.js'
 import webPages from './web/plugin.js'
 
 declare module 'fastify' {
@@ -132,7 +132,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   await app.register(adminBootstrap, { config })
   await app.register(metrics, { config })
   await app.register(underPressure, { config })
-  await app.register(idempotencyPurge)
+  await app.register(housekeeping)
 
   await app.register(healthRoutes, { prefix: '/health' })
   await app.register(authRoutes, { prefix: '/v1/auth', config })

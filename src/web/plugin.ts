@@ -33,8 +33,6 @@ export interface WebOptions {
   jwtSecret: string
 }
 
-const SESSION_PURGE_INTERVAL_MS = 60 * 60 * 1000
-
 const statusTitles: Record<number, string> = {
   400: 'That request was not valid',
   403: 'That is not allowed',
@@ -109,17 +107,7 @@ export default async function webPlugin (app: FastifyInstance, opts: WebOptions)
   })
 
   const store = createSessionStore(app.db, { idleSeconds: config.SESSION_IDLE_TTL, absoluteSeconds: config.SESSION_ABSOLUTE_TTL })
-  const purge = async () => {
-    try {
-      const deleted = await store.purgeExpired()
-      if (deleted > 0) app.log.info({ event: 'sessions.purged', deleted }, 'expired web sessions purged')
-    } catch (err) {
-      // A missed round is harmless: expired sessions are never served, the next round deletes them.
-      app.log.warn({ err }, 'purging expired web sessions failed')
-    }
-  }
-  const timer = setInterval(() => { void purge() }, SESSION_PURGE_INTERVAL_MS).unref()
-  app.addHook('onClose', async () => { clearInterval(timer) })
+  app.addPurgeJob('web sessions', store.purgeExpired)
 
   await app.register(async (pages) => {
     await pages.register(cookie)

@@ -25,8 +25,6 @@ const catalogue = {
   TASK_NOT_FOUND: [404, 'Task not found'],
   USER_NOT_FOUND: [404, 'User not found'],
   API_KEY_NOT_FOUND: [404, 'API key not found'],
-  METHOD_NOT_ALLOWED: [405, 'Method not allowed'],
-  NOT_ACCEPTABLE: [406, 'Not acceptable'],
   REQUEST_TIMEOUT: [408, 'Request timeout'],
   USERNAME_TAKEN: [409, 'Username already taken'],
   IDEMPOTENCY_IN_FLIGHT: [409, 'Request with this Idempotency-Key is still in progress'],
@@ -41,8 +39,6 @@ const catalogue = {
 } as const satisfies Record<string, readonly [number, string]>
 
 export type ErrorCode = keyof typeof catalogue
-
-export const errorCodes = Object.keys(catalogue) as ErrorCode[]
 
 export function statusOf (code: ErrorCode): number {
   return catalogue[code][0]

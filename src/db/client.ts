@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { type SQL, sql } from 'drizzle-orm'
-import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core'
+import type { PgColumn, PgDatabase, PgQueryResultHKT, PgTable } from 'drizzle-orm/pg-core'
 import type { PGlite } from '@electric-sql/pglite'
 import * as schema from './schema.js'
 
@@ -118,6 +118,14 @@ function isAlive (pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM'
   }
+}
+
+/** Deletes the rows of `table` whose `expiresAt` has passed; returns how many, without fetching them. */
+export async function deleteExpired (db: Database, table: PgTable, expiresAt: PgColumn): Promise<number> {
+  const [row] = await queryRows<{ deleted: number }>(db, sql`
+    with purged as (delete from ${table} where ${expiresAt} <= now() returning 1)
+    select count(*)::int as deleted from purged`)
+  return row?.deleted ?? 0
 }
 
 /** Rows of a raw SQL query; postgres.js answers with an array, PGlite with `{ rows }`. */

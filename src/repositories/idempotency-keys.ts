@@ -1,5 +1,5 @@
 import { and, eq, lte, sql } from 'drizzle-orm'
-import { type Database, queryRows } from '../db/client.js'
+import { type Database, deleteExpired } from '../db/client.js'
 import { idempotencyKeys } from '../db/schema.js'
 import { problem } from '../errors.js'
 
@@ -64,12 +64,7 @@ export async function storedResponseFor (tx: Database, claim: IdempotencyClaim):
 export function createIdempotencyKeysRepository (db: Database) {
   return {
     /** Deletes expired keys; returns how many. */
-    async purgeExpired (): Promise<number> {
-      const [row] = await queryRows<{ deleted: number }>(db, sql`
-        with purged as (delete from ${idempotencyKeys} where ${idempotencyKeys.expiresAt} <= now() returning 1)
-        select count(*)::int as deleted from purged`)
-      return row?.deleted ?? 0
-    },
+    purgeExpired: async (): Promise<number> => await deleteExpired(db, idempotencyKeys, idempotencyKeys.expiresAt),
   }
 }
 

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import { and, eq, gt, isNull, sql } from 'drizzle-orm'
-import { type Database, queryRows } from '../db/client.js'
+import { type Database, deleteExpired } from '../db/client.js'
 import { refreshTokens, users } from '../db/schema.js'
 
 /** Refresh tokens and API keys are opaque random strings; only their SHA-256 is stored. */
@@ -34,12 +34,7 @@ export function createRefreshTokensRepository (db: Database, ttlSeconds: number)
 
   return {
     /** Deletes tokens past their expiry (used, revoked or not: none can be presented any more); returns how many. */
-    async purgeExpired (): Promise<number> {
-      const [row] = await queryRows<{ deleted: number }>(db, sql`
-        with purged as (delete from ${refreshTokens} where ${refreshTokens.expiresAt} <= now() returning 1)
-        select count(*)::int as deleted from purged`)
-      return row?.deleted ?? 0
-    },
+    purgeExpired: async (): Promise<number> => await deleteExpired(db, refreshTokens, refreshTokens.expiresAt),
 
     /** Starts a new family (one per login), which expires `ttlSeconds` from now. */
     async issue (userId: string): Promise<string> {

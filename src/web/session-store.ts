@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
-import { and, eq, gt, lt, sql } from 'drizzle-orm'
+import { and, eq, gt, sql } from 'drizzle-orm'
 import type { Session } from 'fastify'
-import type { Database } from '../db/client.js'
+import { type Database, deleteExpired } from '../db/client.js'
 import { sessions } from '../db/schema.js'
 
 declare module 'fastify' {
@@ -75,10 +75,7 @@ export function createSessionStore (db: Database, ttl: SessionTtl) {
     },
 
     /** Deletes ended and expired sessions; returns how many. */
-    async purgeExpired (): Promise<number> {
-      const rows = await db.delete(sessions).where(lt(sessions.expiresAt, sql`now()`)).returning({ idHash: sessions.idHash })
-      return rows.length
-    },
+    purgeExpired: async (): Promise<number> => await deleteExpired(db, sessions, sessions.expiresAt),
   }
 }
 

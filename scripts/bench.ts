@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util'
 import autocannon from 'autocannon'
 import postgres from 'postgres'
 import { projectRoot } from '../src/lib/project-root.js'
-import { freePort } from '../test/server-process.js'
+import { freePort } from './free-port.js'
 
 const { values } = parseArgs({
   options: {

@@ -1,19 +1,9 @@
 /** Runs `src/server.ts` as a real process, for tests where the network or the process matters. */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { projectRoot } from '../src/lib/project-root.js'
-
-export async function freePort (): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  await once(server, 'close')
-  return port
-}
+import { freePort } from '../scripts/free-port.js'
 
 export interface ServerProcess {
   url: string

@@ -5,7 +5,8 @@ import { join } from 'node:path'
 import tap from 'tap'
 import postgres from 'postgres'
 import { TEST_DATABASE_URL } from '../helper.js'
-import { freePort, startServer } from '../server-process.js'
+import { freePort } from '../../scripts/free-port.js'
+import { startServer } from '../server-process.js'
 
 // A PostgreSQL cluster of the test's own, so stopping it disturbs nobody else.
 const versions = existsSync('/usr/lib/postgresql') ? readdirSync('/usr/lib/postgresql').sort() : []

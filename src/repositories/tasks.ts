@@ -1,5 +1,6 @@
 import { and, asc, desc, eq, type SQL, sql } from 'drizzle-orm'
-import type { Database } from '../db/client.js'
+import type { PgColumn } from 'drizzle-orm/pg-core'
+import type { Database, DatabaseHandle, Statement } from '../db/client.js'
 import { tasks } from '../db/schema.js'
 import { problem } from '../errors.js'
 import type { Priority, Task, TaskSort } from '../schemas/tasks.js'
@@ -47,21 +48,24 @@ const placeholder = (name: string) => sql.placeholder(name)
  * would drop the microseconds, and keyset cursors must compare equal to what is stored), and no Date
  * is built per value.
  */
-const rfc3339 = (column: SQL | typeof tasks.createdAt | typeof tasks.completedAt) =>
-  sql<string>`to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`
+const rfc3339 = <T extends string | null> (column: PgColumn, name: string) =>
+  sql<T>`to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as(name)
 
-/** The one mapping from a tasks row to the API's Task: the select list itself, in SQL. */
+/**
+ * The one mapping from a tasks row to the API's Task: the select list itself, in SQL, every entry
+ * named as the Task field it fills (rows of compiled statements are keyed by those names).
+ */
 const taskColumns = {
   id: tasks.id,
   title: tasks.title,
   description: tasks.description,
   completed: tasks.completed,
-  completed_at: sql<string | null>`${rfc3339(tasks.completedAt)}`,
+  completed_at: rfc3339<string | null>(tasks.completedAt, 'completed_at'),
   priority: tasks.priority,
-  due_at: sql<string | null>`${rfc3339(tasks.dueAt)}`,
+  due_at: rfc3339<string | null>(tasks.dueAt, 'due_at'),
   tags: tasks.tags,
-  created_at: rfc3339(tasks.createdAt),
-  updated_at: rfc3339(tasks.updatedAt),
+  created_at: rfc3339<string>(tasks.createdAt, 'created_at'),
+  updated_at: rfc3339<string>(tasks.updatedAt, 'updated_at'),
   version: tasks.version,
 }
 
@@ -181,7 +185,7 @@ export function listQuery (db: Database, options: ListOptions) {
     .limit(placeholder('limit'))
 }
 
-export function createTasksRepository (db: Database) {
+export function createTasksRepository ({ db, compile }: DatabaseHandle) {
   const insertStatement = (executor: Database) => executor.insert(tasks).values({
     ownerId: sql`${placeholder('owner')}`,
     title: sql`${placeholder('title')}`,
@@ -194,32 +198,25 @@ export function createTasksRepository (db: Database) {
   }).returning(taskColumns)
 
   // Statements are built once (per shape) and prepared: a request only binds its values.
-  const getStatement = db.select(taskColumns).from(tasks)
-    .where(and(eq(tasks.id, placeholder('id')), eq(tasks.ownerId, placeholder('owner'))))
-    .prepare('tasks_get')
-  const versionStatement = db.select({ version: tasks.version }).from(tasks)
-    .where(and(eq(tasks.id, placeholder('id')), eq(tasks.ownerId, placeholder('owner'))))
-    .prepare('tasks_version')
-  const createStatement = insertStatement(db).prepare('tasks_create')
+  const getStatement = compile<TaskRecord>(db.select(taskColumns).from(tasks)
+    .where(and(eq(tasks.id, placeholder('id')), eq(tasks.ownerId, placeholder('owner')))))
+  const versionStatement = compile<{ version: number }>(db.select({ version: tasks.version }).from(tasks)
+    .where(and(eq(tasks.id, placeholder('id')), eq(tasks.ownerId, placeholder('owner')))))
+  const createStatement = compile<TaskRecord>(insertStatement(db))
   // If-Match lists the versions the write may apply to; null (no If-Match, or `*`) means any.
   const matches = and(
     eq(tasks.id, placeholder('id')),
     eq(tasks.ownerId, placeholder('owner')),
     sql`(${placeholder('versions')}::int[] is null or ${tasks.version} = any(${placeholder('versions')}::int[]))`,
   )
-  const deleteStatement = db.delete(tasks).where(matches).returning({ id: tasks.id }).prepare('tasks_delete')
+  const deleteStatement = compile<{ id: string }>(db.delete(tasks).where(matches).returning({ id: tasks.id }))
 
-  const buildList = (options: ListOptions) => listQuery(db, options).prepare('tasks_list')
-  const listStatements = new Map<string, ReturnType<typeof buildList>>()
-
-  function buildUpdate (fields: readonly Patchable[]) {
-    return db.update(tasks).set(setClause(fields)).where(matches).returning(taskColumns).prepare('tasks_update')
-  }
-  const updateStatements = new Map<string, ReturnType<typeof buildUpdate>>()
+  const listStatements = new Map<string, Statement<TaskRecord>>()
+  const updateStatements = new Map<string, Statement<TaskRecord>>()
 
   /** Why a conditional write matched no row: the task is not the caller's, or If-Match failed. */
   async function explainNoMatch (ownerId: string, id: string): Promise<never> {
-    const [row] = await versionStatement.execute({ id, owner: ownerId })
+    const [row] = await versionStatement({ id, owner: ownerId })
     if (row === undefined) throw problem('TASK_NOT_FOUND', `No task ${id}.`)
     throw problem('PRECONDITION_FAILED', 'The task has changed since you read it (If-Match does not match its ETag); read it again and retry.')
   }
@@ -230,10 +227,10 @@ export function createTasksRepository (db: Database) {
       const shape = shapeOf(options)
       let statement = listStatements.get(shape)
       if (statement === undefined) {
-        statement = buildList(options)
+        statement = compile<TaskRecord>(listQuery(db, options))
         listStatements.set(shape, statement)
       }
-      const items = await statement.execute(listParameters(ownerId, options))
+      const items = await statement(listParameters(ownerId, options))
       if (items.length <= options.limit) return { items, next: null }
       items.length = options.limit
       const last = items[options.limit - 1]!
@@ -242,7 +239,7 @@ export function createTasksRepository (db: Database) {
 
     /** The caller's task, or undefined for a missing task and for someone else's alike. */
     async get (ownerId: string, id: string): Promise<TaskRecord | undefined> {
-      const [row] = await getStatement.execute({ id, owner: ownerId })
+      const [row] = await getStatement({ id, owner: ownerId })
       return row
     },
 
@@ -257,7 +254,7 @@ export function createTasksRepository (db: Database) {
     ): Promise<{ created: TaskRecord } | { replay: StoredResponse }> {
       const parameters = { ...values, owner: ownerId }
       if (idempotency === undefined) {
-        const [created] = await createStatement.execute(parameters)
+        const [created] = await createStatement(parameters)
         return { created: created! }
       }
       return await db.transaction(async (tx) => {
@@ -278,16 +275,16 @@ export function createTasksRepository (db: Database) {
       const shape = fields.join()
       let statement = updateStatements.get(shape)
       if (statement === undefined) {
-        statement = buildUpdate(fields)
+        statement = compile<TaskRecord>(db.update(tasks).set(setClause(fields)).where(matches).returning(taskColumns))
         updateStatements.set(shape, statement)
       }
-      const [row] = await statement.execute(updateParameters(ownerId, id, patch, versions))
+      const [row] = await statement(updateParameters(ownerId, id, patch, versions))
       return row ?? await explainNoMatch(ownerId, id)
     },
 
     /** Deletes the caller's task under the same conditions as `update`. */
     async delete (ownerId: string, id: string, versions: number[] | null): Promise<void> {
-      const [row] = await deleteStatement.execute({ id, owner: ownerId, versions })
+      const [row] = await deleteStatement({ id, owner: ownerId, versions })
       if (row === undefined) await explainNoMatch(ownerId, id)
     },
   }

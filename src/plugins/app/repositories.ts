@@ -22,7 +22,7 @@ async function repositoriesPlugin (app: FastifyInstance, opts: { config: Config 
   app.decorate('usersRepository', createUsersRepository(app.db))
   app.decorate('refreshTokensRepository', createRefreshTokensRepository(app.db, opts.config.REFRESH_TOKEN_TTL))
   app.decorate('apiKeysRepository', createApiKeysRepository(app.db))
-  app.decorate('tasksRepository', createTasksRepository(app.db))
+  app.decorate('tasksRepository', createTasksRepository(app.database))
   app.decorate('idempotencyKeysRepository', createIdempotencyKeysRepository(app.db))
 }
 

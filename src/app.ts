@@ -5,6 +5,7 @@ import type { Config } from './config.js'
 import type { DatabaseHandle } from './db/client.js'
 import { problem } from './errors.js'
 import { AccessLog } from './access-log.js'
+import { requestLoggerFactory } from './request-logger.js'
 import { sharedSchemas } from './schemas/index.js'
 import swagger from './plugins/external/swagger.js'
 import helmet from './plugins/external/helmet.js'
@@ -66,6 +67,8 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? false,
     logController: new AccessLog(),
+    // Without a logger, Fastify hands every request the null logger itself.
+    ...(options.logger ? { childLoggerFactory: requestLoggerFactory } : {}),
     // Echo a caller's request id when it is sane, so one id follows a request across services.
     genReqId: (req) => {
       const incoming = req.headers['x-request-id']

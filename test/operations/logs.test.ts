@@ -11,7 +11,7 @@ tap.test('logs are JSON lines with request id, route, status and duration, and n
     database: await testDatabase(),
     jwtSecret: JWT_SECRET,
     keepDatabaseOpen: true,
-    logger: { ...loggerOptions(config), stream: { write: (line: string) => { lines.push(line) } } },
+    logger: loggerOptions(config, { write: (line: string) => { lines.push(line) } }),
   })
   t.teardown(() => app.close())
 
@@ -48,4 +48,19 @@ tap.test('logs are JSON lines with request id, route, status and duration, and n
   t.ok(completed.length >= 8, 'one line per request')
   t.match(completed.find((l) => l.route === '/v1/tasks'), { reqId: String, method: 'GET', route: '/v1/tasks', status: 200, duration_ms: Number })
   t.ok(lines.some((l) => l.includes('"event":"auth.login_failed"')), 'security events are logged')
+})
+
+tap.test('secrets inside a logged body or error are redacted', async (t) => {
+  const lines: string[] = []
+  const { default: pino } = await import('pino')
+  // Fastify takes the destination as `stream`; pino itself as its second argument.
+  const { stream, ...options } = loggerOptions(testConfig({ LOG_LEVEL: 'info' }), { write: (line: string) => { lines.push(line) } })
+  const log = pino(options, stream)
+  log.warn({ body: { username: 'ann', password: 'p1', new_password: 'p2', refresh_token: 'r1' } }, 'a body')
+  log.error({ err: Object.assign(new Error('boom'), { key: 'tk_secret', access_token: 'a1' }) }, 'an error')
+  log.info({ req: { headers: { authorization: 'Bearer a2', 'x-api-key': 'tk_other', cookie: 'sid=s1' } } }, 'a request')
+  const output = lines.join('')
+  for (const secret of ['p1', 'p2', 'r1', 'tk_secret', 'a1', 'Bearer a2', 'tk_other', 'sid=s1']) t.notOk(output.includes(secret), `${secret} is redacted`)
+  t.ok(output.includes('"username":"ann"'), 'other fields are kept')
+  t.equal(output.match(/\[redacted\]/g)?.length, 8)
 })

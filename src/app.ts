@@ -92,10 +92,12 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   for (const schema of sharedSchemas) app.addSchema(schema)
   installValidators(app, sharedSchemas)
 
-  app.addHook('onRequest', async (request, reply) => {
+  // Hooks on every request take callbacks: an async hook costs a promise per request.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id)
     // API responses are per caller: never stored by shared caches or browsers.
     if (request.url.startsWith('/v1/')) reply.header('cache-control', 'no-store')
+    done()
   })
 
   // JSON bodies (and merge patches) are parsed by Fastify's own safe parser, then refused when a
@@ -115,10 +117,10 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
       done(null, value)
     })
   })
-  app.addHook('preValidation', async (request) => {
-    if (containsNul(request.query) || containsNul(request.params)) {
-      throw problem('VALIDATION_FAILED', 'Parameters must not contain the NUL character.')
-    }
+  app.addHook('preValidation', (request, _reply, done) => {
+    done(containsNul(request.query) || containsNul(request.params)
+      ? problem('VALIDATION_FAILED', 'Parameters must not contain the NUL character.')
+      : undefined)
   })
 
   await app.register(problems)

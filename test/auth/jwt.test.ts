@@ -62,6 +62,17 @@ tap.test('the JWT attack matrix: every forged, altered or stale token is a 401 i
   t.equal(ok.statusCode, 200, 'the same claims, properly signed, are accepted (the matrix tests the attacks, not the setup)')
 })
 
+tap.test('a token accepted before (and so remembered) is refused once it expires', async (t) => {
+  const { app } = await buildProbe(t)
+  const user = await createUser(app)
+  const exp = Math.floor(Date.now() / 1000) + 2
+  const token = forge({ alg: 'HS256', typ: 'JWT' }, { ...claimsOf(user.accessToken), exp }, hs256)
+  t.equal((await app.inject({ method: 'GET', url: '/v1/probe/read', headers: bearer(token) })).statusCode, 200)
+  t.equal((await app.inject({ method: 'GET', url: '/v1/probe/read', headers: bearer(token) })).statusCode, 200)
+  await new Promise((resolve) => setTimeout(resolve, exp * 1000 - Date.now() + 50))
+  assertProblem(t, await app.inject({ method: 'GET', url: '/v1/probe/read', headers: bearer(token) }), 401, 'INVALID_TOKEN')
+})
+
 tap.test('an access token carries sub, iat, exp, iss, aud, jti, role and scope, and lives ACCESS_TOKEN_TTL', async (t) => {
   const { app } = await buildProbe(t, { ACCESS_TOKEN_TTL: '120' })
   const user = await createUser(app)

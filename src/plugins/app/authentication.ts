@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
-import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
+import type { FastifyInstance, FastifyRequest, onRequestAsyncHookHandler, onRequestHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
-import { Type } from '@sinclair/typebox'
+import { type Static, Type } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { Config } from '../../config.js'
 import { problem } from '../../errors.js'
@@ -71,6 +71,7 @@ const AccessClaims = Type.Object({
   pwd_at: Type.Integer(),
 })
 const accessClaims = TypeCompiler.Compile(AccessClaims)
+type AccessClaims = Static<typeof AccessClaims>
 
 const API_KEY_FORMAT = /^tk_[A-Za-z0-9_-]{43}$/
 
@@ -87,19 +88,34 @@ const bearerChallenge = (error?: string) => ({
 })
 const apiKeyChallenge = { 'www-authenticate': 'ApiKey realm="tasks-api"' }
 
-/** A small time-bounded cache; the oldest entry goes when it is full. */
-function ttlCache<V> () {
+/** A bounded map whose entries expire; the oldest entry goes when it is full. */
+function expiringCache<V> () {
   const entries = new Map<string, { value: V, until: number }>()
   return {
     entries,
+    /** The live entry for `key` (its value may itself be undefined), or undefined. */
+    get (key: string, now: number): { value: V } | undefined {
+      const hit = entries.get(key)
+      return hit !== undefined && hit.until > now ? hit : undefined
+    },
+    set (key: string, value: V, until: number): void {
+      if (entries.size >= CACHE_MAX_ENTRIES && !entries.has(key)) entries.delete(entries.keys().next().value!)
+      entries.set(key, { value, until })
+    },
+  }
+}
+
+/** Rows loaded on a miss and kept for AUTH_CACHE_TTL_MS; values `keep` refuses are not cached. */
+function rowCache<V> () {
+  const cache = expiringCache<V>()
+  return {
+    entries: cache.entries,
     async get (key: string, load: () => Promise<V>, keep: (value: V) => boolean = () => true): Promise<V> {
       const now = Date.now()
-      const hit = entries.get(key)
-      if (hit !== undefined && hit.until > now) return hit.value
+      const hit = cache.get(key, now)
+      if (hit !== undefined) return hit.value
       const value = await load()
-      if (!keep(value)) return value
-      if (entries.size >= CACHE_MAX_ENTRIES) entries.delete(entries.keys().next().value!)
-      entries.set(key, { value, until: now + AUTH_CACHE_TTL_MS })
+      if (keep(value)) cache.set(key, value, now + AUTH_CACHE_TTL_MS)
       return value
     },
   }
@@ -115,12 +131,12 @@ async function authenticationPlugin (app: FastifyInstance, opts: { config: Confi
   const { config } = opts
 
   // Role, status and password date of recent token subjects, so a request costs no extra query.
-  const authStates = ttlCache<AuthState | undefined>()
+  const authStates = rowCache<AuthState | undefined>()
   const authState = async (userId: string) => await authStates.get(userId, async () => await app.usersRepository.authState(userId))
   app.decorate('forgetAuthState', (userId: string) => { authStates.entries.delete(userId) })
 
   // API keys by SHA-256. Unknown keys are not cached, so guessing cannot fill the cache.
-  const apiKeyRows = ttlCache<ApiKeyRow | undefined>()
+  const apiKeyRows = rowCache<ApiKeyRow | undefined>()
   app.decorate('forgetApiKey', (keyId: string) => {
     for (const [hash, entry] of apiKeyRows.entries) if (entry.value?.id === keyId) apiKeyRows.entries.delete(hash)
   })
@@ -152,16 +168,29 @@ async function authenticationPlugin (app: FastifyInstance, opts: { config: Confi
 
   app.decorateRequest('auth', null)
 
-  async function authenticateBearer (request: FastifyRequest, token: string): Promise<AuthContext> {
+  // Verified access tokens until they expire, keyed by the token itself: a client sends the same
+  // token for minutes, and a lookup then costs no signature check and no hashing.
+  const verifiedTokens = expiringCache<AccessClaims>()
+  function verifiedClaims (token: string): AccessClaims | undefined {
+    const now = Date.now()
+    const hit = verifiedTokens.get(token, now)
+    if (hit !== undefined) return hit.value
     let claims: unknown
     try {
       claims = app.jwt.verify(token)
     } catch {
+      return undefined
+    }
+    if (!accessClaims.Check(claims)) return undefined
+    verifiedTokens.set(token, claims, claims.exp * 1000)
+    return claims
+  }
+
+  async function authenticateBearer (request: FastifyRequest, token: string): Promise<AuthContext> {
+    const claims = verifiedClaims(token)
+    if (claims === undefined) {
       // Every verification failure (signature, algorithm, expiry, nbf, issuer, audience, claim
       // types) is the caller's: a 401, never a 500.
-      throw problem('INVALID_TOKEN', 'The access token is invalid or expired.', { headers: bearerChallenge('invalid_token') })
-    }
-    if (!accessClaims.Check(claims)) {
       throw problem('INVALID_TOKEN', 'The access token is invalid or expired.', { headers: bearerChallenge('invalid_token') })
     }
     const state = await authState(claims.sub)
@@ -224,21 +253,24 @@ async function authenticationPlugin (app: FastifyInstance, opts: { config: Confi
     keyGenerator: (request) => request.auth!.keyId !== null ? `key:${request.auth!.keyId}` : `user:${request.auth!.userId}`,
   }) as unknown as onRequestAsyncHookHandler
 
-  const authorize: onRequestAsyncHookHandler = async (request: FastifyRequest, _reply: FastifyReply) => {
-    const auth = request.auth!
-    const needs = request.routeOptions.config.auth!
+  /** Why the caller may not use the route, or undefined when it may. */
+  function refusal (auth: AuthContext, needs: RouteAuth): Error | undefined {
     if (auth.method === 'api_key' && needs.apiKeys === false) {
-      throw problem('API_KEY_NOT_ALLOWED', 'API keys cannot manage API keys or users; use an access token.')
+      return problem('API_KEY_NOT_ALLOWED', 'API keys cannot manage API keys or users; use an access token.')
     }
     if (needs.role !== undefined && auth.role !== needs.role) {
-      throw problem('FORBIDDEN', `This operation is for the ${needs.role} role.`)
+      return problem('FORBIDDEN', `This operation is for the ${needs.role} role.`)
     }
     const missing = (needs.scopes ?? []).filter((s) => !auth.scopes.has(s))
     if (missing.length > 0) {
-      throw problem('INSUFFICIENT_SCOPE', `Missing scope: ${missing.join(' ')}.`, {
+      return problem('INSUFFICIENT_SCOPE', `Missing scope: ${missing.join(' ')}.`, {
         headers: { 'www-authenticate': `Bearer realm="tasks-api", error="insufficient_scope", scope="${missing.join(' ')}"` },
       })
     }
+    return undefined
+  }
+  const authorize: onRequestHookHandler = (request, _reply, done) => {
+    done(refusal(request.auth!, request.routeOptions.config.auth!))
   }
 
   app.addHook('onRoute', (route) => {

@@ -6,9 +6,9 @@ const secretFields = ['password', 'current_password', 'new_password', 'refresh_t
 
 /**
  * Pino settings: JSON lines; pretty only for a person at a terminal in development. Lines go to
- * `destination` (tests) or to stdout, asynchronously: while one write is in flight the next lines are buffered and
- * go out together, instead of one blocking write per line (at `info`, one write per request cost
- * about a sixth of a small request's CPU). Pino flushes the buffer when the process exits.
+ * `destination` (tests) or to stdout, asynchronously: while one write is in flight the next lines
+ * are buffered and go out together, so the event loop never blocks on a log write. Pino flushes the
+ * buffer when the process exits.
  * Redacted paths are spelled out: a leading wildcard (`*.password`) makes pino run the redactor on
  * every field of every line, which cost more than writing the access line itself.
  */

@@ -30,6 +30,14 @@ export interface DatabaseHandle {
   close: () => Promise<void>
 }
 
+/** `compile` over a driver's own way of running a statement with positional parameters. */
+function compiler (run: (text: string, params: unknown[]) => Promise<unknown[]>): DatabaseHandle['compile'] {
+  return (query) => {
+    const { sql: text, params } = query.toSQL()
+    return async (values) => await run(text, fillPlaceholders(params, values)) as never[]
+  }
+}
+
 export interface PostgresOptions {
   url: string
   poolMax: number
@@ -55,11 +63,8 @@ export async function openPostgres (options: PostgresOptions): Promise<DatabaseH
   return {
     db,
     driver: 'postgres',
-    compile: (query) => {
-      const { sql: text, params } = query.toSQL()
-      // Named server-side statements, prepared once per connection.
-      return async (values) => await client.unsafe(text, fillPlaceholders(params, values) as never[], { prepare: true }) as never[]
-    },
+    // Named server-side statements, prepared once per connection.
+    compile: compiler(async (text, params) => await client.unsafe(text, params as never[], { prepare: true })),
     ping: async () => { await client`select 1` },
     poolStats: async () => {
       const rows = await client<Array<{ state: string, n: number }>>`
@@ -95,10 +100,7 @@ export async function openPglite (dataDir?: string, existing?: PGlite): Promise<
     db,
     client,
     driver: 'pglite',
-    compile: (query) => {
-      const { sql: text, params } = query.toSQL()
-      return async (values) => (await client.query(text, fillPlaceholders(params, values))).rows as never[]
-    },
+    compile: compiler(async (text, params) => (await client.query(text, params)).rows),
     ping: async () => { await db.execute(sql`select 1`) },
     poolStats: async () => ({ active: 1 }),
     close: async () => {

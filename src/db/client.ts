@@ -5,6 +5,7 @@ import { fillPlaceholders, type Query, type SQL, sql } from 'drizzle-orm'
 import type { PgColumn, PgDatabase, PgQueryResultHKT, PgTable } from 'drizzle-orm/pg-core'
 import type { PGlite } from '@electric-sql/pglite'
 import * as schema from './schema.js'
+import { timestampSession } from './timestamps.js'
 
 export type Schema = typeof schema
 /** The one database type repositories see: the same API on PostgreSQL and on PGlite. */
@@ -19,8 +20,8 @@ export interface DatabaseHandle {
   /**
    * The statement of a Drizzle query, rendered once and then run by the driver itself: rows come
    * back as objects keyed by the select list's names (alias every SQL expression), without
-   * Drizzle's per-column result mapping, which showed in profiles of the hot paths. Timestamps in
-   * such a select list are rendered as text in SQL, so both drivers return the same values.
+   * Drizzle's per-column result mapping, which showed in profiles of the hot paths. Both drivers
+   * return a timestamptz as the server's text (see `timestampText`).
    */
   compile: <Row>(query: { toSQL: () => Query }) => Statement<Row>
   /** Answers when the database does; throws otherwise. */
@@ -56,6 +57,7 @@ export async function openPostgres (options: PostgresOptions): Promise<DatabaseH
     onnotice: () => {},
     connection: {
       application_name: applicationName,
+      ...timestampSession,
       ...(options.statementTimeoutMs > 0 ? { statement_timeout: options.statementTimeoutMs } : {}),
     },
   })
@@ -76,6 +78,9 @@ export async function openPostgres (options: PostgresOptions): Promise<DatabaseH
   }
 }
 
+/** PGlite parses timestamptz (type 1184) into a Date by default; postgres.js leaves it as text under Drizzle. */
+const timestampsAsText = { 1184: (text: string) => text }
+
 /**
  * Embedded PostgreSQL: persisted under `dataDir`, or in memory when it is undefined, or over a
  * client the caller made (tests load one from a snapshot).
@@ -95,12 +100,13 @@ export async function openPglite (dataDir?: string, existing?: PGlite): Promise<
     client = new PGlite(join(dataDir, 'pgdata'))
   }
   await client.waitReady
+  await client.exec(`set time zone '${timestampSession.TimeZone}'; set datestyle to '${timestampSession.DateStyle}'`)
   const db = drizzle({ client, schema }) as unknown as Database
   return {
     db,
     client,
     driver: 'pglite',
-    compile: compiler(async (text, params) => (await client.query(text, params)).rows),
+    compile: compiler(async (text, params) => (await client.query(text, params, { parsers: timestampsAsText })).rows),
     ping: async () => { await db.execute(sql`select 1`) },
     poolStats: async () => ({ active: 1 }),
     close: async () => {

@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, type SQL, sql } from 'drizzle-orm'
-import type { PgColumn } from 'drizzle-orm/pg-core'
 import type { Database, DatabaseHandle, Statement } from '../db/client.js'
 import { tasks } from '../db/schema.js'
+import { rfc3339FromPostgres, timestampText } from '../db/timestamps.js'
 import { problem } from '../errors.js'
 import type { Priority, Task, TaskSort } from '../schemas/tasks.js'
 import {
@@ -44,29 +44,30 @@ export interface ListOptions {
 const placeholder = (name: string) => sql.placeholder(name)
 
 /**
- * Timestamps rendered by PostgreSQL as RFC 3339 UTC with all six fractional digits: exact (a JS Date
- * would drop the microseconds, and keyset cursors must compare equal to what is stored), and no Date
- * is built per value.
- */
-const rfc3339 = <T extends string | null> (column: PgColumn, name: string) =>
-  sql<T>`to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as(name)
-
-/**
- * The one mapping from a tasks row to the API's Task: the select list itself, in SQL, every entry
- * named as the Task field it fills (rows of compiled statements are keyed by those names).
+ * The select list of a task, every entry named as the Task field it fills (rows of compiled
+ * statements are keyed by those names); `taskOf` finishes the timestamps.
  */
 const taskColumns = {
   id: tasks.id,
   title: tasks.title,
   description: tasks.description,
   completed: tasks.completed,
-  completed_at: rfc3339<string | null>(tasks.completedAt, 'completed_at'),
+  completed_at: timestampText<string | null>(tasks.completedAt, 'completed_at'),
   priority: tasks.priority,
-  due_at: rfc3339<string | null>(tasks.dueAt, 'due_at'),
+  due_at: timestampText<string | null>(tasks.dueAt, 'due_at'),
   tags: tasks.tags,
-  created_at: rfc3339<string>(tasks.createdAt, 'created_at'),
-  updated_at: rfc3339<string>(tasks.updatedAt, 'updated_at'),
+  created_at: timestampText<string>(tasks.createdAt, 'created_at'),
+  updated_at: timestampText<string>(tasks.updatedAt, 'updated_at'),
   version: tasks.version,
+}
+
+/** A row of `taskColumns` as the API's Task, in place: its timestamps become RFC 3339. */
+function taskOf (row: TaskRecord): TaskRecord {
+  row.created_at = rfc3339FromPostgres(row.created_at)
+  row.updated_at = rfc3339FromPostgres(row.updated_at)
+  if (row.completed_at !== null) row.completed_at = rfc3339FromPostgres(row.completed_at)
+  if (row.due_at !== null) row.due_at = rfc3339FromPostgres(row.due_at)
+  return row
 }
 
 /**
@@ -231,8 +232,10 @@ export function createTasksRepository ({ db, compile }: DatabaseHandle) {
         listStatements.set(shape, statement)
       }
       const items = await statement(listParameters(ownerId, options))
-      if (items.length <= options.limit) return { items, next: null }
-      items.length = options.limit
+      const more = items.length > options.limit
+      if (more) items.length = options.limit
+      for (const item of items) taskOf(item)
+      if (!more) return { items, next: null }
       const last = items[options.limit - 1]!
       return { items, next: [last[sortSpecs[options.sort].field], last.id] }
     },
@@ -240,7 +243,7 @@ export function createTasksRepository ({ db, compile }: DatabaseHandle) {
     /** The caller's task, or undefined for a missing task and for someone else's alike. */
     async get (ownerId: string, id: string): Promise<TaskRecord | undefined> {
       const [row] = await getStatement({ id, owner: ownerId })
-      return row
+      return row === undefined ? undefined : taskOf(row)
     },
 
     /**
@@ -255,13 +258,14 @@ export function createTasksRepository ({ db, compile }: DatabaseHandle) {
       const parameters = { ...values, owner: ownerId }
       if (idempotency === undefined) {
         const [created] = await createStatement(parameters)
-        return { created: created! }
+        return { created: taskOf(created!) }
       }
       return await db.transaction(async (tx) => {
         if (!await claimIdempotencyKey(tx, idempotency)) return { replay: await storedResponseFor(tx, idempotency) }
-        const [created] = await insertStatement(tx).execute(parameters)
-        await storeIdempotentResponse(tx, idempotency, idempotency.respond(created!))
-        return { created: created! }
+        const [row] = await insertStatement(tx).execute(parameters)
+        const created = taskOf(row!)
+        await storeIdempotentResponse(tx, idempotency, idempotency.respond(created))
+        return { created }
       })
     },
 
@@ -279,7 +283,7 @@ export function createTasksRepository ({ db, compile }: DatabaseHandle) {
         updateStatements.set(shape, statement)
       }
       const [row] = await statement(updateParameters(ownerId, id, patch, versions))
-      return row ?? await explainNoMatch(ownerId, id)
+      return row === undefined ? await explainNoMatch(ownerId, id) : taskOf(row)
     },
 
     /** Deletes the caller's task under the same conditions as `update`. */

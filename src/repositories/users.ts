@@ -1,6 +1,7 @@
 import { and, desc, eq, getTableColumns, sql } from 'drizzle-orm'
 import type { Database } from '../db/client.js'
 import { users, type UserRow } from '../db/schema.js'
+import { rfc3339FromPostgres, timestampText } from '../db/timestamps.js'
 import { isUniqueViolation } from '../db/errors.js'
 import { problem } from '../errors.js'
 import type { Role, User, UserAdminPatch, UserSelfPatch } from '../schemas/users.js'
@@ -102,7 +103,7 @@ export function createUsersRepository (db: Database) {
       const after = page.cursor === undefined ? undefined : decodeCursor(page.cursor)
       const rows = await db.select({
         ...getTableColumns(users),
-        cursorTime: sql<string>`to_char(${users.createdAt} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`,
+        cursorTime: timestampText<string>(users.createdAt, 'cursor_time'),
       }).from(users)
         .where(after === undefined ? undefined : sql`(${users.createdAt}, ${users.id}) < (${after[0]}::timestamptz, ${after[1]}::uuid)`)
         .orderBy(desc(users.createdAt), desc(users.id))
@@ -110,7 +111,7 @@ export function createUsersRepository (db: Database) {
       const last = rows.length > page.limit ? rows[page.limit - 1] : undefined
       return {
         rows: rows.slice(0, page.limit).map(({ cursorTime: _, ...row }) => row),
-        nextCursor: last === undefined ? null : encodeCursor(last.cursorTime, last.id),
+        nextCursor: last === undefined ? null : encodeCursor(rfc3339FromPostgres(last.cursorTime), last.id),
       }
     },
 

@@ -2,9 +2,11 @@ import { randomBytes } from 'node:crypto'
 import tap from 'tap'
 import postgres from 'postgres'
 import { sql } from 'drizzle-orm'
-import { queryRows } from '../../src/db/client.js'
+import { buildApp } from '../../src/app.js'
+import { openPostgres, queryRows } from '../../src/db/client.js'
 import { migratePostgres, latestMigrationMillis } from '../../src/db/migrate.js'
-import { build, createUser, injectAs, TEST_DATABASE_URL } from '../helper.js'
+import { rfc3339FromPostgres } from '../../src/db/timestamps.js'
+import { build, createUser, injectAs, JWT_SECRET, TEST_DATABASE_URL, testConfig } from '../helper.js'
 
 const onPostgres = { skip: TEST_DATABASE_URL === undefined ? 'needs TEST_DATABASE_URL (real PostgreSQL)' : false }
 
@@ -49,4 +51,38 @@ tap.test('the service survives its connections being killed and recovers by itse
     t.ok(status === 200 || status === 503, `status ${status} is success or a clean 503`)
   }
   t.equal(status, 200, 'recovered')
+})
+
+tap.test('PostgreSQL\'s UTC text of a timestamp becomes RFC 3339 with six fractional digits', async (t) => {
+  t.equal(rfc3339FromPostgres('2026-11-23 09:30:00+00'), '2026-11-23T09:30:00.000000Z')
+  t.equal(rfc3339FromPostgres('2026-11-23 09:30:00.5+00'), '2026-11-23T09:30:00.500000Z')
+  t.equal(rfc3339FromPostgres('2026-11-23 09:30:00.000001+00'), '2026-11-23T09:30:00.000001Z')
+  t.throws(() => rfc3339FromPostgres('2026-11-23 04:30:00.5-05'), /TimeZone UTC/, 'another time zone is refused, not mistranslated')
+  t.throws(() => rfc3339FromPostgres('23/11/2026 09:30:00.5 UTC'), /DateStyle ISO/, 'another date style is refused')
+})
+
+tap.test('task timestamps are exact whatever time zone and date style the server defaults to', onPostgres, async (t) => {
+  const name = `tasks_api_tz_${randomBytes(4).toString('hex')}`
+  const admin = postgres(TEST_DATABASE_URL!, { max: 1, onnotice: () => {} })
+  await admin.unsafe(`create database "${name}"`)
+  await admin.unsafe(`alter database "${name}" set timezone to 'America/New_York'`)
+  await admin.unsafe(`alter database "${name}" set datestyle to 'SQL, DMY'`)
+  t.teardown(async () => {
+    await admin.unsafe(`drop database if exists "${name}" with (force)`)
+    await admin.end()
+  })
+  await migratePostgres(databaseUrl(name))
+  const database = await openPostgres({ url: databaseUrl(name), poolMax: 2, statementTimeoutMs: 10_000 })
+  const app = await buildApp({ config: testConfig(), database, jwtSecret: JWT_SECRET })
+  t.teardown(() => app.close())
+  const user = await createUser(app)
+  const created = await injectAs(app, user, { method: 'POST', url: '/v1/tasks', payload: { title: 'x', due_at: '2030-01-02T03:04:05.1+02:00', completed: true } })
+  t.equal(created.statusCode, 201)
+  const task = created.json<Record<string, string>>()
+  t.equal(task.due_at, '2030-01-02T01:04:05.100000Z', 'due_at in UTC with microseconds')
+  for (const field of ['created_at', 'updated_at', 'completed_at']) t.match(task[field], /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/, field)
+  const [stored] = await queryRows<{ created_at: string }>(app.db, sql`select to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as created_at from tasks`)
+  t.equal(task.created_at, stored!.created_at, 'created_at is the stored instant to the microsecond')
+  const listed = await injectAs(app, user, { method: 'GET', url: '/v1/tasks' })
+  t.same(listed.json<{ items: unknown[] }>().items, [task], 'the list shows the same task')
 })

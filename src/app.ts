@@ -15,6 +15,7 @@ import rateLimit from './plugins/external/rate-limit.js'
 import metrics from './plugins/external/metrics.js'
 import underPressure from './plugins/external/under-pressure.js'
 import problems from './plugins/app/problems.js'
+import { installSerializers } from './plugins/app/serialization.js'
 import { installValidators } from './plugins/app/validation.js'
 import database from './plugins/app/database.js'
 import repositories from './plugins/app/repositories.js'
@@ -91,6 +92,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   app.decorate('shuttingDown', false)
   for (const schema of sharedSchemas) app.addSchema(schema)
   installValidators(app, sharedSchemas)
+  installSerializers(app, sharedSchemas)
 
   // Hooks on every request take callbacks: an async hook costs a promise per request.
   app.addHook('onRequest', (request, reply, done) => {

@@ -99,7 +99,7 @@ if (scenarios.includes('deep')) {
 // The production artefact, as the container runs it: compiled, no TypeScript loader.
 execFileSync('npm', ['run', '-s', 'build'], { cwd: projectRoot, stdio: 'inherit' })
 const port = await freePort()
-const server = spawn(process.execPath, [join(projectRoot, 'dist/src/server.js')], {
+const server = spawn(process.execPath, ['--max-semi-space-size=8', '--initial-old-space-size=32', join(projectRoot, 'dist/src/server.js')], {
   env: {
     ...process.env,
     NODE_ENV: 'production',

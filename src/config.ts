@@ -1,5 +1,10 @@
 import { type Static, Type } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
+import { availableParallelism } from 'node:os'
+
+// PostgreSQL's rule of thumb is about two connections per core; more only queue on CPU and row
+// locks and cost PostgreSQL more per statement (see Performance in the README).
+const DEFAULT_POOL_MAX = Math.min(200, 2 * availableParallelism())
 
 /** Environment variables, validated once at start. Names match ../shared/API.md. */
 export const ConfigSchema = Type.Object({
@@ -10,7 +15,7 @@ export const ConfigSchema = Type.Object({
   DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
   DATA_DIR: Type.String({ minLength: 1, default: './.data' }),
   MIGRATE_ON_START: Type.Boolean({ default: true }),
-  DB_POOL_MAX: Type.Integer({ minimum: 1, maximum: 200, default: 10 }),
+  DB_POOL_MAX: Type.Integer({ minimum: 1, maximum: 200, default: DEFAULT_POOL_MAX, description: 'PostgreSQL connections per instance; default twice the CPU cores this process may use' }),
   DB_STATEMENT_TIMEOUT_MS: Type.Integer({ minimum: 0, default: 10_000 }),
   JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
   JWT_ISSUER: Type.String({ minLength: 1, default: 'tasks-api' }),

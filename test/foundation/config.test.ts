@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os'
 import tap from 'tap'
 import { ConfigError, loadConfig } from '../../src/config.js'
 
@@ -5,6 +6,8 @@ tap.test('defaults fill every unset variable', async (t) => {
   const config = loadConfig({})
   t.match(config, { PORT: 3000, NODE_ENV: 'development', DATA_DIR: './.data', MIGRATE_ON_START: true, BODY_LIMIT: 1_048_576, ACCESS_TOKEN_TTL: 900, TRUST_PROXY: false })
   t.equal(config.DATABASE_URL, undefined)
+  t.equal(config.DB_POOL_MAX, 2 * availableParallelism(), 'the pool fits the machine: two connections per core')
+  t.equal(loadConfig({ DB_POOL_MAX: '25' }).DB_POOL_MAX, 25, 'unless set')
 })
 
 tap.test('values are converted from strings; empty strings count as unset', async (t) => {

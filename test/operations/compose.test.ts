@@ -61,6 +61,11 @@ tap.test('Dockerfile: multi-stage, production dependencies only, non-root, healt
   const dockerfile = await read('Dockerfile')
   t.ok((dockerfile.match(/^FROM /gm) ?? []).length >= 2, 'multi-stage')
   t.match(dockerfile, /npm ci --omit=dev/)
+  for (const stage of dockerfile.split(/^FROM /m).slice(1)) {
+    if (!stage.includes('npm ci')) continue
+    const copied = stage.indexOf('COPY patches ./patches')
+    t.ok(copied !== -1 && copied < stage.indexOf('npm ci'), 'the dependency patches are there before npm ci applies them')
+  }
   t.match(dockerfile, /^USER node$/m)
   t.match(dockerfile, /^HEALTHCHECK .*\n?.*\/health\/ready/m)
   t.match(dockerfile, /COPY drizzle \.\/drizzle/, 'migrations ship in the image')

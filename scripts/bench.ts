@@ -11,7 +11,7 @@
  * compare with `list`, the first page.
  */
 import { spawn, execFileSync } from 'node:child_process'
-import { writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -99,7 +99,10 @@ if (scenarios.includes('deep')) {
 // The production artefact, as the container runs it: compiled, no TypeScript loader.
 execFileSync('npm', ['run', '-s', 'build'], { cwd: projectRoot, stdio: 'inherit' })
 const port = await freePort()
-const server = spawn(process.execPath, ['--max-semi-space-size=8', '--initial-old-space-size=32', join(projectRoot, 'dist/src/server.js')], {
+// The V8 heap flags `npm start` uses (see README, Performance).
+const startScript = JSON.parse(await readFile(join(projectRoot, 'package.json'), 'utf8')).scripts.start as string
+const heapFlags = startScript.split(' ').filter((word) => word.startsWith('--') && word !== '--import')
+const server = spawn(process.execPath, [...heapFlags, join(projectRoot, 'dist/src/server.js')], {
   env: {
     ...process.env,
     NODE_ENV: 'production',

@@ -1,4 +1,6 @@
+import { availableParallelism } from 'node:os'
 import { type Algorithm, hash, verify } from '@node-rs/argon2'
+import pLimit from 'p-limit'
 import { problem } from '../errors.js'
 
 /**
@@ -10,8 +12,15 @@ import { problem } from '../errors.js'
 const params = { algorithm: 2 as Algorithm.Argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const
 const paramsTag = `m=${params.memoryCost},t=${params.timeCost},p=${params.parallelism}`
 
+/**
+ * Every hash or verification holds 19 MiB while it runs. Running more at once than there are cores
+ * finishes none sooner, but a burst of logins would take 19 MiB on each of libuv's threads (and keep
+ * them from file and DNS work), so the rest wait their turn here.
+ */
+export const passwordWork = pLimit(availableParallelism())
+
 export async function hashPassword (password: string): Promise<string> {
-  return await hash(password, params)
+  return await passwordWork(async () => await hash(password, params))
 }
 
 /**
@@ -33,7 +42,7 @@ export interface PasswordCheck {
 }
 
 export async function verifyPassword (storedHash: string, password: string): Promise<PasswordCheck> {
-  const ok = await verify(storedHash, password).catch(() => false)
+  const ok = await passwordWork(async () => await verify(storedHash, password)).catch(() => false)
   return { ok, needsRehash: ok && !(storedHash.startsWith('$argon2id$') && storedHash.includes(paramsTag)) }
 }
 
@@ -42,5 +51,6 @@ export async function verifyPassword (storedHash: string, password: string): Pro
 let dummyHash: Promise<string> | undefined
 export async function verifyAgainstDummy (password: string): Promise<void> {
   dummyHash ??= hashPassword('dummy password that matches nothing')
-  await verify(await dummyHash, password).catch(() => false)
+  const stored = await dummyHash
+  await passwordWork(async () => await verify(stored, password)).catch(() => false)
 }

@@ -1,8 +1,10 @@
+import { availableParallelism } from 'node:os'
+import { setImmediate as nextTurn } from 'node:timers/promises'
 import tap from 'tap'
 import { eq } from 'drizzle-orm'
 import { hash } from '@node-rs/argon2'
 import { users } from '../../src/db/schema.js'
-import { hashPassword, verifyPassword } from '../../src/lib/passwords.js'
+import { hashPassword, passwordWork, verifyPassword } from '../../src/lib/passwords.js'
 import { assertProblem, createUser, uniqueName } from '../helper.js'
 import { buildProbe, login } from './support.js'
 
@@ -94,4 +96,24 @@ tap.test('a disabled user cannot log in, with the same answer as a wrong passwor
   const res = await login(app, user.username, user.password)
   assertProblem(t, res, 401, 'INVALID_CREDENTIALS')
   t.equal(res.json().detail, 'The username or password is wrong.')
+})
+
+tap.test('password hashing runs at most one per core at a time; the rest wait their turn', async (t) => {
+  const cores = availableParallelism()
+  const stored = await hashPassword('correct horse battery')
+  let finished = false
+  const burst = Promise.all(Array.from({ length: cores + 4 }, async (_, i) =>
+    (await verifyPassword(stored, i % 2 === 0 ? 'correct horse battery' : 'a wrong password')).ok))
+    .finally(() => { finished = true })
+  let widest = 0
+  let mostWaiting = 0
+  while (!finished) {
+    widest = Math.max(widest, passwordWork.activeCount)
+    mostWaiting = Math.max(mostWaiting, passwordWork.pendingCount)
+    await nextTurn()
+  }
+  t.same(await burst, Array.from({ length: cores + 4 }, (_, i) => i % 2 === 0), 'every check has its own answer')
+  t.equal(widest, cores, `at most ${cores} at once`)
+  t.ok(mostWaiting >= 4, `the others waited (${mostWaiting} at most)`)
+  t.equal(passwordWork.activeCount + passwordWork.pendingCount, 0, 'nothing is left behind')
 })

@@ -1,6 +1,6 @@
 import { and, asc, desc, eq, type SQL, sql } from 'drizzle-orm'
 import type { Database, DatabaseHandle, Statement } from '../db/client.js'
-import { tasks } from '../db/schema.js'
+import { searchDocument, tasks } from '../db/schema.js'
 import { rfc3339FromPostgres, timestampText } from '../db/timestamps.js'
 import { problem } from '../errors.js'
 import type { Priority, Task, TaskSort } from '../schemas/tasks.js'
@@ -122,7 +122,7 @@ function listConditions (options: ListOptions): SQL[] {
   if (filters.tags !== undefined && filters.tags.length > 0) conditions.push(sql`${tasks.tags} @> ${placeholder('tags')}::text[]`)
   if (filters.dueBefore !== undefined) conditions.push(sql`${tasks.dueAt} < ${placeholder('dueBefore')}::timestamptz`)
   if (filters.dueAfter !== undefined) conditions.push(sql`${tasks.dueAt} > ${placeholder('dueAfter')}::timestamptz`)
-  if (filters.q !== undefined) conditions.push(sql`${tasks.search} @@ websearch_to_tsquery('english', ${placeholder('q')})`)
+  if (filters.q !== undefined) conditions.push(sql`${searchDocument(tasks.title, tasks.description)} @@ websearch_to_tsquery('english', ${placeholder('q')})`)
   if (options.after !== undefined) {
     const { key, after, descending } = sortSpecs[options.sort]
     // A row comparison over the index's columns: PostgreSQL turns it into the scan's start point.

@@ -7,8 +7,9 @@ import { problem } from '../errors.js'
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default
 
 // Forms are checked against the API's own schemas, with the API's body settings (no coercion), so
-// the pages can never accept what the API refuses or refuse what it accepts.
-const ajv = new Ajv({ allErrors: true, strict: false, coerceTypes: false, removeAdditional: false })
+// the pages can never accept what the API refuses or refuse what it accepts (and, like the API's
+// validators, without checking those schemas against the meta-schema at start).
+const ajv = new Ajv({ allErrors: true, strict: false, coerceTypes: false, removeAdditional: false, validateSchema: false })
 addFormats(ajv)
 
 /** Messages per field, keyed by the field's name in the schema. */

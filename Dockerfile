@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# Build: compile TypeScript with the dev dependencies.
+# Build: compile TypeScript and bundle the server (dist/server.mjs) with the dev dependencies.
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -28,4 +28,4 @@ EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD node -e "fetch('http://127.0.0.1:'+process.env.PORT+'/health/ready').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
 # V8 heap flags as `npm start` sets them (see README, Performance).
-CMD ["node", "--max-semi-space-size=8", "--initial-old-space-size=32", "--no-allocation-site-pretenuring", "--heap-growing-percent=100", "dist/src/server.js"]
+CMD ["node", "--max-semi-space-size=8", "--initial-old-space-size=32", "--no-allocation-site-pretenuring", "--heap-growing-percent=100", "dist/server.mjs"]

@@ -96,13 +96,13 @@ if (scenarios.includes('deep')) {
   tsx('scripts/seed.ts', ['--users', '1', '--tasks-per-user', '10100', '--prefix', 'deep', '--password', 'bench-password', '--reset'], { DATABASE_URL: databaseUrl })
 }
 
-// The production artefact, as the container runs it: compiled, no TypeScript loader.
+// The production artefact, as the container runs it: the bundle, no TypeScript loader.
 execFileSync('npm', ['run', '-s', 'build'], { cwd: projectRoot, stdio: 'inherit' })
 const port = await freePort()
 // The V8 heap flags `npm start` uses (see README, Performance).
 const startScript = JSON.parse(await readFile(join(projectRoot, 'package.json'), 'utf8')).scripts.start as string
 const heapFlags = startScript.split(' ').filter((word) => word.startsWith('--') && word !== '--import')
-const server = spawn(process.execPath, [...heapFlags, join(projectRoot, 'dist/src/server.js')], {
+const server = spawn(process.execPath, [...heapFlags, join(projectRoot, 'dist/server.mjs')], {
   env: {
     ...process.env,
     NODE_ENV: 'production',

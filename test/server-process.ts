@@ -1,8 +1,14 @@
-/** Runs `src/server.ts` as a real process, for tests where the network or the process matters. */
+/**
+ * Runs the server as a real process, for tests where the network or the process matters: from
+ * `src/server.ts` through tsx, or from a bundle as the container runs it.
+ */
 import { type ChildProcess, spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
+import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { projectRoot } from '../src/lib/project-root.js'
+import { bundleServer } from '../scripts/bundle.js'
 import { freePort } from '../scripts/free-port.js'
 
 export interface ServerProcess {
@@ -13,10 +19,16 @@ export interface ServerProcess {
   stop: (signal?: NodeJS.Signals) => Promise<number | null>
 }
 
-/** Starts the server with `env` on a free port and waits until /health/ready answers 200. */
-export async function startServer (env: Record<string, string>, timeoutMs = 90_000): Promise<ServerProcess> {
+/** Node's arguments that run the TypeScript sources. */
+const fromSources = ['--import', 'tsx', join(projectRoot, 'src/server.ts')]
+
+/**
+ * Starts the server with `env` on a free port and waits until /health/ready answers 200; `args`
+ * are Node's, the sources by default.
+ */
+export async function startServer (env: Record<string, string>, args: string[] = fromSources, timeoutMs = 90_000): Promise<ServerProcess> {
   const port = await freePort()
-  const child = spawn(process.execPath, ['--import', 'tsx', join(projectRoot, 'src/server.ts')], {
+  const child = spawn(process.execPath, args, {
     cwd: projectRoot,
     env: { PATH: process.env.PATH, NODE_ENV: 'test', LOG_LEVEL: 'info', HOST: '127.0.0.1', PORT: String(port), MAX_EVENT_LOOP_DELAY_MS: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -48,9 +60,21 @@ export async function startServer (env: Record<string, string>, timeoutMs = 90_0
   }
 }
 
+/**
+ * Node's arguments that run a fresh production bundle (`npm run build`'s `dist/server.mjs`), built
+ * for this test under `dist/` so its external packages resolve from node_modules as in the image.
+ */
+export async function productionBundle (t: { teardown: (fn: () => Promise<void>) => void }): Promise<string[]> {
+  const folder = join(projectRoot, 'dist', `test-bundle-${randomBytes(6).toString('hex')}`)
+  t.teardown(async () => { await rm(folder, { recursive: true, force: true }) })
+  const outfile = join(folder, 'server.mjs')
+  await bundleServer(outfile)
+  return [outfile]
+}
+
 /** Runs the server expecting it to exit by itself (e.g. on bad configuration). */
 export async function runServerToExit (env: Record<string, string>): Promise<{ code: number | null, output: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(projectRoot, 'src/server.ts')], {
+  const child = spawn(process.execPath, fromSources, {
     cwd: projectRoot,
     env: { PATH: process.env.PATH, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

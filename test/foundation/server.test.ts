@@ -3,7 +3,7 @@ import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import tap from 'tap'
-import { runServerToExit, startServer } from '../server-process.js'
+import { productionBundle, runServerToExit, startServer } from '../server-process.js'
 
 tap.test('embedded database: data created through the API survives a restart', async (t) => {
   const dataDir = await mkdtemp(join(tmpdir(), 'tasks-api-data-'))
@@ -25,6 +25,26 @@ tap.test('embedded database: data created through the API survives a restart', a
   const me = await fetch(`${second.url}/v1/users/me`, { headers: { authorization: `Bearer ${token}` } })
   t.equal(me.status, 200)
   t.match(second.output(), /using the development secret/, 'reuses the kept secret')
+})
+
+tap.test('the production bundle serves the API, its explorer and its pages', async (t) => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'tasks-api-data-'))
+  t.teardown(() => rm(dataDir, { recursive: true, force: true }))
+  // Each of these loads a package the bundle leaves outside: the embedded database, the password
+  // hasher, the explorer's assets, the page templates.
+  const server = await startServer({ DATA_DIR: dataDir, LOG_LEVEL: 'warn' }, await productionBundle(t))
+  t.teardown(() => server.stop())
+  const credentials = { username: 'bundled', password: 'bundled password' }
+  const signup = await fetch(`${server.url}/v1/auth/signup`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(credentials) })
+  t.equal(signup.status, 201, 'signup on the embedded database')
+  const login = await fetch(`${server.url}/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(credentials) })
+  t.equal(login.status, 200, 'login verifies the password hash')
+  const css = await fetch(`${server.url}/docs/static/swagger-ui.css`)
+  t.equal(css.status, 200, 'the explorer\'s assets')
+  t.match(css.headers.get('content-type'), /text\/css/)
+  const page = await fetch(`${server.url}/app/login`)
+  t.equal(page.status, 200, 'a page rendered from its template')
+  t.match(await page.text(), /<form/)
 })
 
 tap.test('a bad configuration stops the process with one message naming every problem', async (t) => {

@@ -72,7 +72,7 @@ tap.test('Dockerfile: multi-stage, production dependencies only, non-root, healt
   t.match(dockerfile, /COPY templates \.\/templates/, 'page templates ship in the image')
   t.match(dockerfile, /COPY public \.\/public/, 'the stylesheet ships in the image')
   const startFlags = (JSON.parse(await read('package.json')).scripts.start as string).match(/^node (.+) --import tsx /)![1]!
-  t.ok(dockerfile.includes(`CMD ["node", ${startFlags.split(' ').map((flag) => `"${flag}"`).join(', ')}, "dist/src/server.js"]`), 'the container runs the compiled server with the V8 flags `npm start` uses')
+  t.ok(dockerfile.includes(`CMD ["node", ${startFlags.split(' ').map((flag) => `"${flag}"`).join(', ')}, "dist/server.mjs"]`), 'the container runs the bundled server with the V8 flags `npm start` uses')
   const caddyfile = await read('deploy/Caddyfile')
   t.match(caddyfile, /dynamic a api 3000/, 'the proxy follows every api replica')
 })

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import tap from 'tap'
 import { serverDatabaseEnv, TEST_DATABASE_URL } from '../helper.js'
-import { startServer } from '../server-process.js'
+import { productionBundle, startServer } from '../server-process.js'
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const skip = TEST_DATABASE_URL === undefined ? 'several instances need a shared PostgreSQL (TEST_DATABASE_URL)' : false
@@ -11,6 +11,7 @@ async function post (url: string, body: unknown, headers: Record<string, string>
   return await fetch(url, { method: 'POST', headers: { ...json, ...headers }, body: JSON.stringify(body) })
 }
 
+// The instances run the production bundle, as the compose stack's containers do.
 tap.test('two instances on one PostgreSQL and one Redis behave as one service', { skip }, async (t) => {
   // A namespace of this run's own, so counters never mix with another run's.
   const shared = {
@@ -22,8 +23,9 @@ tap.test('two instances on one PostgreSQL and one Redis behave as one service', 
     AUTH_RATE_LIMIT_MAX: '6',
     LOG_LEVEL: 'warn',
   }
-  const a = await startServer(shared)
-  const b = await startServer({ ...shared, MIGRATE_ON_START: 'false' })
+  const bundle = await productionBundle(t)
+  const a = await startServer(shared, bundle)
+  const b = await startServer({ ...shared, MIGRATE_ON_START: 'false' }, bundle)
   t.teardown(async () => { await a.stop(); await b.stop() })
 
   const credentials = { username: 'topology_user', password: 'topology password' }

@@ -11,7 +11,7 @@
  * compare with `list`, the first page.
  */
 import { spawn, execFileSync } from 'node:child_process'
-import { readFile, writeFile } from 'node:fs/promises'
+import { writeFile } from 'node:fs/promises'
 import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -19,6 +19,7 @@ import autocannon from 'autocannon'
 import postgres from 'postgres'
 import { projectRoot } from '../src/lib/project-root.js'
 import { freePort } from './free-port.js'
+import { startFlags } from './start-flags.js'
 
 const { values } = parseArgs({
   options: {
@@ -96,13 +97,10 @@ if (scenarios.includes('deep')) {
   tsx('scripts/seed.ts', ['--users', '1', '--tasks-per-user', '10100', '--prefix', 'deep', '--password', 'bench-password', '--reset'], { DATABASE_URL: databaseUrl })
 }
 
-// The production artefact, as the container runs it: the bundle, no TypeScript loader.
+// The production artefact, as the container runs it: the bundle with `npm start`'s V8 flags, no TypeScript loader.
 execFileSync('npm', ['run', '-s', 'build'], { cwd: projectRoot, stdio: 'inherit' })
 const port = await freePort()
-// The V8 heap flags `npm start` uses (see README, Performance).
-const startScript = JSON.parse(await readFile(join(projectRoot, 'package.json'), 'utf8')).scripts.start as string
-const heapFlags = startScript.split(' ').filter((word) => word.startsWith('--') && word !== '--import')
-const server = spawn(process.execPath, [...heapFlags, join(projectRoot, 'dist/server.mjs')], {
+const server = spawn(process.execPath, [...await startFlags(), join(projectRoot, 'dist/server.mjs')], {
   env: {
     ...process.env,
     NODE_ENV: 'production',

@@ -11,6 +11,7 @@ import type { Config } from '../config.js'
 import { isDatabaseUnavailable } from '../db/errors.js'
 import type { UserRow } from '../db/schema.js'
 import { ProblemError } from '../errors.js'
+import { documentSecurityHeaders } from '../plugins/external/helmet.js'
 import authPages from '../routes/app/auth.js'
 import memberPages from '../routes/app/index.js'
 import { createSessionStore, SESSION_COOKIE } from './session-store.js'
@@ -72,6 +73,7 @@ export default async function webPlugin (app: FastifyInstance, opts: WebOptions)
 
   // Pages are not the API: none of them belongs in the OpenAPI document.
   app.addHook('onRoute', (route) => { route.schema = { ...route.schema, hide: true } })
+  app.addHook('onRequest', documentSecurityHeaders)
 
   await app.register(view, {
     engine: { nunjucks },

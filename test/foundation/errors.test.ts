@@ -128,13 +128,33 @@ tap.test('a closed embedded database is 503 with Retry-After', async (t) => {
   assertProblem(t, res, 503, 'SERVICE_UNAVAILABLE')
 })
 
-tap.test('responses carry security headers; /v1 responses are not cacheable', async (t) => {
+/** Headers helmet sets for documents only; JSON responses go without them. */
+const documentOnlyHeaders = ['referrer-policy', 'x-dns-prefetch-control', 'x-download-options', 'x-permitted-cross-domain-policies', 'x-xss-protection', 'origin-agent-cluster', 'cross-origin-opener-policy']
+
+tap.test('API responses carry the OWASP REST security headers and are not cacheable', async (t) => {
   const app = await build(t)
+  for (const url of ['/v1/users/me', '/v1/no-such-thing', '/health/live', '/openapi.json']) {
+    const res = await app.inject({ method: 'GET', url })
+    t.equal(res.headers['content-security-policy'], "default-src 'none'; frame-ancestors 'none'", url)
+    t.equal(res.headers['x-frame-options'], 'DENY', url)
+    t.equal(res.headers['x-content-type-options'], 'nosniff', url)
+    t.equal(res.headers['strict-transport-security'], 'max-age=31536000; includeSubDomains', url)
+    t.equal(res.headers['cross-origin-resource-policy'], 'same-origin', url)
+    for (const name of documentOnlyHeaders) t.notOk(res.headers[name], `${url} has no ${name}`)
+  }
   const res = await app.inject({ method: 'GET', url: '/v1/users/me' })
   t.equal(res.headers['cache-control'], 'no-store')
-  t.equal(res.headers['x-content-type-options'], 'nosniff')
-  t.match(res.headers['content-security-policy'], /default-src 'self'/)
   t.notOk(res.headers['access-control-allow-origin'], 'CORS is off by default')
+})
+
+tap.test('the explorer is served as a document, under the CSP it runs with', async (t) => {
+  const app = await build(t)
+  const res = await app.inject({ method: 'GET', url: '/docs' })
+  t.equal(res.statusCode, 200)
+  t.match(res.headers['content-type'], /text\/html/)
+  t.match(res.headers['content-security-policy'], /default-src 'self';script-src 'self'/)
+  t.equal(res.headers['x-frame-options'], 'SAMEORIGIN')
+  for (const name of documentOnlyHeaders) t.ok(res.headers[name], `has ${name}`)
 })
 
 tap.test('CORS answers only the configured origins', async (t) => {

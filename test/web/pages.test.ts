@@ -39,6 +39,7 @@ tap.test('pages are HTML under the strict CSP, uncached, with no inline script o
     t.equal(res.statusCode, 200, url)
     t.equal(res.headers['cache-control'], 'no-store', `${url} is not cached`)
     t.match(res.headers['content-security-policy'], /script-src 'self'/)
+    t.equal(res.headers['referrer-policy'], 'no-referrer', `${url} has the document headers`)
     t.notMatch(res.body, /<script|\sstyle=|\son[a-z]+=/i, `${url} has no inline script, style or handler`)
     t.match(res.body, /<h1>/, `${url} has a heading`)
     t.match(res.body, /<main id="main"/)

@@ -3,6 +3,7 @@ import fp from 'fastify-plugin'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import { apiDescription, apiVersion } from '../../openapi-info.js'
+import { documentSecurityHeaders } from './helmet.js'
 
 /**
  * OpenAPI 3.1 from the route schemas; named schemas become `components.schemas` and are referenced
@@ -57,6 +58,8 @@ async function swaggerPlugin (app: FastifyInstance): Promise<void> {
     routePrefix: '/docs',
     uiConfig: { deepLinking: true, persistAuthorization: false, displayRequestDuration: true, tryItOutEnabled: true },
     staticCSP: false,
+    // The explorer's pages are documents; its static files keep the API's headers (CSP does not apply to them).
+    uiHooks: { onRequest: documentSecurityHeaders },
   })
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())

@@ -24,7 +24,7 @@ const options: HelmetOptions = {
       frameAncestors: ["'none'"],
     },
   },
-  // Pages embed nothing cross-origin that would need it.
+  // No page needs cross-origin isolation; the header would only add bytes.
   crossOriginEmbedderPolicy: false,
 }
 
@@ -50,8 +50,8 @@ const documentHeaders = computeHeaders()
  * recommends for APIs, plus CORP against cross-origin no-cors reads; the CSP forbids everything,
  * since a JSON response is never a document that loads anything. The headers helmet adds for
  * documents only (referrer, DNS prefetch, download, opener and agent-cluster policies) would be
- * about 500 bytes on every response for no protection. `/v1` responses also get `cache-control: no-store`
- * (app.ts).
+ * about 500 bytes on every response for no protection. `/v1` responses also get
+ * `cache-control: no-store` (app.ts).
  * @see https://cheatsheetseries.owasp.org/cheatsheets/REST_Security_Cheat_Sheet.html#security-headers
  */
 const apiHeaders: Record<string, string> = {
@@ -62,17 +62,19 @@ const apiHeaders: Record<string, string> = {
   'x-frame-options': 'DENY',
 }
 
-/** An onRequest hook for the contexts that serve HTML: replaces the API's headers with the document set. */
-export function documentSecurityHeaders (_request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
-  reply.headers(documentHeaders)
-  done()
+/** An onRequest hook setting `headers`, built once. */
+function setting (headers: Record<string, string>) {
+  return (_request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void => {
+    reply.headers(headers)
+    done()
+  }
 }
 
+/** For the contexts that serve HTML: replaces the API's headers with the document set. */
+export const documentSecurityHeaders = setting(documentHeaders)
+
 async function helmetPlugin (app: FastifyInstance): Promise<void> {
-  app.addHook('onRequest', (_request, reply, done) => {
-    reply.headers(apiHeaders)
-    done()
-  })
+  app.addHook('onRequest', setting(apiHeaders))
 }
 
 export default fp(helmetPlugin, { name: 'helmet' })

@@ -18,12 +18,12 @@ export interface Probe { app: FastifyInstance, logs: () => string }
 /**
  * The real app plus probe routes that need a scope (to test authorization without depending on
  * other resources' routes), with its log lines captured at `info` and no redaction, so a test sees
- * whatever the code itself writes.
+ * whatever the code itself writes. `build` is a stand-in for `buildApp` loaded with mocked modules.
  */
-export async function buildProbe (t: T, overrides: Record<string, string> = {}): Promise<Probe> {
+export async function buildProbe (t: T, overrides: Record<string, string> = {}, build: typeof buildApp = buildApp): Promise<Probe> {
   const lines: string[] = []
   const stream = new Writable({ write (chunk, _enc, done) { lines.push(String(chunk)); done() } })
-  const app = await buildApp({
+  const app = await build({
     config: testConfig({ ...relaxedLimits, ...overrides }),
     database: await testDatabase(),
     jwtSecret: JWT_SECRET,

@@ -6,13 +6,13 @@ import { hash } from '@node-rs/argon2'
 import type { buildApp as BuildApp } from '../../src/app.js'
 import { users } from '../../src/db/schema.js'
 import { hashPassword, passwordWork, verifyPassword } from '../../src/lib/passwords.js'
-import { assertProblem, createUser, uniqueName } from '../helper.js'
+import { assertProblem, createUser, type T, uniqueName } from '../helper.js'
 import { buildProbe, login, type Probe } from './support.js'
 
 interface Argon2Call { fn: 'hash' | 'verify', params?: string }
 
 /** The app with `@node-rs/argon2` wrapped, recording each call and the cost parameters it verified against. */
-async function buildCountingProbe (t: Parameters<typeof buildProbe>[0]): Promise<Probe & { argon2Calls: Argon2Call[] }> {
+async function buildCountingProbe (t: T): Promise<Probe & { argon2Calls: Argon2Call[] }> {
   const argon2Calls: Argon2Call[] = []
   const argon2 = await import('@node-rs/argon2')
   const { buildApp } = await t.mockImport<{ buildApp: typeof BuildApp }>('../../src/app.js', {

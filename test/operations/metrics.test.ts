@@ -36,8 +36,10 @@ tap.test('a saturated event loop sheds load with 503 problem+json and Retry-Afte
   // 10 ms resolution, then this one long delay) with the limit: 1.5 s keeps it above 50 ms at any phase.
   const until = Date.now() + 1500
   while (Date.now() < until) { /* block the event loop, as a CPU-bound overload would */ }
-  // The overdue sampling timer runs before this one and records the delay.
-  await new Promise((resolve) => setTimeout(resolve, 0))
+  // The delay counts once the histogram has recorded it and under-pressure's next sample has read
+  // it; which of the two runs first after the block depends on their phase, so wait for the sample.
+  const sampled = Date.now() + 1000
+  while (!app.isUnderPressure() && Date.now() < sampled) await new Promise((resolve) => setTimeout(resolve, 5))
   const res = await app.inject({ method: 'GET', url: '/health/live' })
   t.equal(res.statusCode, 503)
   t.equal(res.headers['retry-after'], '5')

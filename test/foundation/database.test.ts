@@ -54,11 +54,14 @@ tap.test('the service survives its connections being killed and recovers by itse
 })
 
 tap.test('PostgreSQL\'s UTC text of a timestamp becomes RFC 3339 with six fractional digits', async (t) => {
-  t.equal(rfc3339FromPostgres('2026-11-23 09:30:00+00'), '2026-11-23T09:30:00.000000Z')
-  t.equal(rfc3339FromPostgres('2026-11-23 09:30:00.5+00'), '2026-11-23T09:30:00.500000Z')
-  t.equal(rfc3339FromPostgres('2026-11-23 09:30:00.000001+00'), '2026-11-23T09:30:00.000001Z')
-  t.throws(() => rfc3339FromPostgres('2026-11-23 04:30:00.5-05'), /TimeZone UTC/, 'another time zone is refused, not mistranslated')
-  t.throws(() => rfc3339FromPostgres('23/11/2026 09:30:00.5 UTC'), /DateStyle ISO/, 'another date style is refused')
+  t.equal(rfc3339FromPostgres('2026-11-23T09:30:00+00'), '2026-11-23T09:30:00.000000Z')
+  t.equal(rfc3339FromPostgres('2026-11-23T09:30:00.5+00'), '2026-11-23T09:30:00.500000Z')
+  t.equal(rfc3339FromPostgres('2026-11-23T09:30:00.12345+00'), '2026-11-23T09:30:00.123450Z')
+  t.equal(rfc3339FromPostgres('2026-11-23T09:30:00.000001+00'), '2026-11-23T09:30:00.000001Z')
+  t.throws(() => rfc3339FromPostgres('2026-11-23T04:30:00.5-05'), /TimeZone UTC/, 'another time zone is refused, not mistranslated')
+  t.throws(() => rfc3339FromPostgres('23/11/2026T09:30:00.5TUTC'), /DateStyle ISO/, 'another date style is refused')
+  t.throws(() => rfc3339FromPostgres('2026-11-23T09:30:00.1234567+00'), /Unexpected timestamp/, 'more than six fractional digits are refused')
+  t.throws(() => rfc3339FromPostgres('2026-11-23 09:30:00+00'), /Unexpected timestamp/, 'the text must come from timestampText')
 })
 
 tap.test('task timestamps are exact whatever time zone and date style the server defaults to', onPostgres, async (t) => {

@@ -20,8 +20,9 @@ export interface DatabaseHandle {
   /**
    * The statement of a Drizzle query, rendered once and then run by the driver itself: rows come
    * back as objects keyed by the select list's names (alias every SQL expression), without
-   * Drizzle's per-column result mapping, which showed in profiles of the hot paths. Both drivers
-   * return a timestamptz as the server's text (see `timestampText`).
+   * Drizzle's per-column result mapping, which showed in profiles of the hot paths. Select
+   * timestamps with `timestampText`: it is text on both drivers, where a bare timestamptz is not
+   * (PGlite parses it into a Date, postgres.js under Drizzle leaves it as text).
    */
   compile: <Row>(query: { toSQL: () => Query }) => Statement<Row>
   /** Answers when the database does; throws otherwise. */
@@ -78,9 +79,6 @@ export async function openPostgres (options: PostgresOptions): Promise<DatabaseH
   }
 }
 
-/** PGlite parses timestamptz (type 1184) into a Date by default; postgres.js leaves it as text under Drizzle. */
-const timestampsAsText = { 1184: (text: string) => text }
-
 /**
  * Embedded PostgreSQL: persisted under `dataDir`, or in memory when it is undefined, or over a
  * client the caller made (tests load one from a snapshot).
@@ -106,7 +104,7 @@ export async function openPglite (dataDir?: string, existing?: PGlite): Promise<
     db,
     client,
     driver: 'pglite',
-    compile: compiler(async (text, params) => (await client.query(text, params, { parsers: timestampsAsText })).rows),
+    compile: compiler(async (text, params) => (await client.query(text, params)).rows),
     ping: async () => { await db.execute(sql`select 1`) },
     poolStats: async () => ({ active: 1 }),
     close: async () => {

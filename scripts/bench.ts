@@ -7,8 +7,8 @@
  *
  * Options: --duration S (10), --warmup S (2), --connections N (32), --scenarios list,get,create,update,
  * --users N and --tasks-per-user M (1000 × 100; 10000 × 100 measures the list at 1 000 000 tasks).
- * Scenario `deep` lists the page reached after 500 cursor steps (of a user with 10 100 tasks), to
- * compare with `list`, the first page.
+ * Scenario `deep` lists the page reached after 500 cursor steps of a user with 10 100 tasks; `first`
+ * lists that user's first page, to compare it with (`list` is the first page of bench1, 100 tasks).
  */
 import { spawn, execFileSync } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
@@ -65,7 +65,7 @@ async function run (url: string, scenario: string, token: string, taskId: string
     connections,
     duration: seconds,
     requests: [
-      scenario === 'list' ? { method: 'GET', path: '/v1/tasks?limit=20', headers: auth }
+      scenario === 'list' || scenario === 'first' ? { method: 'GET', path: '/v1/tasks?limit=20', headers: auth }
         : scenario === 'deep' ? { method: 'GET', path: `/v1/tasks?limit=20&cursor=${encodeURIComponent(deepCursor)}`, headers: auth }
         : scenario === 'get' ? { method: 'GET', path: `/v1/tasks/${taskId}`, headers: auth }
           : scenario === 'create' ? { method: 'POST', path: '/v1/tasks', headers: auth, body: createBody }
@@ -90,10 +90,14 @@ async function run (url: string, scenario: string, token: string, taskId: string
   }
 }
 
+const scenarios = values.scenarios.split(',')
+const unknownScenarios = scenarios.filter((s) => !['list', 'first', 'deep', 'get', 'create', 'update'].includes(s))
+if (unknownScenarios.length > 0) throw new Error(`unknown scenario ${unknownScenarios.join(', ')}: use list, first, deep, get, create or update`)
+
 await ensureDatabase()
 tsx('scripts/seed.ts', ['--users', values.users, '--tasks-per-user', values['tasks-per-user'], '--prefix', 'bench', '--password', 'bench-password', '--reset'], { DATABASE_URL: databaseUrl })
-const scenarios = values.scenarios.split(',')
-if (scenarios.includes('deep')) {
+const deepUser = (scenario: string) => scenario === 'deep' || scenario === 'first'
+if (scenarios.some(deepUser)) {
   tsx('scripts/seed.ts', ['--users', '1', '--tasks-per-user', '10100', '--prefix', 'deep', '--password', 'bench-password', '--reset'], { DATABASE_URL: databaseUrl })
 }
 
@@ -130,7 +134,7 @@ try {
     const login = await fetch(`${base}/v1/auth/login`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ username: scenario === 'deep' ? 'deep1' : 'bench1', password: 'bench-password' }),
+      body: JSON.stringify({ username: deepUser(scenario) ? 'deep1' : 'bench1', password: 'bench-password' }),
     })
     const { access_token: token } = await login.json() as { access_token: string }
     const headers = { authorization: `Bearer ${token}` }

@@ -91,8 +91,9 @@ async function run (url: string, scenario: string, token: string, taskId: string
 }
 
 const scenarios = values.scenarios.split(',')
-const unknownScenarios = scenarios.filter((s) => !['list', 'first', 'deep', 'get', 'create', 'update'].includes(s))
-if (unknownScenarios.length > 0) throw new Error(`unknown scenario ${unknownScenarios.join(', ')}: use list, first, deep, get, create or update`)
+const scenarioNames = ['list', 'first', 'deep', 'get', 'create', 'update']
+const unknownScenarios = scenarios.filter((s) => !scenarioNames.includes(s))
+if (unknownScenarios.length > 0) throw new Error(`unknown scenario ${unknownScenarios.join(', ')}: use one of ${scenarioNames.join(', ')}`)
 
 await ensureDatabase()
 tsx('scripts/seed.ts', ['--users', values.users, '--tasks-per-user', values['tasks-per-user'], '--prefix', 'bench', '--password', 'bench-password', '--reset'], { DATABASE_URL: databaseUrl })

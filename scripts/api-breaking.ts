@@ -26,8 +26,30 @@ export interface Verdict {
 
 const major = (version: string): number => Number.parseInt(version.split('.')[0] ?? '', 10)
 
+/**
+ * The document as its clients see it: every `$ref` replaced by what it names (its schemas are not
+ * recursive). api-smart-diff resolves references itself, but then its verdict depends on the order
+ * of the document's keys: with `components` before `paths`, as fastify-swagger writes them, naming
+ * an inline schema (an enum moved into `components`) was reported as changed values.
+ */
+function inlined<D> (document: D): D {
+  const resolve = (ref: string): unknown => ref.slice(2).split('/')
+    .reduce((node: unknown, key) => (node as Record<string, unknown>)[key.replaceAll('~1', '/').replaceAll('~0', '~')], document)
+  const visit = (node: unknown, refs: string[]): unknown => {
+    if (Array.isArray(node)) return node.map((item) => visit(item, refs))
+    if (typeof node !== 'object' || node === null) return node
+    const { $ref, ...rest } = node as Record<string, unknown>
+    if (typeof $ref === 'string') {
+      if (refs.includes($ref)) throw new Error(`api:breaking cannot inline the recursive ${$ref}`)
+      return { ...visit(resolve($ref), [...refs, $ref]) as object, ...visit(rest, refs) as object }
+    }
+    return Object.fromEntries(Object.entries(rest).map(([key, value]) => [key, visit(value, refs)]))
+  }
+  return visit(document, []) as D
+}
+
 export function compareContracts (base: OpenApiDocument, head: OpenApiDocument): Verdict {
-  const { diffs } = apiCompare(base, head)
+  const { diffs } = apiCompare(inlined(base), inlined(head))
   const breaking = diffs
     // A component schema is judged where it is used: the tool reports its changes under every
     // operation that refers to it, where it knows a request from a response. Its verdict on the

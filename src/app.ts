@@ -14,7 +14,7 @@ import jwt from './plugins/external/jwt.js'
 import rateLimit from './plugins/external/rate-limit.js'
 import metrics from './plugins/external/metrics.js'
 import underPressure from './plugins/external/under-pressure.js'
-import problems from './plugins/app/problems.js'
+import problems, { clientErrorHandler, frameworkErrorHandler, MAX_PARAM_LENGTH, pathOf } from './plugins/app/problems.js'
 import { installSerializers } from './plugins/app/serialization.js'
 import { installValidators } from './plugins/app/validation.js'
 import database from './plugins/app/database.js'
@@ -86,7 +86,10 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
     // During shutdown, requests already on open connections are still served: a 503 here would
     // fail a request the server had accepted.
     return503OnClosing: false,
-    routerOptions: { ignoreTrailingSlash: false, maxParamLength: 200 },
+    routerOptions: { ignoreTrailingSlash: false, maxParamLength: MAX_PARAM_LENGTH },
+    // Errors raised before a route runs answer from the catalogue too.
+    frameworkErrors: frameworkErrorHandler,
+    clientErrorHandler,
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   app.decorate('shuttingDown', false)
@@ -97,8 +100,11 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   // Hooks on every request take callbacks: an async hook costs a promise per request.
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id)
+    // Once shutdown begins, every answer closes its connection, so clients reconnect elsewhere.
+    if (app.shuttingDown) reply.header('connection', 'close')
     // API responses are per caller: never stored by shared caches or browsers.
-    if (request.url.startsWith('/v1/')) reply.header('cache-control', 'no-store')
+    const url = request.url
+    if (url.startsWith('/v1/') || (url[0] !== '/' && pathOf(url).startsWith('/v1/'))) reply.header('cache-control', 'no-store')
     done()
   })
 

@@ -16,7 +16,9 @@ export const ConfigSchema = Type.Object({
   DATA_DIR: Type.String({ minLength: 1, default: './.data' }),
   MIGRATE_ON_START: Type.Boolean({ default: true }),
   DB_POOL_MAX: Type.Integer({ minimum: 1, maximum: 200, default: DEFAULT_POOL_MAX, description: 'PostgreSQL connections per instance; default twice the CPU cores this process may use' }),
-  DB_STATEMENT_TIMEOUT_MS: Type.Integer({ minimum: 0, default: 10_000 }),
+  DB_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 3_000, description: 'a PostgreSQL connection not established by then fails' }),
+  DB_ACQUIRE_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 5_000, description: 'a query that has waited this long for a connection fails with 503 without having run' }),
+  DB_STATEMENT_TIMEOUT_MS: Type.Integer({ minimum: 0, default: 10_000, description: 'PostgreSQL cancels a statement running longer (503); 0 turns it off' }),
   JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
   JWT_ISSUER: Type.String({ minLength: 1, default: 'tasks-api' }),
   JWT_AUDIENCE: Type.String({ minLength: 1, default: 'tasks-api' }),
@@ -43,7 +45,9 @@ export const ConfigSchema = Type.Object({
   SHUTDOWN_DRAIN_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 0, description: 'after SIGTERM, answer /health/ready 503 this long before closing, so load balancers stop routing here' }),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 1000, maximum: 120_000, default: 10_000, description: 'in-flight requests get this long to finish on shutdown' }),
   MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, default: 1000, description: 'shed load with 503 past this event-loop delay; 0 turns it off' }),
-  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
+  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16, description: 'GET /metrics then requires `Authorization: Bearer <METRICS_TOKEN>`' })),
+  METRICS_PORT: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'serve GET /metrics on a listener of its own at this port, and not on PORT' })),
+  METRICS_HOST: Type.String({ minLength: 1, default: '127.0.0.1', description: 'the address of the METRICS_PORT listener' }),
 })
 export type Config = Static<typeof ConfigSchema>
 
@@ -77,6 +81,9 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     }
     if ((config.ADMIN_USERNAME === undefined) !== (config.ADMIN_PASSWORD === undefined)) {
       problems.push('ADMIN_USERNAME and ADMIN_PASSWORD: set both or neither')
+    }
+    if (config.METRICS_PORT !== undefined && config.METRICS_PORT === config.PORT) {
+      problems.push('METRICS_PORT: must differ from PORT')
     }
     if (config.ADMIN_PASSWORD !== undefined && config.ADMIN_PASSWORD.toLowerCase() === config.ADMIN_USERNAME?.toLowerCase()) {
       problems.push('ADMIN_PASSWORD: must not equal ADMIN_USERNAME')

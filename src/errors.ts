@@ -31,10 +31,13 @@ const catalogue = {
   LAST_ADMIN: [409, 'The last active admin cannot be demoted, disabled or deleted'],
   PRECONDITION_FAILED: [412, 'Precondition failed'],
   PAYLOAD_TOO_LARGE: [413, 'Request body too large'],
+  URI_TOO_LONG: [414, 'URI too long'],
   UNSUPPORTED_MEDIA_TYPE: [415, 'Unsupported media type'],
   IDEMPOTENCY_KEY_REUSED: [422, 'Idempotency-Key reused with a different request'],
   RATE_LIMITED: [429, 'Too many requests'],
+  HEADERS_TOO_LARGE: [431, 'Request header fields too large'],
   INTERNAL: [500, 'Internal server error'],
+  NOT_IMPLEMENTED: [501, 'Method not implemented'],
   SERVICE_UNAVAILABLE: [503, 'Service unavailable'],
 } as const satisfies Record<string, readonly [number, string]>
 

@@ -2,6 +2,7 @@ import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
 import { type Config, ConfigError, loadConfig } from './config.js'
 import { openConfiguredDatabase } from './db/open.js'
+import { trackConnections } from './lib/connection-drain.js'
 import { resolveJwtSecret } from './lib/jwt-secret.js'
 import { loggerOptions } from './logger.js'
 
@@ -22,14 +23,24 @@ async function main (): Promise<void> {
   const app = await buildApp({ config, database, jwtSecret, logger: loggerOptions(config) })
   for (const warning of warnings) app.log.warn(warning)
 
-  // On SIGTERM/SIGINT: report not-ready, give load balancers SHUTDOWN_DRAIN_MS to notice, then stop
-  // accepting connections, finish in-flight requests and close the pool. Past SHUTDOWN_TIMEOUT_MS
-  // close-with-grace gives up and exits 1.
-  closeWithGrace({ delay: config.SHUTDOWN_DRAIN_MS + config.SHUTDOWN_TIMEOUT_MS }, async ({ signal, err }) => {
+  const connections = trackConnections(app.server)
+  // On SIGTERM/SIGINT: report not-ready and answer with `Connection: close`; give load balancers
+  // SHUTDOWN_DRAIN_MS to notice; stop accepting connections; answer every request already read and
+  // close the connections; close the pool. Connections still busy after SHUTDOWN_TIMEOUT_MS are cut
+  // off; if closing hangs past that, close-with-grace exits 1.
+  const closingMs = 5_000
+  closeWithGrace({ delay: config.SHUTDOWN_DRAIN_MS + config.SHUTDOWN_TIMEOUT_MS + closingMs }, async ({ signal, err }) => {
     if (err !== undefined) app.log.error({ err }, 'closing after an uncaught error')
     else app.log.info({ signal }, 'shutting down')
+    if (config.SHUTDOWN_DRAIN_MS > 0) {
+      app.shuttingDown = true
+      await new Promise((resolve) => setTimeout(resolve, config.SHUTDOWN_DRAIN_MS))
+    }
+    await connections.stopListening()
     app.shuttingDown = true
-    if (config.SHUTDOWN_DRAIN_MS > 0) await new Promise((resolve) => setTimeout(resolve, config.SHUTDOWN_DRAIN_MS))
+    const { idleClosed, remaining } = await connections.drain(config.SHUTDOWN_TIMEOUT_MS)
+    app.log.info({ idle_closed: idleClosed, cut_off: remaining }, 'connections closed')
+    app.server.closeAllConnections()
     await app.close()
     app.log.info('closed')
   })

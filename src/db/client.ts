@@ -4,6 +4,8 @@ import { join } from 'node:path'
 import { fillPlaceholders, type Query, type SQL, sql } from 'drizzle-orm'
 import type { PgColumn, PgDatabase, PgQueryResultHKT, PgTable } from 'drizzle-orm/pg-core'
 import type { PGlite } from '@electric-sql/pglite'
+import type { Sql } from 'postgres'
+import { ConfigSchema } from '../config.js'
 import * as schema from './schema.js'
 import { timestampSession } from './timestamps.js'
 
@@ -44,6 +46,56 @@ export interface PostgresOptions {
   url: string
   poolMax: number
   statementTimeoutMs: number
+  /** Default: the configuration's (DB_CONNECT_TIMEOUT_MS). */
+  connectTimeoutMs?: number
+  /** Default: the configuration's (DB_ACQUIRE_TIMEOUT_MS). */
+  acquireTimeoutMs?: number
+}
+
+/** The longest wait between reconnection attempts, so service resumes soon after the database. */
+const MAX_RECONNECT_DELAY_S = 2
+
+/** postgres.js's own jittered exponential backoff, capped at MAX_RECONNECT_DELAY_S instead of 20 s. */
+function reconnectDelay (retries: number): number {
+  return (0.5 + Math.random() / 2) * Math.min(3 ** retries / 100, MAX_RECONNECT_DELAY_S)
+}
+
+/** The parts of a postgres.js query (3.4.9, pinned) that `boundAcquisition` uses. */
+interface PendingQuery {
+  handler: ((query: PendingQuery) => void) & { debug?: unknown }
+  /** Set when the query is handed to a connection. */
+  state: unknown
+  cancelled: unknown
+  cancel: () => void
+}
+
+function expire (query: PendingQuery): void {
+  if (query.state === null && query.cancelled === null) query.cancel()
+}
+
+/**
+ * postgres.js has no pool acquisition timeout: a query waits for a connection as long as it takes,
+ * and while the database is down that includes the reconnection backoff, one queued query per
+ * attempt. Here a query the pool cannot hand to a connection at once is cancelled after `ms`: it
+ * never ran, and fails as SQLSTATE 57014, which is answered 503. Queries sent at once (the usual
+ * case) get no timer. Every query, Drizzle's and transactions' `begin` included, goes through
+ * `unsafe`.
+ */
+function boundAcquisition (client: Sql, ms: number): void {
+  const unsafe = client.unsafe.bind(client)
+  let guarded: PendingQuery['handler'] | undefined
+  client.unsafe = ((...args: Parameters<Sql['unsafe']>) => {
+    const query = unsafe(...args) as unknown as PendingQuery
+    if (guarded === undefined) {
+      const poolHandler = query.handler
+      guarded = Object.assign((q: PendingQuery) => {
+        poolHandler(q)
+        if (q.state === null) setTimeout(expire, ms, q).unref()
+      }, { debug: poolHandler.debug })
+    }
+    query.handler = guarded
+    return query
+  }) as unknown as Sql['unsafe']
 }
 
 export async function openPostgres (options: PostgresOptions): Promise<DatabaseHandle> {
@@ -53,7 +105,8 @@ export async function openPostgres (options: PostgresOptions): Promise<DatabaseH
   const applicationName = `tasks-api:${randomUUID().slice(0, 8)}`
   const client = postgres(options.url, {
     max: options.poolMax,
-    connect_timeout: 5,
+    connect_timeout: (options.connectTimeoutMs ?? ConfigSchema.properties.DB_CONNECT_TIMEOUT_MS.default) / 1000,
+    backoff: reconnectDelay,
     idle_timeout: 60,
     onnotice: () => {},
     connection: {
@@ -62,17 +115,19 @@ export async function openPostgres (options: PostgresOptions): Promise<DatabaseH
       ...(options.statementTimeoutMs > 0 ? { statement_timeout: options.statementTimeoutMs } : {}),
     },
   })
+  boundAcquisition(client, options.acquireTimeoutMs ?? ConfigSchema.properties.DB_ACQUIRE_TIMEOUT_MS.default)
   const db = drizzle({ client, schema }) as unknown as Database
   return {
     db,
     driver: 'postgres',
     // Named server-side statements, prepared once per connection.
     compile: compiler(async (text, params) => await client.unsafe(text, params as never[], { prepare: true })),
-    ping: async () => { await client`select 1` },
+    // Through `unsafe`, so that both are bounded by the acquisition timeout.
+    ping: async () => { await client.unsafe('select 1') },
     poolStats: async () => {
-      const rows = await client<Array<{ state: string, n: number }>>`
+      const rows = await client.unsafe<Array<{ state: string, n: number }>>(`
         select coalesce(state, 'unknown') as state, count(*)::int as n from pg_stat_activity
-        where application_name = ${applicationName} group by 1`
+        where application_name = $1 group by 1`, [applicationName])
       return Object.fromEntries(rows.map((r) => [r.state, r.n]))
     },
     close: async () => { await client.end({ timeout: 5 }) },

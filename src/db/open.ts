@@ -9,7 +9,13 @@ import { migratePglite, migratePostgres } from './migrate.js'
 export async function openConfiguredDatabase (config: Config): Promise<DatabaseHandle> {
   if (config.DATABASE_URL !== undefined) {
     if (config.MIGRATE_ON_START) await migratePostgres(config.DATABASE_URL)
-    return await openPostgres({ url: config.DATABASE_URL, poolMax: config.DB_POOL_MAX, statementTimeoutMs: config.DB_STATEMENT_TIMEOUT_MS })
+    return await openPostgres({
+      url: config.DATABASE_URL,
+      poolMax: config.DB_POOL_MAX,
+      statementTimeoutMs: config.DB_STATEMENT_TIMEOUT_MS,
+      connectTimeoutMs: config.DB_CONNECT_TIMEOUT_MS,
+      acquireTimeoutMs: config.DB_ACQUIRE_TIMEOUT_MS,
+    })
   }
   const handle = await openPglite(config.DATA_DIR)
   if (config.MIGRATE_ON_START) await migratePglite(handle)

@@ -1,7 +1,11 @@
 import { type Static, Type } from '@sinclair/typebox'
 import { Nullable, Timestamp, Uuid } from './common.js'
 
-export const ApiKeyScope = Type.Union([Type.Literal('tasks:read'), Type.Literal('tasks:write')], { example: 'tasks:read' })
+export const ApiKeyScope = Type.Union([Type.Literal('tasks:read'), Type.Literal('tasks:write')], {
+  title: 'ApiKeyScope',
+  description: 'What an API key may do: a subset of its owner\'s scopes.',
+  example: 'tasks:read',
+})
 export type ApiKeyScope = Static<typeof ApiKeyScope>
 
 export const ApiKeyCreate = Type.Object({

@@ -33,7 +33,7 @@ export const Problem = Type.Object({
   title: Type.String({ description: 'Short, human-readable summary of the problem type.', example: 'Validation failed' }),
   status: Type.Integer({ minimum: 400, maximum: 599, example: 400 }),
   detail: Type.Optional(Type.String({ description: 'What went wrong in this occurrence.', example: 'body/title must NOT have fewer than 1 characters' })),
-  instance: Type.String({ description: 'The request path this problem occurred on.', example: '/v1/tasks' }),
+  instance: Type.String({ description: 'The request path this problem occurred on; `urn:tasks-api:request:<request_id>` when the request was refused before its path could be used (malformed, too long, not valid HTTP), so the input is never echoed.', example: '/v1/tasks' }),
   code: Type.String({ description: 'Stable machine-readable error code from the service\'s catalogue.', example: 'VALIDATION_FAILED' }),
   request_id: Type.String({ description: 'The `X-Request-Id` of the request, for support and log search.', example: 'b3c1d2e4-5f60-4a7b-8c9d-0e1f2a3b4c5d' }),
   errors: Type.Optional(Type.Array(Type.Ref(ValidationIssue), { description: 'Present on validation failures: one entry per problem found.' })),
@@ -55,6 +55,51 @@ export const Problem = Type.Object({
 })
 export type Problem = Static<typeof Problem>
 
+/**
+ * Every response header the API sends on purpose, by name. The OpenAPI document declares each once,
+ * as `components.headers`, and responses refer to it by `$ref` (see src/plugins/external/swagger.ts);
+ * routes say which headers a response carries with the helpers below.
+ */
+export const responseHeaders = {
+  'X-Request-Id': Type.String({
+    description: 'The request id: the one you sent when it is 1 to 128 letters, digits or `._:-`, else a new one. Problems repeat it as `request_id`; quote it when reporting a problem.',
+    example: 'b3c1d2e4-5f60-4a7b-8c9d-0e1f2a3b4c5d',
+  }),
+  'RateLimit-Limit': Type.Integer({ description: 'Requests allowed per window (IETF RateLimit header fields draft).', example: 600 }),
+  'RateLimit-Remaining': Type.Integer({ description: 'Requests left in the current window.', example: 599 }),
+  'RateLimit-Reset': Type.Integer({ description: 'Seconds until the current window ends.', example: 60 }),
+  'Retry-After': Type.Integer({ description: 'Seconds to wait before trying again.', example: 5 }),
+  'WWW-Authenticate': Type.String({
+    description: 'What credentials to send (RFC 6750): `Bearer realm="tasks-api"` or, for an API key, `ApiKey realm="tasks-api"`; with `error="…"` when the ones sent were refused, and on a 403 with `error="insufficient_scope"` and the missing `scope` when that is why.',
+    example: 'Bearer realm="tasks-api", error="invalid_token"',
+  }),
+  Location: Type.String({ description: 'The URL of the created resource.', example: '/v1/tasks/5f0c6a4e-8a5b-4a53-9a8e-2a8f7f9c1b2d' }),
+  ETag: Type.String({ description: 'Strong entity tag of the task\'s current version; send it back in `If-Match` or `If-None-Match`.', example: '"3"' }),
+  Link: Type.String({ description: '`<…>; rel="next"`: the URL of the next page (RFC 8288), present when `next_cursor` is not null.', example: '</v1/tasks?limit=20&cursor=WyIy…>; rel="next"' }),
+  'Idempotent-Replayed': Type.String({ description: '`true` when this response is the replay of an earlier request with the same `Idempotency-Key`.', example: 'true' }),
+}
+export type ResponseHeader = keyof typeof responseHeaders
+
+/** What @fastify/rate-limit sends on every response of a route it limits. */
+export const rateLimitHeaders: readonly ResponseHeader[] = ['RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset']
+
+/** The named headers as a response's `headers`, keyed in lower case as Fastify sends them. */
+function headersOf (names: readonly ResponseHeader[]): Record<string, TSchema> {
+  return Object.fromEntries(names.map((name) => [name.toLowerCase(), responseHeaders[name]]))
+}
+
+// Every response carries X-Request-Id (app.ts sets it on every request), so each helper below declares it.
+
+/** A success response with a JSON body. */
+export function jsonResponse (description: string, schema: TSchema, ...headers: ResponseHeader[]) {
+  return { description, headers: headersOf(['X-Request-Id', ...headers]), content: { 'application/json': { schema } } }
+}
+
+/** An empty response (204, 304): documented with its description and headers only. */
+export function noContent (description: string, ...headers: ResponseHeader[]) {
+  return { ...Type.Null({ description }), headers: headersOf(['X-Request-Id', ...headers]) }
+}
+
 const statusDescriptions: Record<number, string> = {
   400: 'Bad request: malformed JSON, a schema violation or a bad parameter (see `errors`).',
   401: 'Missing, malformed, expired or revoked credentials.',
@@ -63,6 +108,7 @@ const statusDescriptions: Record<number, string> = {
   409: 'Conflict with the current state of the resource.',
   412: 'The `If-Match` precondition failed: the resource changed since you read it.',
   413: 'The request body is larger than the server accepts.',
+  414: 'A path parameter is longer than the server accepts (200 characters).',
   415: 'The request body is not `application/json`.',
   422: 'The `Idempotency-Key` was already used with a different request.',
   429: 'Rate limited: wait for `Retry-After` seconds.',
@@ -70,14 +116,23 @@ const statusDescriptions: Record<number, string> = {
   503: 'The database is unavailable or the server is shutting down; retry after `Retry-After` seconds.',
 }
 
+/** Headers every problem of a status carries, whichever operation answers it. */
+const problemHeaders: Record<number, ResponseHeader[]> = {
+  401: ['WWW-Authenticate'],
+  403: ['WWW-Authenticate'],
+  429: ['Retry-After'],
+  503: ['Retry-After'],
+}
+
 const ProblemRef = Type.Ref(Problem)
 
 /** Response entries for the given error statuses, each an `application/problem+json` Problem. */
 export function problemResponses<S extends number> (...statuses: S[]) {
-  const responses = {} as Record<S, { description: string, content: { 'application/problem+json': { schema: typeof ProblemRef } } }>
+  const responses = {} as Record<S, { description: string, headers: Record<string, TSchema>, content: { 'application/problem+json': { schema: typeof ProblemRef } } }>
   for (const status of statuses) {
     responses[status] = {
       description: statusDescriptions[status] ?? 'Error',
+      headers: headersOf(['X-Request-Id', ...problemHeaders[status] ?? []]),
       content: { 'application/problem+json': { schema: ProblemRef } },
     }
   }
@@ -87,7 +142,14 @@ export function problemResponses<S extends number> (...statuses: S[]) {
 /** Errors any route can answer with, whatever it does. */
 export const commonProblems = [400, 413, 415, 429, 500, 503] as const
 
-/** An empty response (204, 304): documented with its description only. */
-export function noContent (description: string) {
-  return Type.Null({ description })
+/**
+ * `responses` (a route's `schema.response`) with `headers` added to every status but those in
+ * `except`. Every entry must come from the helpers above, which give each one a `headers` map.
+ */
+export function withHeaders<R extends object> (responses: R, headers: readonly ResponseHeader[], except: readonly number[] = []): R {
+  return Object.fromEntries(Object.entries(responses).map(([status, response]: [string, { headers?: Record<string, TSchema> }]) => {
+    if (except.includes(Number(status))) return [status, response]
+    if (response.headers === undefined) throw new Error(`The ${status} response is not declared with jsonResponse(), noContent() or problemResponses(), so its headers cannot be documented`)
+    return [status, { ...response, headers: { ...response.headers, ...headersOf(headers) } }]
+  })) as R
 }

@@ -1,10 +1,10 @@
 import type { TSchema } from '@sinclair/typebox'
 import { Problem, ValidationIssue } from './common.js'
 import { LoginRequest, RefreshTokenRequest, SignupRequest, TokenPair, TokenRequest } from './auth.js'
-import { ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyList } from './api-keys.js'
+import { ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyList, ApiKeyScope } from './api-keys.js'
 import { Health } from './health.js'
-import { PasswordChange, User, UserAdminPatch, UserPage, UserSelfPatch } from './users.js'
-import { Task, TaskCreate, TaskPage, TaskPatch, TaskReplace } from './tasks.js'
+import { PasswordChange, Role, User, UserAdminPatch, UserPage, UserSelfPatch } from './users.js'
+import { Priority, Task, TaskCreate, TaskPage, TaskPatch, TaskReplace } from './tasks.js'
 
 /**
  * Every named schema: registered once with Fastify (validation, serialization) and emitted as
@@ -16,3 +16,10 @@ export const sharedSchemas: TSchema[] = [
   ApiKeyCreate, ApiKey, ApiKeyCreated, ApiKeyList,
   Task, TaskCreate, TaskReplace, TaskPatch, TaskPage,
 ]
+
+/**
+ * Enums named by their `title`. Schemas use them inline, not by `$ref`, because the web pages
+ * validate forms with these schemas alone (src/web/forms.ts); the OpenAPI document still declares
+ * each once, as `components.schemas`, and refers to it wherever it is used.
+ */
+export const namedEnums: TSchema[] = [Priority, Role, ApiKeyScope]

@@ -1,15 +1,16 @@
-import { type Static, type TSchema, Type } from '@sinclair/typebox'
+import { type Static, Type } from '@sinclair/typebox'
 import { Nullable, Uuid } from './common.js'
 
 /** A string enum as a JSON Schema `enum`: one keyword for validators and a named enum for SDKs. */
-function StringEnum<const V extends readonly string[]> (values: V, options: { description?: string, example?: V[number], default?: V[number] } = {}) {
+function StringEnum<const V extends readonly string[]> (values: V, options: { title?: string, description?: string, example?: V[number], default?: V[number] } = {}) {
   return Type.Unsafe<V[number]>({ type: 'string', enum: values, ...options })
 }
 
 export const priorities = ['low', 'medium', 'high'] as const
+// No `example`: the list filter refers to it too, and Swagger UI would pre-fill the filter with it.
 export const Priority = StringEnum(priorities, {
+  title: 'Priority',
   description: '`low` < `medium` < `high`: sorting by priority follows this order, not the alphabet.',
-  example: 'high',
 })
 export type Priority = Static<typeof Priority>
 
@@ -145,7 +146,7 @@ export type TaskSort = typeof sorts[number]
 // filter everything away. Their descriptions show a value instead.
 export const TaskListQuery = Type.Object({
   completed: Type.Optional(Type.Boolean({ description: 'Only completed (`true`) or only open (`false`) tasks.' })),
-  priority: Type.Optional(StringEnum(priorities, { description: 'Only tasks of this priority, e.g. `high`.' })),
+  priority: Type.Optional(Type.Unsafe<Priority>({ ...Priority, description: 'Only tasks of this priority, e.g. `high`.' })),
   tag: Type.Optional(Type.Array(Tag, {
     maxItems: 20,
     description: 'Only tasks carrying this tag. Repeat the parameter for several tags: a task must carry all of them (`?tag=work&tag=urgent`).',
@@ -203,10 +204,3 @@ export const IdempotencyHeaders = Type.Object({
   })),
 })
 export type IdempotencyHeaders = Static<typeof IdempotencyHeaders>
-
-/** Response headers, as documented in the OpenAPI document. */
-const header = (description: string, example: string): TSchema => Type.String({ description, example })
-export const ETagHeader = header('Strong entity tag of the task\'s current version; send it back in `If-Match` or `If-None-Match`.', '"3"')
-export const LocationHeader = header('The URL of the created task.', '/v1/tasks/5f0c6a4e-8a5b-4a53-9a8e-2a8f7f9c1b2d')
-export const LinkHeader = header('`<…>; rel="next"`: the URL of the next page (RFC 8288), present when `next_cursor` is not null.', '</v1/tasks?limit=20&cursor=WyIy…>; rel="next"')
-export const ReplayedHeader = header('`true` when this response is the replay of an earlier request with the same `Idempotency-Key`.', 'true')

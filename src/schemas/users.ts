@@ -22,6 +22,7 @@ export const Email = Type.String({ format: 'email', maxLength: 254, example: 'al
 export const DisplayName = Type.String({ minLength: 1, maxLength: 100, example: 'Alice Liddell' })
 
 export const Role = Type.Union([Type.Literal('user'), Type.Literal('admin')], {
+  title: 'Role',
   description: '`admin` may manage other users and holds the `admin` scope.',
   example: 'user',
 })

@@ -53,6 +53,12 @@ tap.test('docker-compose.yml: the stack is complete and its API environment pass
   t.match(config.DATABASE_URL, /@db:5432\//)
   t.match(config.REDIS_URL, /^redis:\/\/redis:6379/)
   t.equal(config.TRUST_PROXY, true, 'behind the proxy, client addresses come from X-Forwarded-For')
+  t.equal(config.METRICS_PORT, 9464, 'metrics on a listener of their own')
+  t.equal(config.METRICS_HOST, '0.0.0.0', 'reachable by Prometheus on the stack network')
+  const prometheus = compose.services.prometheus
+  t.ok(prometheus?.volumes?.includes('./deploy/prometheus.yml:/etc/prometheus/prometheus.yml:ro'), 'Prometheus is in the stack with its config')
+  const scrape = parse(await read('deploy/prometheus.yml')) as { scrape_configs: Array<{ dns_sd_configs: Array<{ names: string[], port: number }> }> }
+  t.match(scrape.scrape_configs[0]!.dns_sd_configs[0], { names: ['api'], port: config.METRICS_PORT }, 'it scrapes every api replica on METRICS_PORT')
   t.throws(() => interpolate(api!.environment!.JWT_SECRET!, {}), /JWT_SECRET is required/, 'JWT_SECRET has no default')
   const migrateEnv = Object.fromEntries(Object.entries(migrate!.environment!).map(([k, v]) => [k, interpolate(String(v), env)]))
   t.ok(loadConfig(migrateEnv), 'the migrate service config is valid too')

@@ -1,5 +1,6 @@
 import tap from 'tap'
-import { build } from '../helper.js'
+import { freePort } from '../../scripts/free-port.js'
+import { assertProblem, build } from '../helper.js'
 
 tap.test('GET /metrics exposes request histograms by route template, pool and process metrics', async (t) => {
   const app = await build(t)
@@ -27,6 +28,29 @@ tap.test('with METRICS_TOKEN set, /metrics requires it', async (t) => {
   t.equal(wrong.statusCode, 401)
   const right = await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: 'Bearer metrics-token-0123456789' } })
   t.equal(right.statusCode, 200)
+})
+
+tap.test('in production, /metrics is not on the API port unless METRICS_TOKEN protects it', async (t) => {
+  const app = await build(t, { NODE_ENV: 'production' })
+  assertProblem(t, await app.inject({ method: 'GET', url: '/metrics' }), 404, 'NOT_FOUND')
+  const guarded = await build(t, { NODE_ENV: 'production', METRICS_TOKEN: 'metrics-token-0123456789' })
+  t.equal((await guarded.inject({ method: 'GET', url: '/metrics' })).statusCode, 401)
+  const res = await guarded.inject({ method: 'GET', url: '/metrics', headers: { authorization: 'Bearer metrics-token-0123456789' } })
+  t.equal(res.statusCode, 200)
+})
+
+tap.test('with METRICS_PORT, /metrics is served on a listener of its own, bound to METRICS_HOST, and not on the API port', async (t) => {
+  const metricsPort = await freePort()
+  const app = await build(t, { NODE_ENV: 'production', METRICS_PORT: String(metricsPort) })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const apiPort = (app.server.address() as { port: number }).port
+  t.equal((await fetch(`http://127.0.0.1:${apiPort}/metrics`)).status, 404, 'not on the API port')
+  const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`)
+  t.equal(res.status, 200)
+  t.match(await res.text(), /http_request_duration_seconds/)
+  t.equal((await fetch(`http://127.0.0.1:${metricsPort}/v1/tasks`)).status, 404, 'nothing else is served there')
+  await app.close()
+  t.rejects(fetch(`http://127.0.0.1:${metricsPort}/metrics`), 'closed with the app')
 })
 
 tap.test('a saturated event loop sheds load with 503 problem+json and Retry-After', async (t) => {

@@ -65,6 +65,17 @@ tap.test('additions pass', async (t) => {
   t.same(verdict.breaking, [], 'a new response field and a new operation break nobody')
 })
 
+tap.test('naming a schema that was inline (an enum moved into components) breaks nobody', async (t) => {
+  const inline = changed((d) => {
+    const priority = d.components.schemas.Priority
+    for (const name of ['Task', 'TaskCreate', 'TaskReplace', 'TaskPatch']) d.components.schemas[name]!.properties.priority = priority
+    const parameters = (d.paths['/v1/tasks']!.get as { parameters: Array<{ name: string, schema: unknown }> }).parameters
+    parameters.find((p) => p.name === 'priority')!.schema = priority
+    delete d.components.schemas.Priority
+  })
+  t.same(compareContracts(inline, changed(() => {})).breaking, [])
+})
+
 tap.test('a major bump accepts a breaking change', async (t) => {
   const verdict = compareContracts(changed(() => {}), changed((d) => { removeOperation(d); d.info.version = '2.0.0' }))
   t.ok(verdict.breaking.length > 0)

@@ -6,7 +6,7 @@ import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { Config } from '../../config.js'
 import { problem } from '../../errors.js'
 import { securityEvent } from '../../lib/security-events.js'
-import { problemResponses } from '../../schemas/common.js'
+import { problemResponses, rateLimitHeaders, withHeaders } from '../../schemas/common.js'
 import type { TokenPair } from '../../schemas/auth.js'
 import type { Role } from '../../schemas/users.js'
 import type { AuthState } from '../../repositories/users.js'
@@ -241,7 +241,9 @@ async function authenticationPlugin (app: FastifyInstance, opts: { config: Confi
     const authorization = request.headers.authorization
     const apiKey = request.headers['x-api-key']
     if (authorization !== undefined && apiKey !== undefined) {
-      throw problem('AMBIGUOUS_CREDENTIALS', 'Send either `Authorization` or `X-API-Key`, not both.', { headers: bearerChallenge('invalid_request') })
+      throw problem('AMBIGUOUS_CREDENTIALS', 'Send one kind of credentials: either `Authorization: Bearer <token>` or `X-API-Key: <key>`, not both. ' +
+        'A generated client that sets every security scheme from one token (e.g. @hey-api/openapi-ts with `auth: token`) must give the token ' +
+        'to the bearer schemes only, or the key to `apiKey` only: see "Use it from code" in the README.', { headers: bearerChallenge('invalid_request') })
     }
     if (typeof apiKey === 'string') {
       request.auth = await authenticateApiKey(request, apiKey)
@@ -307,7 +309,12 @@ async function authenticationPlugin (app: FastifyInstance, opts: { config: Confi
       ...route.schema,
       description,
       security: [{ bearerAuth: scopes }, { oauth2: scopes }, ...(keys ? [{ apiKey: scopes }] : [])],
-      response: { ...(route.schema?.response as object | undefined), ...problemResponses(401, 403, 429) },
+      response: {
+        // Every answer after authentication has passed the per-caller limit, so it carries its
+        // headers; not a 401 (refused before the limit) nor a 414 (refused by the router).
+        ...withHeaders({ ...(route.schema?.response as object | undefined), ...problemResponses(403, 429) }, rateLimitHeaders, [414]),
+        ...problemResponses(401),
+      },
     }
   })
 }

@@ -1,8 +1,12 @@
+import { randomUUID } from 'node:crypto'
+import { STATUS_CODES } from 'node:http'
+import type { Duplex } from 'node:stream'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { type ErrorCode, problemType, ProblemError, type ProblemExtras, statusOf, titleOf } from '../../errors.js'
 import type { Problem } from '../../schemas/common.js'
 import { isDatabaseUnavailable } from '../../db/errors.js'
+import { apiHeaders } from '../external/helmet.js'
 
 type Issue = NonNullable<ProblemExtras['errors']>[number]
 
@@ -15,7 +19,6 @@ const fastifyCodes: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_JSON_BODY: 'MALFORMED_JSON',
   FST_ERR_CTP_EMPTY_JSON_BODY: 'MALFORMED_JSON',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BAD_REQUEST',
-  FST_ERR_BAD_URL: 'BAD_REQUEST',
   FST_ERR_NOT_FOUND: 'NOT_FOUND',
   FST_ERR_RATE_LIMIT: 'RATE_LIMITED',
 }
@@ -58,21 +61,118 @@ function classify (error: FastifyError | ProblemError): { code: ErrorCode, extra
   return { code: 'INTERNAL', extras: { detail: 'An unexpected error occurred. Quote the request_id when reporting it.' } }
 }
 
-export function sendProblem (request: FastifyRequest, reply: FastifyReply, code: ErrorCode, extras: ProblemExtras = {}): FastifyReply {
-  const status = statusOf(code)
-  const body: Problem = {
+function problemDocument (code: ErrorCode, requestId: string, instance: string, extras: ProblemExtras): Problem {
+  return {
     type: problemType(code),
     title: titleOf(code),
-    status,
+    status: statusOf(code),
     ...(extras.detail !== undefined ? { detail: extras.detail } : {}),
-    instance: request.url.split('?', 1)[0] ?? '/',
+    instance,
     code,
-    request_id: request.id,
+    request_id: requestId,
     ...(extras.errors !== undefined ? { errors: extras.errors as Problem['errors'] } : {}),
     ...(extras.error !== undefined ? { error: extras.error } : {}),
   }
+}
+
+/** The request's path: without its query, and without scheme and authority for an absolute-form target. */
+export function pathOf (url: string): string {
+  const path = url.split('?', 1)[0]!
+  return path.startsWith('/') ? path : path.replace(/^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/]*/, '') || '/'
+}
+
+/**
+ * The `instance` of a problem found before the request's path could be used (malformed or too
+ * long): it names the request instead, so the offending input is never echoed back.
+ */
+function requestInstance (requestId: string): string {
+  return `urn:tasks-api:request:${requestId}`
+}
+
+export function sendProblem (request: FastifyRequest, reply: FastifyReply, code: ErrorCode, extras: ProblemExtras = {}): FastifyReply {
   if (extras.headers !== undefined) reply.headers(extras.headers)
-  return reply.code(status).type('application/problem+json').send(body)
+  return reply.code(statusOf(code)).type('application/problem+json').send(problemDocument(code, request.id, pathOf(request.url), extras))
+}
+
+/** The headers every API response gets from the onRequest hooks, for answers sent before those run. */
+function baseHeaders (requestId: string): Record<string, string> {
+  return { 'x-request-id': requestId, 'cache-control': 'no-store', ...apiHeaders }
+}
+
+/** Routed path parameters longer than this are refused with 414 (Fastify's `maxParamLength`). */
+export const MAX_PARAM_LENGTH = 200
+
+/**
+ * Fastify's `frameworkErrors`: a path it cannot route (a malformed percent-encoding, or a parameter
+ * past `maxParamLength`). No hook has run yet, so the usual headers are set here.
+ */
+export function frameworkErrorHandler (error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const [code, detail]: [ErrorCode, string] = error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+    ? ['URI_TOO_LONG', `A path parameter is longer than ${MAX_PARAM_LENGTH} characters.`]
+    : error.code === 'FST_ERR_BAD_URL'
+      ? ['BAD_REQUEST', 'The request path is not valid: it holds a malformed percent-encoding.']
+      : ['INTERNAL', 'An unexpected error occurred. Quote the request_id when reporting it.']
+  request.log.debug({ code: error.code }, 'request rejected before routing')
+  reply.headers(baseHeaders(request.id)).code(statusOf(code)).type('application/problem+json')
+    .send(problemDocument(code, request.id, requestInstance(request.id), { detail }))
+}
+
+/** Node's parser errors (see llhttp) as catalogue entries; any other is a malformed request. */
+const clientErrorCodes: Record<string, [ErrorCode, string]> = {
+  HPE_HEADER_OVERFLOW: ['HEADERS_TOO_LARGE', 'The request line and headers are larger than the server accepts.'],
+  ERR_HTTP_REQUEST_TIMEOUT: ['REQUEST_TIMEOUT', 'The request was not received in time.'],
+  HPE_INVALID_METHOD: ['NOT_IMPLEMENTED', 'The request method is not one this server implements.'],
+}
+
+/** A whole HTTP/1.1 problem response that closes the connection, for answers written to the socket. */
+function rawProblemResponse (code: ErrorCode, detail: string): string {
+  const requestId = randomUUID()
+  const body = JSON.stringify(problemDocument(code, requestId, requestInstance(requestId), { detail }))
+  const headers = { ...baseHeaders(requestId), 'content-type': 'application/problem+json; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), connection: 'close' }
+  const status = statusOf(code)
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n${body}`
+}
+
+/**
+ * Answers on a socket whose request Node could not parse, then closes it. The rest of the request
+ * is read and dropped for a moment first: closing a socket with unread input resets it, and a reset
+ * can make the client lose the answer.
+ */
+function answerAndClose (socket: Duplex, response: string): void {
+  socket.on('error', () => {})
+  socket.end(response)
+  socket.resume()
+  setTimeout(() => socket.destroy(), 1000).unref()
+}
+
+/** Node's `clientError`: the request line or headers are malformed, too large, or too slow. */
+export function clientErrorHandler (this: FastifyInstance, error: NodeJS.ErrnoException, socket: Duplex): void {
+  // A reset connection has nobody to answer.
+  if (error.code === 'ECONNRESET' || socket.destroyed) return
+  const [code, detail] = clientErrorCodes[error.code ?? ''] ?? ['BAD_REQUEST', 'The request is not valid HTTP/1.1.']
+  this.log.debug({ code: error.code }, 'malformed request')
+  if (socket.writable) answerAndClose(socket, rawProblemResponse(code, detail))
+  else socket.destroy()
+}
+
+/** How much of an unread body is read and dropped after an early error answer before the socket is closed. */
+const BODY_DRAIN_LIMIT = 16 * 1024 * 1024
+
+/**
+ * After an error answered before the request body was read (413, 415), the body is read and
+ * dropped up to BODY_DRAIN_LIMIT, so the client reads the answer instead of a reset, and the
+ * connection stays usable. Fastify would close it at once; past the limit it is closed.
+ */
+function drainUnreadBody (request: FastifyRequest, reply: FastifyReply): void {
+  const raw = request.raw
+  if (raw.complete || raw.destroyed) return
+  reply.removeHeader('connection')
+  let drained = 0
+  raw.on('data', (chunk: Buffer) => {
+    drained += chunk.length
+    if (drained > BODY_DRAIN_LIMIT) raw.socket.destroy()
+  })
+  raw.resume()
 }
 
 /**
@@ -88,7 +188,13 @@ async function problemsPlugin (app: FastifyInstance): Promise<void> {
     } else {
       request.log.debug({ code, detail: extras.detail }, 'request rejected')
     }
+    drainUnreadBody(request, reply)
     return sendProblem(request, reply, code, extras)
+  })
+
+  // CONNECT is for proxies; without a listener Node drops the connection without an answer.
+  app.server.on('connect', (_request, socket: Duplex) => {
+    answerAndClose(socket, rawProblemResponse('NOT_IMPLEMENTED', 'CONNECT is not supported: this is an origin server, not a proxy.'))
   })
 
   app.setNotFoundHandler((request, reply) =>

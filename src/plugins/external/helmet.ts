@@ -54,7 +54,7 @@ const documentHeaders = computeHeaders()
  * `cache-control: no-store` (app.ts).
  * @see https://cheatsheetseries.owasp.org/cheatsheets/REST_Security_Cheat_Sheet.html#security-headers
  */
-const apiHeaders: Record<string, string> = {
+export const apiHeaders: Readonly<Record<string, string>> = {
   'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
   'cross-origin-resource-policy': 'same-origin',
   'strict-transport-security': documentHeaders['strict-transport-security']!,

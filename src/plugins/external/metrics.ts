@@ -1,4 +1,6 @@
 import { timingSafeEqual } from 'node:crypto'
+import { createServer } from 'node:http'
+import { once } from 'node:events'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import client from '@platformatic/prom-client'
@@ -10,8 +12,8 @@ const unmeasured = (route: string) => route === '/metrics' || route === '/docs' 
 
 /**
  * Prometheus metrics (prom-client): request count and latency histogram by route template, method
- * and status, the database pool, and process and runtime metrics. Served at GET /metrics, behind
- * `Authorization: Bearer <METRICS_TOKEN>` when that is set.
+ * and status, the database pool, and process and runtime metrics. Served at GET /metrics (see
+ * `metricsExposure`), behind `Authorization: Bearer <METRICS_TOKEN>` when that is set.
  * @see https://github.com/platformatic/prom-client
  */
 async function metricsPlugin (app: FastifyInstance, opts: { config: Config }): Promise<void> {
@@ -53,15 +55,62 @@ async function metricsPlugin (app: FastifyInstance, opts: { config: Config }): P
     .set(app.database.driver === 'postgres' ? opts.config.DB_POOL_MAX : 1)
 
   const token = opts.config.METRICS_TOKEN === undefined ? undefined : Buffer.from(`Bearer ${opts.config.METRICS_TOKEN}`)
-  app.get('/metrics', { schema: { hide: true } }, async (request, reply) => {
-    if (token !== undefined) {
-      const given = Buffer.from(request.headers.authorization ?? '')
-      if (given.length !== token.length || !timingSafeEqual(given, token)) {
+  const authorized = (authorization: string | undefined): boolean => {
+    if (token === undefined) return true
+    const given = Buffer.from(authorization ?? '')
+    return given.length === token.length && timingSafeEqual(given, token)
+  }
+  const exposure = metricsExposure(opts.config)
+
+  if (exposure === 'public') {
+    app.get('/metrics', { schema: { hide: true } }, async (request, reply) => {
+      if (!authorized(request.headers.authorization)) {
         throw problem('UNAUTHENTICATED', 'Send `Authorization: Bearer <METRICS_TOKEN>`.', { headers: { 'www-authenticate': 'Bearer realm="metrics"' } })
       }
-    }
-    return reply.type(register.contentType).send(await register.metrics())
-  })
+      return reply.type(register.contentType).send(await register.metrics())
+    })
+  } else if (exposure === 'hidden') {
+    app.addHook('onReady', async () => {
+      app.log.warn('GET /metrics is off: in production it is served on a listener of its own (METRICS_PORT) or behind METRICS_TOKEN')
+    })
+  } else {
+    // A listener of its own, started with the server's (tests that never listen never open it).
+    const server = createServer((request, response) => {
+      const status = request.method !== 'GET' || request.url?.split('?', 1)[0] !== '/metrics' ? 404 : authorized(request.headers.authorization) ? 200 : 401
+      if (status !== 200) {
+        response.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', ...(status === 401 ? { 'www-authenticate': 'Bearer realm="metrics"' } : {}) })
+        response.end(status === 404 ? 'Only GET /metrics is served here.\n' : 'Send Authorization: Bearer <METRICS_TOKEN>.\n')
+        return
+      }
+      register.metrics().then((text) => {
+        response.writeHead(200, { 'content-type': register.contentType })
+        response.end(text)
+      }, (err: unknown) => {
+        app.log.error({ err }, 'metrics collection failed')
+        response.writeHead(500).end()
+      })
+    })
+    app.addHook('onListen', async () => {
+      server.listen(exposure.port, exposure.host)
+      await once(server, 'listening')
+      app.log.info({ host: exposure.host, port: exposure.port }, 'metrics listener ready')
+    })
+    app.addHook('onClose', async () => {
+      if (server.listening) await new Promise((resolve) => server.close(resolve))
+    })
+  }
+}
+
+/**
+ * Where GET /metrics is served: on a listener of its own when METRICS_PORT is set (as PostgREST's
+ * admin server), else on the API's port, except in production without METRICS_TOKEN, where the
+ * metrics (every route, its status mix, the process's internals) would be open to anyone who can
+ * reach the API.
+ */
+export function metricsExposure (config: Config): 'public' | 'hidden' | { port: number, host: string } {
+  if (config.METRICS_PORT !== undefined) return { port: config.METRICS_PORT, host: config.METRICS_HOST }
+  if (config.NODE_ENV === 'production' && config.METRICS_TOKEN === undefined) return 'hidden'
+  return 'public'
 }
 
 export default fp(metricsPlugin, { name: 'metrics', dependencies: ['database'] })

@@ -4,6 +4,7 @@ import rateLimit from '@fastify/rate-limit'
 import type { Redis } from 'ioredis'
 import type { Config } from '../../config.js'
 import { problem } from '../../errors.js'
+import { rateLimitHeaders, withHeaders } from '../../schemas/common.js'
 
 /**
  * Rate limiting, applied where a route or the authentication plugin asks for it (`global: false`).
@@ -28,6 +29,13 @@ async function rateLimitPlugin (app: FastifyInstance, opts: { config: Config }):
     // An unreachable Redis must not take the API down with it; the error handler above logs it.
     skipOnError: true,
     errorResponseBuilder: (_request, context) => problem('RATE_LIMITED', `Too many requests; retry in ${context.after}.`),
+  })
+  // A route limited by its own `config.rateLimit` sends the headers with every answer it gives
+  // (a 414 comes from the router, before the route); the per-caller limit is documented where it
+  // is applied (src/plugins/app/authentication.ts).
+  app.addHook('onRoute', (route) => {
+    if (route.config?.rateLimit === undefined || route.schema?.response === undefined) return
+    route.schema = { ...route.schema, response: withHeaders(route.schema.response as object, rateLimitHeaders, [414]) }
   })
 }
 

@@ -4,7 +4,7 @@ import { problem } from '../../errors.js'
 import { securityEvent } from '../../lib/security-events.js'
 import { toApiKey } from '../../repositories/api-keys.js'
 import { ApiKeyCreate, ApiKeyCreated, ApiKeyList } from '../../schemas/api-keys.js'
-import { IdParams, noContent, problemResponses } from '../../schemas/common.js'
+import { IdParams, jsonResponse, noContent, problemResponses } from '../../schemas/common.js'
 
 const apiKeysRoutes: FastifyPluginAsyncTypebox = async (app) => {
   // A key that could mint or revoke keys would outlive every revocation: keys never manage keys.
@@ -19,7 +19,7 @@ const apiKeysRoutes: FastifyPluginAsyncTypebox = async (app) => {
         'Its scopes must be a subset of yours.',
       tags: ['api-keys'],
       body: Type.Ref(ApiKeyCreate),
-      response: { 201: Type.Ref(ApiKeyCreated), ...problemResponses(400, 413, 415, 500, 503) },
+      response: { 201: jsonResponse('The key was created; `key` is its secret, shown this once.', Type.Ref(ApiKeyCreated)), ...problemResponses(400, 413, 415, 500, 503) },
     },
   }, async (request, reply) => {
     const auth = request.auth!
@@ -42,7 +42,7 @@ const apiKeysRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'List your API keys',
       description: 'Your keys that are not revoked, newest first, with their prefix but never the secret.',
       tags: ['api-keys'],
-      response: { 200: Type.Ref(ApiKeyList), ...problemResponses(500, 503) },
+      response: { 200: jsonResponse('Your active keys.', Type.Ref(ApiKeyList)), ...problemResponses(500, 503) },
     },
   }, async (request) => {
     const rows = await app.apiKeysRepository.listActive(request.auth!.userId)
@@ -57,7 +57,7 @@ const apiKeysRoutes: FastifyPluginAsyncTypebox = async (app) => {
       description: 'The key stops working at once on this server and within 30 s everywhere.',
       tags: ['api-keys'],
       params: IdParams,
-      response: { 204: noContent('The key is revoked.'), ...problemResponses(400, 404, 500, 503) },
+      response: { 204: noContent('The key is revoked.'), ...problemResponses(400, 404, 414, 500, 503) },
     },
   }, async (request, reply) => {
     const { id } = request.params as IdParams

@@ -8,7 +8,7 @@ import { assertPasswordPolicy, hashPassword } from '../../lib/passwords.js'
 import { securityEvent } from '../../lib/security-events.js'
 import { toUser } from '../../repositories/users.js'
 import { LoginRequest, RefreshTokenRequest, SignupRequest, TokenPair, TokenRequest } from '../../schemas/auth.js'
-import { noContent, problemResponses } from '../../schemas/common.js'
+import { jsonResponse, noContent, problemResponses } from '../../schemas/common.js'
 import { User } from '../../schemas/users.js'
 import type { Problem } from '../../schemas/common.js'
 
@@ -48,7 +48,7 @@ const authRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, op
       description: 'Creates a user with role `user`. The password must be 8 to 128 characters and differ from the username.',
       tags: ['auth'],
       body: Type.Ref(SignupRequest),
-      response: { 201: Type.Ref(User), ...problemResponses(400, 409, 413, 415, 429, 500, 503) },
+      response: { 201: jsonResponse('The account was created; `Location` is its URL.', Type.Ref(User), 'Location'), ...problemResponses(400, 409, 413, 415, 429, 500, 503) },
     },
   }, async (request, reply) => {
     const { username, password, email } = request.body as SignupRequest
@@ -67,7 +67,7 @@ const authRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, op
         `After ${config.LOGIN_FAILURES_MAX} failures for one username, further attempts get 429 until the window passes.`,
       tags: ['auth'],
       body: Type.Ref(LoginRequest),
-      response: { 200: Type.Ref(TokenPair), ...problemResponses(400, 401, 413, 415, 429, 500, 503) },
+      response: { 200: jsonResponse('You are logged in: a new access token and refresh token.', Type.Ref(TokenPair)), ...problemResponses(400, 401, 413, 415, 429, 500, 503) },
     },
   }, async (request) => {
     const { username, password } = request.body as LoginRequest
@@ -88,7 +88,7 @@ const authRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, op
         'as it means someone else holds a copy.',
       tags: ['auth'],
       body: Type.Ref(RefreshTokenRequest),
-      response: { 200: Type.Ref(TokenPair), ...problemResponses(400, 401, 413, 415, 429, 500, 503) },
+      response: { 200: jsonResponse('A new access token, and the refresh token that replaces the one sent.', Type.Ref(TokenPair)), ...problemResponses(400, 401, 413, 415, 429, 500, 503) },
     },
   }, async (request) => {
     const pair = await rotate(request, (request.body as RefreshTokenRequest).refresh_token)
@@ -141,7 +141,7 @@ const authRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, op
         tags: ['auth'],
         consumes: ['application/x-www-form-urlencoded'],
         body: Type.Ref(TokenRequest),
-        response: { 200: Type.Ref(TokenPair), ...problemResponses(400, 413, 415, 429, 500, 503) },
+        response: { 200: jsonResponse('An access token and a refresh token (RFC 6749 §5.1).', Type.Ref(TokenPair)), ...problemResponses(400, 413, 415, 429, 500, 503) },
       },
     }, async (request, reply) => {
       const form = request.body as TokenRequest

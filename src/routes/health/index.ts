@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { migrationsApplied } from '../../db/migrate.js'
 import { Health } from '../../schemas/health.js'
-import { problemResponses } from '../../schemas/common.js'
+import { jsonResponse, problemResponses } from '../../schemas/common.js'
 import { sendProblem } from '../../plugins/app/problems.js'
 
 const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -16,7 +16,7 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
       description: '200 while the process runs. Touches nothing else, so a slow database never restarts the process.',
       tags: ['health'],
       security: [],
-      response: { 200: Type.Ref(Health), ...problemResponses(400) },
+      response: { 200: jsonResponse('The process is running.', Type.Ref(Health)), ...problemResponses(400) },
     },
   }, async () => ({ status: 'ok' as const }))
 
@@ -27,7 +27,7 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
       description: '200 when the database answers and every migration is applied; 503 otherwise, and while shutting down.',
       tags: ['health'],
       security: [],
-      response: { 200: Type.Ref(Health), ...problemResponses(400, 503) },
+      response: { 200: jsonResponse('Ready to serve requests.', Type.Ref(Health)), ...problemResponses(400, 503) },
     },
   }, async (request, reply) => {
     const database = await app.database.ping().then(() => 'ok' as const, () => 'unavailable' as const)

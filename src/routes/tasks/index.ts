@@ -1,24 +1,18 @@
 import { createHash } from 'node:crypto'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { type TSchema, Type } from '@sinclair/typebox'
+import { Type } from '@sinclair/typebox'
 import { problem } from '../../errors.js'
 import { createCursorCodec } from '../../lib/cursor.js'
 import { etagOf, noneMatchHolds, versionsMatching } from '../../lib/entity-tags.js'
 import type { Position, TaskRecord, TaskValues } from '../../repositories/tasks.js'
-import { IdParams, noContent, problemResponses } from '../../schemas/common.js'
+import { IdParams, jsonResponse, noContent, problemResponses, withHeaders } from '../../schemas/common.js'
 import {
-  ConditionalReadHeaders, ConditionalWriteHeaders, ETagHeader, IdempotencyHeaders, LinkHeader, LocationHeader,
-  ReplayedHeader, Task, TaskCreate, TaskListQuery, TaskPage, TaskPatch, TaskReplace,
+  ConditionalReadHeaders, ConditionalWriteHeaders, IdempotencyHeaders, Task, TaskCreate, TaskListQuery, TaskPage, TaskPatch, TaskReplace,
 } from '../../schemas/tasks.js'
 
 export interface TasksRoutesOptions {
   /** Cursors are signed with a key derived from it. */
   jwtSecret: string
-}
-
-/** A success response with documented headers and a JSON body. */
-function withHeaders (description: string, schema: TSchema, headers: Record<string, TSchema>) {
-  return { description, headers, content: { 'application/json': { schema } } }
 }
 
 /** Create and replace take every writable field; the omitted ones get their defaults. */
@@ -41,7 +35,7 @@ function fingerprintOf (body: TaskCreate): string {
 const read = { auth: { scopes: ['tasks:read' as const] } }
 const write = { auth: { scopes: ['tasks:write' as const] } }
 const taskRef = Type.Ref(Task)
-const taskWithETag = withHeaders('The task.', taskRef, { etag: ETagHeader })
+const taskWithETag = jsonResponse('The task.', taskRef, 'ETag')
 
 const tasksRoutes: FastifyPluginAsyncTypebox<TasksRoutesOptions> = async (app, opts) => {
   const cursors = createCursorCodec(opts.jwtSecret, 'tasks-api/v1/tasks-cursor')
@@ -63,7 +57,7 @@ const tasksRoutes: FastifyPluginAsyncTypebox<TasksRoutesOptions> = async (app, o
       tags: ['tasks'],
       querystring: TaskListQuery,
       response: {
-        200: withHeaders('One page of tasks.', Type.Ref(TaskPage), { link: LinkHeader }),
+        200: jsonResponse('One page of tasks.', Type.Ref(TaskPage), 'Link'),
         ...problemResponses(400, 429, 500, 503),
       },
     },
@@ -102,12 +96,10 @@ const tasksRoutes: FastifyPluginAsyncTypebox<TasksRoutesOptions> = async (app, o
       headers: IdempotencyHeaders,
       body: Type.Ref(TaskCreate),
       response: {
-        201: withHeaders('The task was created (or, with `Idempotent-Replayed: true`, the first response to this key is replayed).', taskRef, {
-          location: LocationHeader,
-          etag: ETagHeader,
-          'idempotent-replayed': ReplayedHeader,
-        }),
-        ...problemResponses(400, 409, 413, 415, 422, 429, 500, 503),
+        201: jsonResponse('The task was created (or, with `Idempotent-Replayed: true`, the first response to this key is replayed).', taskRef, 'Location', 'ETag', 'Idempotent-Replayed'),
+        ...problemResponses(400, 413, 415, 422, 429, 500, 503),
+        // A duplicate of a request still in flight: retry after it.
+        ...withHeaders(problemResponses(409), ['Retry-After']),
       },
     },
   }, async (request, reply) => {
@@ -139,8 +131,8 @@ const tasksRoutes: FastifyPluginAsyncTypebox<TasksRoutesOptions> = async (app, o
       headers: ConditionalReadHeaders,
       response: {
         200: taskWithETag,
-        304: { ...noContent('Not modified: the task still matches `If-None-Match`.'), headers: { etag: ETagHeader } },
-        ...problemResponses(400, 404, 429, 500, 503),
+        304: noContent('Not modified: the task still matches `If-None-Match`.', 'ETag'),
+        ...problemResponses(400, 404, 414, 429, 500, 503),
       },
     },
   }, async (request, reply) => {
@@ -148,7 +140,11 @@ const tasksRoutes: FastifyPluginAsyncTypebox<TasksRoutesOptions> = async (app, o
     if (task === undefined) throw problem('TASK_NOT_FOUND', `No task ${request.params.id}.`)
     const etag = etagOf(task.version)
     reply.header('etag', etag)
-    if (!noneMatchHolds(request.headers['if-none-match'], etag)) return reply.code(304).send(null)
+    if (!noneMatchHolds(request.headers['if-none-match'], etag)) {
+      // Nothing rather than null: Fastify would serialize null and describe it in content headers,
+      // which a 304 must not carry (RFC 9110, 15.4.5).
+      return reply.code(304).send(undefined as never)
+    }
     return task
   })
 
@@ -166,7 +162,7 @@ const tasksRoutes: FastifyPluginAsyncTypebox<TasksRoutesOptions> = async (app, o
       summary: 'Replace a task',
       description: 'Sets every writable field; omitted ones return to their defaults. With `If-Match`, only when the task still has that `ETag` (else 412, and nothing changes).',
       body: Type.Ref(TaskReplace),
-      response: { 200: taskWithETag, ...problemResponses(400, 404, 412, 413, 415, 429, 500, 503) },
+      response: { 200: taskWithETag, ...problemResponses(400, 404, 412, 413, 414, 415, 429, 500, 503) },
     },
   }, async (request, reply) => {
     const task = await tasks.update(request.auth!.userId, request.params.id, valuesOf(request.body as TaskReplace), versionsMatching(request.headers['if-match']))
@@ -182,7 +178,7 @@ const tasksRoutes: FastifyPluginAsyncTypebox<TasksRoutesOptions> = async (app, o
       summary: 'Update some fields of a task',
       description: 'A JSON merge patch (RFC 7396), sent as `application/merge-patch+json` or `application/json`: the fields present are set, the others kept. With `If-Match`, only when the task still has that `ETag` (else 412, and nothing changes); of two writers holding the same `ETag`, exactly one succeeds.',
       body: { content: { 'application/merge-patch+json': { schema: patchRef }, 'application/json': { schema: patchRef } } },
-      response: { 200: taskWithETag, ...problemResponses(400, 404, 412, 413, 415, 429, 500, 503) },
+      response: { 200: taskWithETag, ...problemResponses(400, 404, 412, 413, 414, 415, 429, 500, 503) },
     },
   }, async (request, reply) => {
     const task = await tasks.update(request.auth!.userId, request.params.id, request.body as TaskPatch, versionsMatching(request.headers['if-match']))
@@ -196,7 +192,7 @@ const tasksRoutes: FastifyPluginAsyncTypebox<TasksRoutesOptions> = async (app, o
       operationId: 'deleteTask',
       summary: 'Delete a task',
       description: 'Deletes one of your tasks. With `If-Match`, only when the task still has that `ETag` (else 412).',
-      response: { 204: noContent('The task was deleted.'), ...problemResponses(400, 404, 412, 429, 500, 503) },
+      response: { 204: noContent('The task was deleted.'), ...problemResponses(400, 404, 412, 414, 429, 500, 503) },
     },
   }, async (request, reply) => {
     await tasks.delete(request.auth!.userId, request.params.id, versionsMatching(request.headers['if-match']))

@@ -4,7 +4,7 @@ import { problem } from '../../errors.js'
 import { assertPasswordPolicy, hashPassword, verifyPassword } from '../../lib/passwords.js'
 import { securityEvent } from '../../lib/security-events.js'
 import { toUser } from '../../repositories/users.js'
-import { IdParams, noContent, problemResponses } from '../../schemas/common.js'
+import { IdParams, jsonResponse, noContent, problemResponses } from '../../schemas/common.js'
 import { PasswordChange, User, UserAdminPatch, UserListQuery, UserPage, UserSelfPatch } from '../../schemas/users.js'
 
 const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -19,7 +19,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Your account',
       description: 'The account the credentials belong to.',
       tags: ['users'],
-      response: { 200: Type.Ref(User), ...problemResponses(500, 503) },
+      response: { 200: jsonResponse('Your account.', Type.Ref(User)), ...problemResponses(500, 503) },
     },
   }, async (request) => {
     const user = await app.usersRepository.findById(request.auth!.userId)
@@ -35,7 +35,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
       description: 'Merge patch: absent fields stay as they are, `null` clears a field.',
       tags: ['users'],
       body: Type.Ref(UserSelfPatch),
-      response: { 200: Type.Ref(User), ...problemResponses(400, 413, 415, 500, 503) },
+      response: { 200: jsonResponse('Your account, as changed.', Type.Ref(User)), ...problemResponses(400, 413, 415, 500, 503) },
     },
   }, async (request) => {
     const user = await app.usersRepository.updateProfile(request.auth!.userId, request.body as UserSelfPatch)
@@ -99,7 +99,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
         'A `Link: <…>; rel="next"` header accompanies `next_cursor`.',
       tags: ['users'],
       querystring: UserListQuery,
-      response: { 200: Type.Ref(UserPage), ...problemResponses(400, 500, 503) },
+      response: { 200: jsonResponse('One page of users.', Type.Ref(UserPage), 'Link'), ...problemResponses(400, 500, 503) },
     },
   }, async (request, reply) => {
     const query = request.query as UserListQuery
@@ -118,7 +118,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Get a user (admin)',
       tags: ['users'],
       params: IdParams,
-      response: { 200: Type.Ref(User), ...problemResponses(400, 404, 500, 503) },
+      response: { 200: jsonResponse('The user.', Type.Ref(User)), ...problemResponses(400, 404, 414, 500, 503) },
     },
   }, async (request) => {
     const user = await app.usersRepository.findById((request.params as IdParams).id)
@@ -136,7 +136,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['users'],
       params: IdParams,
       body: Type.Ref(UserAdminPatch),
-      response: { 200: Type.Ref(User), ...problemResponses(400, 404, 409, 413, 415, 500, 503) },
+      response: { 200: jsonResponse('The user, as changed.', Type.Ref(User)), ...problemResponses(400, 404, 409, 413, 414, 415, 500, 503) },
     },
   }, async (request) => {
     const { id } = request.params as IdParams
@@ -156,7 +156,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
       description: 'Deletes the user and everything they own, in one transaction. The last active admin cannot be deleted (409).',
       tags: ['users'],
       params: IdParams,
-      response: { 204: noContent('The user is deleted.'), ...problemResponses(400, 404, 409, 500, 503) },
+      response: { 204: noContent('The user is deleted.'), ...problemResponses(400, 404, 409, 414, 500, 503) },
     },
   }, async (request, reply) => {
     const { id } = request.params as IdParams

@@ -3,7 +3,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fillPlaceholders, type Query, type SQL, sql } from 'drizzle-orm'
 import type { PgColumn, PgDatabase, PgQueryResultHKT, PgTable } from 'drizzle-orm/pg-core'
-import type { PGlite } from '@electric-sql/pglite'
+import type { PGlite, PGliteOptions } from '@electric-sql/pglite'
 import type { Sql } from 'postgres'
 import { ConfigSchema } from '../config.js'
 import * as schema from './schema.js'
@@ -146,11 +146,11 @@ export async function openPglite (dataDir?: string, existing?: PGlite): Promise<
   if (existing !== undefined) {
     client = existing
   } else if (dataDir === undefined) {
-    client = new PGlite()
+    client = new PGlite(pgliteOptions(PGlite))
   } else {
     await mkdir(dataDir, { recursive: true })
     releaseLock = await lockDataDir(dataDir)
-    client = new PGlite(join(dataDir, 'pgdata'))
+    client = new PGlite(join(dataDir, 'pgdata'), pgliteOptions(PGlite))
   }
   await client.waitReady
   await client.exec(`set time zone '${timestampSession.TimeZone}'; set datestyle to '${timestampSession.DateStyle}'`)
@@ -167,6 +167,16 @@ export async function openPglite (dataDir?: string, existing?: PGlite): Promise<
       await releaseLock()
     },
   }
+}
+
+/**
+ * PostgreSQL zeroes all of its shared buffers at every start, and initdb chose 128 MB: the largest
+ * single cost of opening the embedded database, and as much resident memory. A development
+ * database works in far fewer (the operating system caches its files as well). Given on the
+ * command line, so it holds for data directories made before too.
+ */
+function pgliteOptions (pglite: { defaultStartParams: string[] }): PGliteOptions {
+  return { startParams: [...pglite.defaultStartParams, '-c', 'shared_buffers=16MB'] }
 }
 
 /**

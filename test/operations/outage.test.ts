@@ -86,9 +86,9 @@ tap.test('PostgreSQL outage under load: 503s with Retry-After within the configu
   t.ok(unavailable.every((o) => o.retryAfter !== null), 'every 503 carries Retry-After')
   t.same(outcomes.filter((o) => o.status >= 500 && o.status !== 503), [], 'no other 5xx')
   // A request waits for a connection at most DB_ACQUIRE_TIMEOUT_MS; a statement running when the
-  // database stops fails at once. The margin is for the rest of the request's work.
+  // database stops fails at once. The margin is for the rest of the request's work on a busy machine.
   const slowest = Math.max(...outcomes.map((o) => o.ms))
-  t.ok(slowest < acquireTimeoutMs + 1000, `no request took longer than the acquisition bound (slowest ${slowest} ms)`)
+  t.ok(slowest < acquireTimeoutMs + 2000, `no request took longer than the acquisition bound (slowest ${slowest} ms)`)
   const after = outcomes.filter((o) => o.phase === 'after')
   t.ok(after.slice(-10).every((o) => o.status === 201), 'full service after the database is back',
     { last: after.slice(-10).map((o) => o.status), afterStatuses: [...new Set(after.map((o) => o.status))] })

@@ -3,6 +3,7 @@ import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import tap from 'tap'
+import { embeddedDataDir } from '../helper.js'
 import { productionBundle, runServerToExit, startServer } from '../server-process.js'
 
 tap.test('embedded database: data created through the API survives a restart', async (t) => {
@@ -28,11 +29,10 @@ tap.test('embedded database: data created through the API survives a restart', a
 })
 
 tap.test('the production bundle serves the API, its explorer and its pages', async (t) => {
-  const dataDir = await mkdtemp(join(tmpdir(), 'tasks-api-data-'))
-  t.teardown(() => rm(dataDir, { recursive: true, force: true }))
   // Each of these loads a package the bundle leaves outside: the embedded database, the password
-  // hasher, the explorer's assets, the page templates.
-  const server = await startServer({ DATA_DIR: dataDir, LOG_LEVEL: 'warn' }, await productionBundle(t))
+  // hasher, the explorer's assets, the page templates. (A first start on an empty DATA_DIR is the
+  // test above; here the database is a migrated copy.)
+  const server = await startServer({ DATA_DIR: await embeddedDataDir(t), LOG_LEVEL: 'warn' }, await productionBundle(t))
   t.teardown(() => server.stop())
   const credentials = { username: 'bundled', password: 'bundled password' }
   const signup = await fetch(`${server.url}/v1/auth/signup`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(credentials) })
@@ -56,9 +56,7 @@ tap.test('a bad configuration stops the process with one message naming every pr
 })
 
 tap.test('a client that trickles its request is cut off with 408', async (t) => {
-  const dataDir = await mkdtemp(join(tmpdir(), 'tasks-api-data-'))
-  t.teardown(() => rm(dataDir, { recursive: true, force: true }))
-  const server = await startServer({ DATA_DIR: dataDir, REQUEST_TIMEOUT_MS: '1500' })
+  const server = await startServer({ DATA_DIR: await embeddedDataDir(t), REQUEST_TIMEOUT_MS: '1500' })
   t.teardown(() => server.stop())
   const { port } = new URL(server.url)
   const socket = connect(Number(port), '127.0.0.1')

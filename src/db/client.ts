@@ -134,18 +134,13 @@ export async function openPostgres (options: PostgresOptions): Promise<DatabaseH
   }
 }
 
-/**
- * Embedded PostgreSQL: persisted under `dataDir`, or in memory when it is undefined, or over a
- * client the caller made (tests load one from a snapshot).
- */
-export async function openPglite (dataDir?: string, existing?: PGlite): Promise<DatabaseHandle & { client: PGlite }> {
+/** Embedded PostgreSQL: persisted under `dataDir`, or in memory when it is undefined. */
+export async function openPglite (dataDir?: string): Promise<DatabaseHandle & { client: PGlite }> {
   const { PGlite } = await import('@electric-sql/pglite')
   const { drizzle } = await import('drizzle-orm/pglite')
   let client: PGlite
   let releaseLock = async () => {}
-  if (existing !== undefined) {
-    client = existing
-  } else if (dataDir === undefined) {
+  if (dataDir === undefined) {
     client = new PGlite(pgliteOptions(PGlite))
   } else {
     await mkdir(dataDir, { recursive: true })

@@ -8,6 +8,9 @@ import type { Problem } from '../../schemas/common.js'
 import { isDatabaseUnavailable } from '../../db/errors.js'
 import { apiHeaders } from '../external/helmet.js'
 
+/** What a 500 says: the details go to the log only. */
+const UNEXPECTED_DETAIL = 'An unexpected error occurred. Quote the request_id when reporting it.'
+
 type Issue = NonNullable<ProblemExtras['errors']>[number]
 
 const validationParts: Record<string, string> = { body: 'body', querystring: 'query', params: 'path', headers: 'header' }
@@ -58,7 +61,7 @@ function classify (error: FastifyError | ProblemError): { code: ErrorCode, extra
   const status = error.statusCode ?? 500
   if (status === 408) return { code: 'REQUEST_TIMEOUT', extras: {} }
   if (status >= 400 && status < 500) return { code: 'BAD_REQUEST', extras: { detail: error.message } }
-  return { code: 'INTERNAL', extras: { detail: 'An unexpected error occurred. Quote the request_id when reporting it.' } }
+  return { code: 'INTERNAL', extras: { detail: UNEXPECTED_DETAIL } }
 }
 
 function problemDocument (code: ErrorCode, requestId: string, instance: string, extras: ProblemExtras): Problem {
@@ -111,7 +114,7 @@ export function frameworkErrorHandler (error: FastifyError, request: FastifyRequ
     ? ['URI_TOO_LONG', `A path parameter is longer than ${MAX_PARAM_LENGTH} characters.`]
     : error.code === 'FST_ERR_BAD_URL'
       ? ['BAD_REQUEST', 'The request path is not valid: it holds a malformed percent-encoding.']
-      : ['INTERNAL', 'An unexpected error occurred. Quote the request_id when reporting it.']
+      : ['INTERNAL', UNEXPECTED_DETAIL]
   request.log.debug({ code: error.code }, 'request rejected before routing')
   reply.headers(baseHeaders(request.id)).code(statusOf(code)).type('application/problem+json')
     .send(problemDocument(code, request.id, requestInstance(request.id), { detail }))

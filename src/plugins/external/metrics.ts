@@ -107,7 +107,7 @@ async function metricsPlugin (app: FastifyInstance, opts: { config: Config }): P
  * metrics (every route, its status mix, the process's internals) would be open to anyone who can
  * reach the API.
  */
-export function metricsExposure (config: Config): 'public' | 'hidden' | { port: number, host: string } {
+function metricsExposure (config: Config): 'public' | 'hidden' | { port: number, host: string } {
   if (config.METRICS_PORT !== undefined) return { port: config.METRICS_PORT, host: config.METRICS_HOST }
   if (config.NODE_ENV === 'production' && config.METRICS_TOKEN === undefined) return 'hidden'
   return 'public'

@@ -12,9 +12,9 @@ import { isDatabaseUnavailable } from '../db/errors.js'
 import type { UserRow } from '../db/schema.js'
 import { ProblemError } from '../errors.js'
 import { documentSecurityHeaders } from '../plugins/external/helmet.js'
-import authPages from '../routes/app/auth.js'
-import memberPages from '../routes/app/index.js'
-import { createSessionStore, SESSION_COOKIE } from './session-store.js'
+import authPages from './pages/auth.js'
+import memberPages from './pages/index.js'
+import { createSessionStore, SESSION_COOKIE } from '../repositories/sessions.js'
 import { configureTemplates, publicDir, templatesDir } from './views.js'
 
 declare module 'fastify' {

@@ -3,8 +3,8 @@ import { Type } from '@sinclair/typebox'
 import { hashPassword, verifyPassword } from '../../lib/passwords.js'
 import { securityEvent } from '../../lib/security-events.js'
 import { Password } from '../../schemas/users.js'
-import { field, type FieldErrors, formChecker } from '../../web/forms.js'
-import { SESSION_COOKIE, type SessionStore } from '../../web/session-store.js'
+import { field, type FieldErrors, formChecker } from '../forms.js'
+import { SESSION_COOKIE, type SessionStore } from '../../repositories/sessions.js'
 
 const checkNewPassword = formChecker(Type.Object({ new_password: Password }), {
   new_password: 'Choose a password of 8 to 128 characters.',

@@ -3,7 +3,7 @@ import { problem, ProblemError } from '../../errors.js'
 import { createCursorCodec } from '../../lib/cursor.js'
 import type { Position, TaskRecord, TaskValues } from '../../repositories/tasks.js'
 import { priorities, sorts, TaskCreate, TaskListQuery, type Priority, type TaskSort } from '../../schemas/tasks.js'
-import { field, type FieldErrors, formChecker, instantFromInput, localPath, tagsFromInput } from '../../web/forms.js'
+import { field, type FieldErrors, formChecker, instantFromInput, localPath, tagsFromInput } from '../forms.js'
 
 const checkTask = formChecker(TaskCreate, {
   title: 'Enter a title of 1 to 200 characters.',

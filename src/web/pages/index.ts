@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { SESSION_COOKIE, type SessionStore } from '../../web/session-store.js'
+import { SESSION_COOKIE, type SessionStore } from '../../repositories/sessions.js'
 import accountPages from './account.js'
 import apiKeyPages from './api-keys.js'
 import taskPages from './tasks.js'

@@ -6,8 +6,8 @@ import { ProblemError } from '../../errors.js'
 import { hashPassword } from '../../lib/passwords.js'
 import { securityEvent } from '../../lib/security-events.js'
 import { Email, Password, Username } from '../../schemas/users.js'
-import { field, type FieldErrors, formChecker, localPath } from '../../web/forms.js'
-import { SESSION_COOKIE } from '../../web/session-store.js'
+import { field, type FieldErrors, formChecker, localPath } from '../forms.js'
+import { SESSION_COOKIE } from '../../repositories/sessions.js'
 
 /** The API's signup rules, as a form: email is optional and an empty field means none. */
 const checkSignup = formChecker(Type.Object({ username: Username, password: Password, email: Type.Optional(Email) }), {

@@ -4,7 +4,7 @@ import { securityEvent } from '../../lib/security-events.js'
 import { scopesOf } from '../../plugins/app/authentication.js'
 import { toApiKey } from '../../repositories/api-keys.js'
 import { ApiKeyCreate, type ApiKeyScope } from '../../schemas/api-keys.js'
-import { field, fields, type FieldErrors, formChecker, instantFromInput } from '../../web/forms.js'
+import { field, fields, type FieldErrors, formChecker, instantFromInput } from '../forms.js'
 
 const checkApiKey = formChecker(ApiKeyCreate, {
   name: 'Enter a name of 1 to 100 characters, to tell this key from others.',

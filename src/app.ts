@@ -19,7 +19,12 @@ import { installSerializers } from './plugins/app/serialization.js'
 import { installValidators } from './plugins/app/validation.js'
 import database from './plugins/app/database.js'
 import repositories from './plugins/app/repositories.js'
-import authentication from './plugins/app/authentication.js'
+import authCache from './plugins/app/auth-cache.js'
+import apiKeyUsage from './plugins/app/api-key-usage.js'
+import tokenIssuer from './plugins/app/token-issuer.js'
+import authenticate from './plugins/app/authenticate.js'
+import callerRateLimit from './plugins/app/caller-rate-limit.js'
+import authorize from './plugins/app/authorize.js'
 import loginThrottle from './plugins/app/login-throttle.js'
 import credentials from './plugins/app/credentials.js'
 import adminBootstrap from './plugins/app/admin-bootstrap.js'
@@ -139,7 +144,12 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   await app.register(rateLimit, { config })
   await app.register(database, { database: options.database, keepOpen: options.keepDatabaseOpen ?? false })
   await app.register(repositories, { config })
-  await app.register(authentication, { config })
+  await app.register(authCache)
+  await app.register(apiKeyUsage, { config })
+  await app.register(tokenIssuer, { config })
+  await app.register(authenticate)
+  await app.register(callerRateLimit, { config })
+  await app.register(authorize)
   await app.register(loginThrottle, { config })
   await app.register(credentials)
   await app.register(adminBootstrap, { config })
@@ -149,7 +159,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
 
   await app.register(healthRoutes, { prefix: '/health' })
   await app.register(authRoutes, { prefix: '/v1/auth', config })
-  await app.register(usersRoutes, { prefix: '/v1/users' })
+  await app.register(usersRoutes, { prefix: '/v1/users', jwtSecret: options.jwtSecret })
   await app.register(apiKeysRoutes, { prefix: '/v1/api-keys' })
   await app.register(tasksRoutes, { prefix: '/v1/tasks', jwtSecret: options.jwtSecret })
   await app.register(webPages, { prefix: '/app', config, jwtSecret: options.jwtSecret })

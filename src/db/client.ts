@@ -29,8 +29,14 @@ export interface DatabaseHandle {
   compile: <Row>(query: { toSQL: () => Query }) => Statement<Row>
   /** Answers when the database does; throws otherwise. */
   ping: () => Promise<void>
-  /** This instance's connections by state (`active`, `idle`, …), for metrics. */
+  /**
+   * This instance's connections by state, for metrics: PostgreSQL's own (`active`, `idle`,
+   * `idle in transaction`, … from pg_stat_activity); the embedded database's one connection is
+   * `active` while a statement or transaction runs or waits for it, else `idle`.
+   */
   poolStats: () => Promise<Record<string, number>>
+  /** The most connections this handle opens at once: the pool's maximum, 1 for the embedded database. */
+  poolMax: number
   close: () => Promise<void>
 }
 
@@ -130,6 +136,7 @@ export async function openPostgres (options: PostgresOptions): Promise<DatabaseH
         where application_name = $1 group by 1`, [applicationName])
       return Object.fromEntries(rows.map((r) => [r.state, r.n]))
     },
+    poolMax: options.poolMax,
     close: async () => { await client.end({ timeout: 5 }) },
   }
 }
@@ -149,6 +156,7 @@ export async function openPglite (dataDir?: string): Promise<DatabaseHandle & { 
   }
   await client.waitReady
   await client.exec(`set time zone '${timestampSession.TimeZone}'; set datestyle to '${timestampSession.DateStyle}'`)
+  const busy = countBusy(client)
   const db = drizzle({ client, schema }) as unknown as Database
   return {
     db,
@@ -156,12 +164,36 @@ export async function openPglite (dataDir?: string): Promise<DatabaseHandle & { 
     driver: 'pglite',
     compile: compiler(async (text, params) => (await client.query(text, params)).rows),
     ping: async () => { await db.execute(sql`select 1`) },
-    poolStats: async () => ({ active: 1 }),
+    poolStats: async () => busy() > 0 ? { active: 1, idle: 0 } : { active: 0, idle: 1 },
+    poolMax: 1,
     close: async () => {
       if (!client.closed) await client.close()
       await releaseLock()
     },
   }
+}
+
+/**
+ * PGlite runs one statement or transaction at a time, queuing the others: every use goes through
+ * `query`, `exec` or `transaction` (Drizzle's included), so counting the calls that have not
+ * settled tells whether its one connection is in use. Returns that count.
+ */
+function countBusy (client: PGlite): () => number {
+  let pending = 0
+  for (const method of ['query', 'exec', 'transaction'] as const) {
+    const run = (client[method] as (...args: unknown[]) => Promise<unknown>).bind(client)
+    Object.assign(client, {
+      [method]: async (...args: unknown[]) => {
+        pending += 1
+        try {
+          return await run(...args)
+        } finally {
+          pending -= 1
+        }
+      },
+    })
+  }
+  return () => pending
 }
 
 /**

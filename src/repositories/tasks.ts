@@ -1,15 +1,15 @@
-import { and, asc, desc, eq, type SQL, sql } from 'drizzle-orm'
+import { and, eq, type SQL, sql } from 'drizzle-orm'
 import type { Database, DatabaseHandle, Statement } from '../db/client.js'
-import { searchDocument, tasks } from '../db/schema.js'
-import { rfc3339FromPostgres, timestampText } from '../db/timestamps.js'
+import { tasks } from '../db/schema.js'
 import { problem } from '../errors.js'
-import type { Priority, Task, TaskSort } from '../schemas/tasks.js'
+import type { Position } from '../lib/paging.js'
+import type { Priority } from '../schemas/tasks.js'
 import {
   claimIdempotencyKey, type IdempotencyClaim, type StoredResponse, storedResponseFor, storeIdempotentResponse,
 } from './idempotency-keys.js'
+import { listParameters, listQuery, positionOf, shapeOf, taskColumns, taskOf, type TaskListRequest, type TaskRecord } from './task-query.js'
 
-/** A task as the API shows it, plus the version its ETag is made of. */
-export type TaskRecord = Task & { version: number }
+export type { TaskRecord } from './task-query.js'
 
 /** All writable fields, as create and replace set them. */
 export interface TaskValues {
@@ -21,125 +21,7 @@ export interface TaskValues {
   completed: boolean
 }
 
-export interface TaskFilters {
-  completed?: boolean | undefined
-  priority?: Priority | undefined
-  /** A task must carry every one of them. */
-  tags?: string[] | undefined
-  dueBefore?: string | undefined
-  dueAfter?: string | undefined
-  q?: string | undefined
-}
-
-/** Where a page ends: the sort key of its last task and that task's id. */
-export type Position = [key: string | null, id: string]
-
-export interface ListOptions {
-  sort: TaskSort
-  filters: TaskFilters
-  limit: number
-  after?: Position | undefined
-}
-
 const placeholder = (name: string) => sql.placeholder(name)
-
-/**
- * The select list of a task, every entry named as the Task field it fills (rows of compiled
- * statements are keyed by those names); `taskOf` finishes the timestamps.
- */
-const taskColumns = {
-  id: tasks.id,
-  title: tasks.title,
-  description: tasks.description,
-  completed: tasks.completed,
-  completed_at: timestampText<string | null>(tasks.completedAt, 'completed_at'),
-  priority: tasks.priority,
-  due_at: timestampText<string | null>(tasks.dueAt, 'due_at'),
-  tags: tasks.tags,
-  created_at: timestampText<string>(tasks.createdAt, 'created_at'),
-  updated_at: timestampText<string>(tasks.updatedAt, 'updated_at'),
-  version: tasks.version,
-}
-
-/** A row of `taskColumns` as the API's Task, in place: its timestamps become RFC 3339. */
-function taskOf (row: TaskRecord): TaskRecord {
-  row.created_at = rfc3339FromPostgres(row.created_at)
-  row.updated_at = rfc3339FromPostgres(row.updated_at)
-  if (row.completed_at !== null) row.completed_at = rfc3339FromPostgres(row.completed_at)
-  if (row.due_at !== null) row.due_at = rfc3339FromPostgres(row.due_at)
-  return row
-}
-
-/**
- * Per sort: the key expression, written exactly as in its index (so each page is one index range
- * scan), the cursor value cast to the key's type, the direction, and the Task field the key is read
- * from. Nulls sort last both ways because missing due dates are indexed as +infinity ascending and
- * -infinity descending.
- */
-interface SortSpec { key: SQL, after: SQL, descending: boolean, field: 'created_at' | 'due_at' | 'priority' | 'title' }
-const afterKey = placeholder('afterKey')
-const sortSpecs: Record<TaskSort, SortSpec> = (() => {
-  const createdAt = { key: sql`${tasks.createdAt}`, after: sql`${afterKey}::timestamptz`, field: 'created_at' } as const
-  const dueAsc = { key: sql`coalesce(${tasks.dueAt}, 'infinity'::timestamptz)`, after: sql`coalesce(${afterKey}::timestamptz, 'infinity'::timestamptz)`, field: 'due_at' } as const
-  const dueDesc = { key: sql`coalesce(${tasks.dueAt}, '-infinity'::timestamptz)`, after: sql`coalesce(${afterKey}::timestamptz, '-infinity'::timestamptz)`, field: 'due_at' } as const
-  const priority = { key: sql`${tasks.priority}`, after: sql`${afterKey}::task_priority`, field: 'priority' } as const
-  const title = { key: sql`(${tasks.title} collate "C")`, after: sql`(${afterKey}::text collate "C")`, field: 'title' } as const
-  return {
-    created_at: { ...createdAt, descending: false },
-    '-created_at': { ...createdAt, descending: true },
-    due_at: { ...dueAsc, descending: false },
-    '-due_at': { ...dueDesc, descending: true },
-    priority: { ...priority, descending: false },
-    '-priority': { ...priority, descending: true },
-    title: { ...title, descending: false },
-    '-title': { ...title, descending: true },
-  }
-})()
-
-/** Values for the list statement's placeholders; only those its shape uses are read. */
-export function listParameters (ownerId: string, options: ListOptions): Record<string, unknown> {
-  const { filters, after } = options
-  return {
-    owner: ownerId,
-    limit: options.limit + 1,
-    completed: filters.completed,
-    priority: filters.priority,
-    tags: filters.tags,
-    dueBefore: filters.dueBefore,
-    dueAfter: filters.dueAfter,
-    q: filters.q,
-    afterKey: after?.[0],
-    afterId: after?.[1],
-  }
-}
-
-/** The conditions of a list statement; which ones appear is its shape. */
-function listConditions (options: ListOptions): SQL[] {
-  const { filters } = options
-  const conditions = [sql`${tasks.ownerId} = ${placeholder('owner')}`]
-  if (filters.completed !== undefined) conditions.push(sql`${tasks.completed} = ${placeholder('completed')}`)
-  if (filters.priority !== undefined) conditions.push(sql`${tasks.priority} = ${placeholder('priority')}::task_priority`)
-  if (filters.tags !== undefined && filters.tags.length > 0) conditions.push(sql`${tasks.tags} @> ${placeholder('tags')}::text[]`)
-  if (filters.dueBefore !== undefined) conditions.push(sql`${tasks.dueAt} < ${placeholder('dueBefore')}::timestamptz`)
-  if (filters.dueAfter !== undefined) conditions.push(sql`${tasks.dueAt} > ${placeholder('dueAfter')}::timestamptz`)
-  if (filters.q !== undefined) conditions.push(sql`${searchDocument(tasks.title, tasks.description)} @@ websearch_to_tsquery('english', ${placeholder('q')})`)
-  if (options.after !== undefined) {
-    const { key, after, descending } = sortSpecs[options.sort]
-    // A row comparison over the index's columns: PostgreSQL turns it into the scan's start point.
-    conditions.push(descending
-      ? sql`(${key}, ${tasks.id}) < (${after}, ${placeholder('afterId')}::uuid)`
-      : sql`(${key}, ${tasks.id}) > (${after}, ${placeholder('afterId')}::uuid)`)
-  }
-  return conditions
-}
-
-function shapeOf (options: ListOptions): string {
-  const { filters } = options
-  return [
-    options.sort, options.after !== undefined, filters.completed !== undefined, filters.priority !== undefined,
-    filters.tags !== undefined && filters.tags.length > 0, filters.dueBefore !== undefined, filters.dueAfter !== undefined, filters.q !== undefined,
-  ].join()
-}
 
 /** Fields a merge patch may set, in a fixed order so each combination is one statement. */
 const patchable = ['title', 'description', 'priority', 'due_at', 'tags', 'completed'] as const
@@ -180,18 +62,6 @@ function writeParameters (ownerId: string, values: Partial<TaskValues>, target?:
   return { owner: ownerId, id: target?.id, versions: target?.versions, title, description, priority, due_at: dueAt, tags, completed }
 }
 
-/**
- * The list statement for a shape of options, with placeholders for every value: one page plus one
- * row, which tells whether another page follows.
- */
-export function listQuery (db: Database, options: ListOptions) {
-  const { key, descending } = sortSpecs[options.sort]
-  return db.select(taskColumns).from(tasks)
-    .where(and(...listConditions(options)))
-    .orderBy(...(descending ? [sql`${key} desc`, desc(tasks.id)] : [sql`${key} asc`, asc(tasks.id)]))
-    .limit(placeholder('limit'))
-}
-
 export function createTasksRepository ({ db, compile }: DatabaseHandle) {
   const insertStatement = (executor: Database) => executor.insert(tasks).values({
     ownerId: sql`${placeholder('owner')}`,
@@ -229,21 +99,23 @@ export function createTasksRepository ({ db, compile }: DatabaseHandle) {
   }
 
   return {
-    /** One page in the requested order, and where the next one starts (null on the last page). */
-    async list (ownerId: string, options: ListOptions): Promise<{ items: TaskRecord[], next: Position | null }> {
-      const shape = shapeOf(options)
-      let statement = listStatements.get(shape)
+    /**
+     * One page in the requested order, and where the next one starts (null on the last page). The
+     * statement is built once per shape (src/repositories/task-query.ts) and prepared.
+     */
+    async list (ownerId: string, request: TaskListRequest): Promise<{ items: TaskRecord[], next: Position | null }> {
+      const shape = shapeOf(request)
+      let statement = listStatements.get(shape.key)
       if (statement === undefined) {
-        statement = compile<TaskRecord>(listQuery(db, options))
-        listStatements.set(shape, statement)
+        statement = compile<TaskRecord>(listQuery(db, shape))
+        listStatements.set(shape.key, statement)
       }
-      const items = await statement(listParameters(ownerId, options))
-      const more = items.length > options.limit
-      if (more) items.length = options.limit
+      const items = await statement(listParameters(ownerId, request))
+      const more = items.length > request.limit
+      if (more) items.length = request.limit
       for (const item of items) taskOf(item)
       if (!more) return { items, next: null }
-      const last = items[options.limit - 1]!
-      return { items, next: [last[sortSpecs[options.sort].field], last.id] }
+      return { items, next: positionOf(request.sort, items[request.limit - 1]!) }
     },
 
     /** The caller's task, or undefined for a missing task and for someone else's alike. */

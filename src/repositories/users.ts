@@ -4,7 +4,8 @@ import { users, type UserRow } from '../db/schema.js'
 import { rfc3339FromPostgres, timestampText } from '../db/timestamps.js'
 import { isUniqueViolation } from '../db/errors.js'
 import { problem } from '../errors.js'
-import type { Role, User, UserAdminPatch, UserSelfPatch } from '../schemas/users.js'
+import type { ListRequest, PagedList, Position } from '../lib/paging.js'
+import { type Role, type User, type UserAdminPatch, UserListQuery, type UserSelfPatch } from '../schemas/users.js'
 import { revokeAllRefreshTokens } from './refresh-tokens.js'
 
 /** The one mapper from a users row to the API's User: the password hash stays behind. */
@@ -28,23 +29,14 @@ export interface AuthState {
   passwordChangedAt: Date
 }
 
-// Keyset cursor over (created_at, id). The time travels as text with microseconds, because a JS
-// Date would round it to milliseconds and skip rows created within the same millisecond.
-const CURSOR_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
-
-function encodeCursor (time: string, id: string): string {
-  return Buffer.from(JSON.stringify([time, id])).toString('base64url')
-}
-
-function decodeCursor (cursor: string): [string, string] {
-  try {
-    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
-    if (Array.isArray(value) && value.length === 2 && CURSOR_TIME.test(String(value[0])) && UUID.test(String(value[1]))) {
-      return [String(value[0]), String(value[1])]
-    }
-  } catch { /* reported below */ }
-  throw problem('INVALID_CURSOR', 'The cursor is not one this endpoint returned.')
+/**
+ * The user list, as paging (src/lib/paging.ts) declares it: no filters, one order — newest first,
+ * over (created_at, id), the index users_created_at_id_idx.
+ */
+export const userList: PagedList<Record<never, never>, '-created_at'> = {
+  filters: {},
+  defaultSort: '-created_at',
+  defaultLimit: UserListQuery.properties.limit.default as number,
 }
 
 /**
@@ -98,20 +90,24 @@ export function createUsersRepository (db: Database) {
       return row
     },
 
-    /** Newest first; `nextCursor` is null on the last page. */
-    async list (page: { limit: number, cursor?: string | undefined }): Promise<{ rows: UserRow[], nextCursor: string | null }> {
-      const after = page.cursor === undefined ? undefined : decodeCursor(page.cursor)
+    /**
+     * Newest first, and where the next page starts (null on the last page). A position's time is
+     * text with microseconds, because a JS Date would round it to milliseconds and skip users
+     * created within the same millisecond.
+     */
+    async list (request: ListRequest<Record<never, never>, '-created_at'>): Promise<{ items: User[], next: Position | null }> {
+      const { after, limit } = request
       const rows = await db.select({
         ...getTableColumns(users),
         cursorTime: timestampText<string>(users.createdAt, 'cursor_time'),
       }).from(users)
         .where(after === undefined ? undefined : sql`(${users.createdAt}, ${users.id}) < (${after[0]}::timestamptz, ${after[1]}::uuid)`)
         .orderBy(desc(users.createdAt), desc(users.id))
-        .limit(page.limit + 1)
-      const last = rows.length > page.limit ? rows[page.limit - 1] : undefined
+        .limit(limit + 1)
+      const last = rows.length > limit ? rows[limit - 1] : undefined
       return {
-        rows: rows.slice(0, page.limit).map(({ cursorTime: _, ...row }) => row),
-        nextCursor: last === undefined ? null : encodeCursor(rfc3339FromPostgres(last.cursorTime), last.id),
+        items: rows.slice(0, limit).map(toUser),
+        next: last === undefined ? null : [rfc3339FromPostgres(last.cursorTime), last.id],
       }
     },
 

@@ -1,5 +1,9 @@
 import { type Static, Type } from '@sinclair/typebox'
 import { Email, Password, Username } from './users.js'
+import { scopesOf } from './scopes.js'
+
+/** The `scope` of the examples: what a user's token grants. */
+const exampleScope = scopesOf('user').join(' ')
 
 export const SignupRequest = Type.Object({
   username: Username,
@@ -23,7 +27,7 @@ export const LoginRequest = Type.Object({
 }, { $id: 'LoginRequest', title: 'LoginRequest', additionalProperties: false, example: { username: 'alice', password: 'correct horse battery staple' } })
 export type LoginRequest = Static<typeof LoginRequest>
 
-export const RefreshToken = Type.String({
+const RefreshToken = Type.String({
   minLength: 1,
   maxLength: 1024,
   description: 'The opaque refresh token from a TokenPair.',
@@ -47,7 +51,7 @@ export const TokenRequest = Type.Object({
   scope: Type.Optional(Type.String({
     maxLength: 200,
     description: 'Space-separated scopes. Unknown scopes are refused (`invalid_scope`); the token is granted every scope of your role, which the response\'s `scope` lists.',
-    example: 'tasks:read tasks:write',
+    example: exampleScope,
   })),
   client_id: Type.Optional(Type.String({ maxLength: 200, description: 'Accepted and ignored (public client).', example: 'docs' })),
   client_secret: Type.Optional(Type.String({ maxLength: 200, description: 'Accepted and ignored (public client).', example: '' })),
@@ -55,7 +59,7 @@ export const TokenRequest = Type.Object({
   $id: 'TokenRequest',
   title: 'TokenRequest',
   additionalProperties: true,
-  example: { grant_type: 'password', username: 'alice', password: 'correct horse battery staple', scope: 'tasks:read tasks:write' },
+  example: { grant_type: 'password', username: 'alice', password: 'correct horse battery staple', scope: exampleScope },
 })
 export type TokenRequest = Static<typeof TokenRequest>
 
@@ -67,7 +71,7 @@ export const TokenPair = Type.Object({
     description: 'Opaque token for `POST /v1/auth/refresh`; single use, rotated on every refresh. Its family (this login) expires `REFRESH_TOKEN_TTL` after the login.',
     example: 'rt_2kq3T9yY5b0Xc8mJ1vH6wN4pLsQeRzAf',
   }),
-  scope: Type.String({ description: 'The scopes the access token grants, space-separated (RFC 6749 §5.1).', example: 'tasks:read tasks:write' }),
+  scope: Type.String({ description: 'The scopes the access token grants, space-separated (RFC 6749 §5.1).', example: exampleScope }),
 }, {
   $id: 'TokenPair',
   title: 'TokenPair',
@@ -76,7 +80,7 @@ export const TokenPair = Type.Object({
     token_type: 'Bearer',
     expires_in: 900,
     refresh_token: 'rt_2kq3T9yY5b0Xc8mJ1vH6wN4pLsQeRzAf',
-    scope: 'tasks:read tasks:write',
+    scope: exampleScope,
   },
 })
 export type TokenPair = Static<typeof TokenPair>

@@ -1,9 +1,25 @@
-import { type SchemaOptions, type Static, type TSchema, Type } from '@sinclair/typebox'
+import { type ArrayOptions, type SchemaOptions, type Static, type TSchema, Type } from '@sinclair/typebox'
 
 /** `T | null` as a JSON Schema type array: compact in OpenAPI 3.1 and fast to serialize. */
 export function Nullable<T extends TSchema> (schema: T, options: SchemaOptions = {}) {
   const { type, ...rest } = schema as unknown as { type: string }
   return Type.Unsafe<Static<T> | null>({ ...rest, ...options, type: [type, 'null'] })
+}
+
+/**
+ * One page of a keyset-paged list (src/lib/paging.ts): `items` (by `$ref` to the item's schema)
+ * and `next_cursor`, null on the last page. Every paged list's response is one of these.
+ */
+export function Page<T extends TSchema> (item: T, options: SchemaOptions & {
+  /** Options of the `items` array (a description of the order, say). */
+  items?: ArrayOptions
+  nextCursor: { description: string, example: string | null }
+}) {
+  const { items, nextCursor, ...page } = options
+  return Type.Object({
+    items: Type.Array(Type.Ref(item), items),
+    next_cursor: Nullable(Type.String(), nextCursor),
+  }, page)
 }
 
 export const Uuid = Type.String({ format: 'uuid', example: '5f0c6a4e-8a5b-4a53-9a8e-2a8f7f9c1b2d' })
@@ -138,9 +154,6 @@ export function problemResponses<S extends number> (...statuses: S[]) {
   }
   return responses
 }
-
-/** Errors any route can answer with, whatever it does. */
-export const commonProblems = [400, 413, 415, 429, 500, 503] as const
 
 /**
  * `responses` (a route's `schema.response`) with `headers` added to every status but those in

@@ -1,8 +1,8 @@
 import { type Static, Type } from '@sinclair/typebox'
-import { Nullable, Uuid } from './common.js'
+import { Nullable, Page, Uuid } from './common.js'
 
 /** A string enum as a JSON Schema `enum`: one keyword for validators and a named enum for SDKs. */
-function StringEnum<const V extends readonly string[]> (values: V, options: { title?: string, description?: string, example?: V[number], default?: V[number] } = {}) {
+export function StringEnum<const V extends readonly string[]> (values: V, options: { title?: string, description?: string, example?: V[number], default?: V[number] } = {}) {
   return Type.Unsafe<V[number]>({ type: 'string', enum: values, ...options })
 }
 
@@ -125,52 +125,20 @@ export const TaskPatch = Type.Object({ ...writable, title: Type.Optional(TaskTit
 })
 export type TaskPatch = Static<typeof TaskPatch>
 
-export const TaskPage = Type.Object({
-  items: Type.Array(Type.Ref(Task), { description: 'At most `limit` tasks, in the requested order.' }),
-  next_cursor: Nullable(Type.String(), {
-    description: 'Pass as `cursor` to get the next page (also sent in the `Link` header); null on the last page.',
-    example: 'WyIyMDI2LTExLTIzVDA5OjMwOjAwLjEyMzQ1NloiLCI1ZjBjNmE0ZS04YTViLTRhNTMtOWE4ZS0yYThmN2Y5YzFiMmQiXQ.3q2-7wXxVYk0a1bC2dE3fA',
-  }),
-}, {
+const cursorExample = 'WyIyMDI2LTExLTIzVDA5OjMwOjAwLjEyMzQ1NloiLCI1ZjBjNmE0ZS04YTViLTRhNTMtOWE4ZS0yYThmN2Y5YzFiMmQiXQ.3q2-7wXxVYk0a1bC2dE3fA'
+
+export const TaskPage = Page(Task, {
+  items: { description: 'At most `limit` tasks, in the requested order.' },
+  nextCursor: { description: 'Pass as `cursor` to get the next page (also sent in the `Link` header); null on the last page.', example: cursorExample },
   $id: 'TaskPage',
   title: 'TaskPage',
   description: 'One page of your tasks.',
-  example: { items: [taskExample], next_cursor: 'WyIyMDI2LTExLTIzVDA5OjMwOjAwLjEyMzQ1NloiLCI1ZjBjNmE0ZS04YTViLTRhNTMtOWE4ZS0yYThmN2Y5YzFiMmQiXQ.3q2-7wXxVYk0a1bC2dE3fA' },
+  example: { items: [taskExample], next_cursor: cursorExample },
 })
 export type TaskPage = Static<typeof TaskPage>
 
-export const sorts = ['created_at', '-created_at', 'due_at', '-due_at', 'priority', '-priority', 'title', '-title'] as const
-export type TaskSort = typeof sorts[number]
-
-// Filters carry no `example`: Swagger UI pre-fills parameters with it, and "Try it out" would then
-// filter everything away. Their descriptions show a value instead.
-export const TaskListQuery = Type.Object({
-  completed: Type.Optional(Type.Boolean({ description: 'Only completed (`true`) or only open (`false`) tasks.' })),
-  priority: Type.Optional(Type.Unsafe<Priority>({ ...Priority, description: 'Only tasks of this priority, e.g. `high`.' })),
-  tag: Type.Optional(Type.Array(Tag, {
-    maxItems: 20,
-    description: 'Only tasks carrying this tag. Repeat the parameter for several tags: a task must carry all of them (`?tag=work&tag=urgent`).',
-  })),
-  due_before: Type.Optional(Type.String({ ...InstantInput, description: 'Only tasks due strictly before this instant, e.g. `2026-12-31T23:59:59Z` (tasks without `due_at` never match).' })),
-  due_after: Type.Optional(Type.String({ ...InstantInput, description: 'Only tasks due strictly after this instant, e.g. `2026-12-01T00:00:00Z` (tasks without `due_at` never match).' })),
-  q: Type.Optional(Type.String({
-    minLength: 1,
-    maxLength: 200,
-    description: 'Full-text search over title and description with PostgreSQL English text search (`run` finds "Running"). Web-search syntax: `"exact phrase"`, `or`, `-excluded`, e.g. `passport -visa`.',
-  })),
-  sort: Type.Optional(StringEnum(sorts, {
-    default: '-created_at',
-    description: 'Sort field; a leading `-` sorts descending. Ties are broken by `id` in the same direction. Tasks without `due_at` come last in both directions. `title` sorts by Unicode code point (case-sensitive, `Z` before `a`); `priority` as low < medium < high.',
-  })),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'Page size, 1 to 100.', example: 20 })),
-  cursor: Type.Optional(Type.String({
-    minLength: 1,
-    maxLength: 2048,
-    pattern: '^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$',
-    description: 'Opaque `next_cursor` of the previous page. It is tied to you and to this `sort` and these filters: sent with others, or altered, it is a 400 `INVALID_CURSOR`. Paging stays exact while tasks are added or removed meanwhile: each task still present is returned once.',
-  })),
-}, { additionalProperties: false })
-export type TaskListQuery = Static<typeof TaskListQuery>
+// The list's query parameters (TaskListQuery) and sort orders are derived from the list's
+// declaration, with its filters: src/repositories/task-query.ts.
 
 /** An RFC 9110 entity-tag list (`"3"`, `W/"3", "4"`) or `*`. */
 const entityTagList = '^\\s*(\\*|(W/)?"[\\x21\\x23-\\x7E]*"(\\s*,\\s*(W/)?"[\\x21\\x23-\\x7E]*")*)\\s*$'

@@ -1,5 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox'
-import { Nullable, Timestamp, Uuid } from './common.js'
+import { Nullable, Page, Timestamp, Uuid } from './common.js'
 
 export const Username = Type.String({
   minLength: 3,
@@ -92,8 +92,11 @@ export const UserListQuery = Type.Object({
 }, { additionalProperties: false })
 export type UserListQuery = Static<typeof UserListQuery>
 
-export const UserPage = Type.Object({
-  items: Type.Array(Type.Ref(User)),
-  next_cursor: Nullable(Type.String({ description: 'Pass as `cursor` for the next page; null on the last page.', example: null })),
-}, { $id: 'UserPage', title: 'UserPage', description: 'Users, newest first (ties broken by id).', example: { items: [userExample], next_cursor: null } })
+export const UserPage = Page(User, {
+  nextCursor: { description: 'Pass as `cursor` for the next page; null on the last page.', example: null },
+  $id: 'UserPage',
+  title: 'UserPage',
+  description: 'Users, newest first (ties broken by id).',
+  example: { items: [userExample], next_cursor: null },
+})
 export type UserPage = Static<typeof UserPage>

@@ -1,5 +1,6 @@
 import { hkdfSync, randomBytes } from 'node:crypto'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
 import cookie from '@fastify/cookie'
 import csrfProtection from '@fastify/csrf-protection'
 import formbody from '@fastify/formbody'
@@ -8,9 +9,9 @@ import fastifyStatic from '@fastify/static'
 import view from '@fastify/view'
 import nunjucks from 'nunjucks'
 import type { Config } from '../config.js'
-import { isDatabaseUnavailable } from '../db/errors.js'
 import type { UserRow } from '../db/schema.js'
-import { ProblemError } from '../errors.js'
+import { type ProblemError, statusOf, titleOf } from '../errors.js'
+import { classifyError } from '../plugins/app/error-classification.js'
 import { documentSecurityHeaders } from '../plugins/external/helmet.js'
 import authPages from './pages/auth.js'
 import memberPages from './pages/index.js'
@@ -28,7 +29,7 @@ declare module 'fastify' {
   }
 }
 
-export interface WebOptions {
+interface WebOptions {
   config: Config
   /** Cookie-signing and cursor keys are derived from it. */
   jwtSecret: string
@@ -38,27 +39,21 @@ const statusTitles: Record<number, string> = {
   400: 'That request was not valid',
   403: 'That is not allowed',
   404: 'Page not found',
-  405: 'That is not allowed',
   413: 'That was too much to send',
   429: 'Too many requests',
   500: 'Something went wrong',
   503: 'The service is unavailable',
 }
 
-/** Status, message and headers of an error, in words for people rather than programs. */
+/** What a page says of an error: the shared classification, in words for people rather than programs. */
 function describe (error: FastifyError | ProblemError): { status: number, detail: string, headers: Record<string, string> } {
-  if (error instanceof ProblemError) {
-    return { status: error.statusCode, detail: error.extras.detail ?? error.message, headers: error.extras.headers ?? {} }
-  }
-  if (error.code === 'FST_CSRF_INVALID_TOKEN' || error.code === 'FST_CSRF_MISSING_SECRET') {
-    return { status: 403, detail: 'This form has expired or was not sent from this site. Go back, reload the page and try again.', headers: {} }
-  }
-  if (isDatabaseUnavailable(error)) {
-    return { status: 503, detail: 'The database is unavailable; try again in a few seconds.', headers: { 'retry-after': '5' } }
-  }
-  const status = error.statusCode ?? 500
-  if (status >= 400 && status < 500) return { status, detail: error.validation !== undefined ? 'Some of what was sent is not valid.' : error.message, headers: {} }
-  return { status: 500, detail: 'An unexpected error occurred.', headers: {} }
+  const { code, extras } = classifyError(error)
+  const status = statusOf(code)
+  // A 500's message may hold internals: people get the request id, the log gets the error.
+  if (status === 500) return { status, detail: 'An unexpected error occurred. Quote the reference below when reporting it.', headers: {} }
+  // The list of schema violations speaks of JSON pointers, which mean nothing on a page.
+  const detail = extras.errors !== undefined ? 'Some of what was sent is not valid.' : extras.detail ?? titleOf(code)
+  return { status, detail, headers: extras.headers ?? {} }
 }
 
 /**
@@ -67,7 +62,7 @@ function describe (error: FastifyError | ProblemError): { status: number, detail
  * problem+json handler keeps everything else, because Fastify scopes error and 404 handlers to
  * the plugin that sets them.
  */
-export default async function webPlugin (app: FastifyInstance, opts: WebOptions): Promise<void> {
+async function webPlugin (app: FastifyInstance, opts: WebOptions): Promise<void> {
   const { config } = opts
   const key = (purpose: string) => Buffer.from(hkdfSync('sha256', opts.jwtSecret, '', purpose, 32)).toString('base64url')
 
@@ -98,8 +93,7 @@ export default async function webPlugin (app: FastifyInstance, opts: WebOptions)
     if (status >= 500) request.log.error({ err: error }, 'page failed')
     else request.log.debug({ status, detail }, 'page request rejected')
     reply.headers(headers)
-    // A 500's message may hold internals: people get the request id, the log gets the error.
-    return await renderError(request, reply, status, status === 500 ? 'An unexpected error occurred. Quote the reference below when reporting it.' : detail)
+    return await renderError(request, reply, status, detail)
   })
   app.setNotFoundHandler(async (request, reply) => await renderError(request, reply, 404, 'There is no page at this address.'))
 
@@ -155,3 +149,10 @@ export default async function webPlugin (app: FastifyInstance, opts: WebOptions)
     await pages.register(memberPages, { jwtSecret: opts.jwtSecret, sessions: store })
   })
 }
+
+// Encapsulated (its error and 404 handlers are its own); named so that its dependencies are checked when it is registered.
+export default fp(webPlugin, {
+  name: 'web',
+  encapsulate: true,
+  dependencies: ['database', 'repositories', 'housekeeping', 'credentials', 'auth-cache'],
+})

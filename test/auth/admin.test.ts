@@ -108,7 +108,7 @@ tap.test('PATCH /v1/users/{id}: role and disabled; disabling stops every credent
 })
 
 tap.test('another instance sees a disabled user within the auth cache TTL (30 s ≤ 60 s)', async (t) => {
-  const { AUTH_CACHE_TTL_MS } = await import('../../src/plugins/app/authentication.js')
+  const { AUTH_CACHE_TTL_MS } = await import('../../src/plugins/app/auth-cache.js')
   t.ok(AUTH_CACHE_TTL_MS <= 60_000)
   const realNow = Date.now.bind(Date)
   let shift = 0

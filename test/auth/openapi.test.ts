@@ -56,6 +56,6 @@ tap.test('both kinds of credentials at once: the problem says which to send, for
   const res = await app.inject({ method: 'GET', url: '/v1/probe/read', headers: { ...bearer(user.accessToken), 'x-api-key': user.accessToken } })
   const problem = assertProblem(t, res, 401, 'AMBIGUOUS_CREDENTIALS')
   t.match(problem.detail, /either `Authorization: Bearer <token>` or `X-API-Key: <key>`, not both/)
-  t.match(problem.detail, /Use it from code/, 'points to the README section that shows how')
+  t.match(problem.detail, /Use it from code/, 'points to the guide section that shows how')
   t.match(res.headers['www-authenticate'], /error="invalid_request"/)
 })

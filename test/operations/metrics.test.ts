@@ -1,6 +1,7 @@
 import tap from 'tap'
+import { sql } from 'drizzle-orm'
 import { freePort } from '../../scripts/free-port.js'
-import { assertProblem, build } from '../helper.js'
+import { assertProblem, build, databaseKind } from '../helper.js'
 
 tap.test('GET /metrics exposes request histograms by route template, pool and process metrics', async (t) => {
   const app = await build(t)
@@ -13,10 +14,51 @@ tap.test('GET /metrics exposes request histograms by route template, pool and pr
   const count = /http_request_duration_seconds_count\{method="GET",route="\/health\/live",status_code="200"\} (\d+)/.exec(res.body)
   t.equal(count?.[1], '3', 'three requests counted for the route')
   t.match(res.body, /http_request_duration_seconds_count\{method="GET",route="\/v1\/users\/me",status_code="401"\} 1/)
-  t.match(res.body, /db_pool_connections\{state="\w+"\} \d+/)
-  t.match(res.body, /db_pool_max \d+/)
   t.match(res.body, /process_resident_memory_bytes \d+/)
   t.match(res.body, /nodejs_eventloop_lag_seconds/)
+})
+
+tap.test('the pool gauges report this instance\'s connections as they are', async (t) => {
+  const app = await build(t)
+  const scrape = async () => (await app.inject({ method: 'GET', url: '/metrics' })).body
+  /** A gauge's value, or undefined when the series is absent. */
+  const gauge = (body: string, series: string) => {
+    const line = body.split('\n').find((l) => l.startsWith(`${series} `))
+    return line === undefined ? undefined : Number(line.slice(series.length + 1))
+  }
+  const connections = (body: string, state: string) => gauge(body, `db_pool_connections{state="${state}"}`)
+
+  t.equal(gauge(await scrape(), 'db_pool_max'), app.database.poolMax, 'db_pool_max is the pool the app runs on')
+  t.equal(app.database.poolMax, databaseKind === 'postgres' ? 10 : 1, 'the test database\'s pool (test/helper.ts), or the embedded one connection')
+
+  // A transaction held open between two statements occupies one connection without running anything.
+  let release!: () => void
+  const held = new Promise<void>((resolve) => { release = resolve })
+  let entered!: () => void
+  const inside = new Promise<void>((resolve) => { entered = resolve })
+  const transaction = app.db.transaction(async (tx) => {
+    await tx.execute(sql`select 1`)
+    entered()
+    await held
+  })
+  await inside
+  const during = await scrape()
+  release()
+  await transaction
+  const after = await scrape()
+
+  if (databaseKind === 'postgres') {
+    // pg_stat_activity's own states; the scrape's query is the active connection.
+    t.equal(connections(during, 'idle in transaction'), 1, 'the held transaction')
+    t.equal(connections(during, 'active'), 1, 'the metrics query itself')
+    t.equal(connections(after, 'idle in transaction'), undefined, 'none once it committed')
+    const total = [...after.matchAll(/^db_pool_connections\{state="[^"]+"\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0)
+    t.ok(total >= 1 && total <= app.database.poolMax, `open connections within the pool (${total})`)
+  } else {
+    // The embedded database's one connection, in use by the held transaction, then free again.
+    t.same([connections(during, 'active'), connections(during, 'idle')], [1, 0], 'active while the transaction holds it')
+    t.same([connections(after, 'active'), connections(after, 'idle')], [0, 1], 'idle once it committed')
+  }
 })
 
 tap.test('with METRICS_TOKEN set, /metrics requires it', async (t) => {

@@ -1,11 +1,19 @@
 /**
  * Races against a real listening server: If-Match writers holding the same ETag, and parallel
- * POSTs with one Idempotency-Key. Meant for real PostgreSQL (TEST_DATABASE_URL); runs on PGlite too.
+ * POSTs with one Idempotency-Key.
+ *
+ * On PostgreSQL (TEST_DATABASE_URL) the requests run on a pool of connections, so their statements
+ * race inside the database, and one subtest makes sure they did. The embedded database runs one
+ * statement at a time on its one connection: there the same tests still race the requests through
+ * the app (between their statements), which is what the app's own logic must survive, but not the
+ * statements themselves.
  */
 import tap from 'tap'
-import { eq } from 'drizzle-orm'
+import postgres from 'postgres'
+import { eq, sql } from 'drizzle-orm'
+import { queryRows } from '../../src/db/client.js'
 import { tasks } from '../../src/db/schema.js'
-import { build, createUser } from '../helper.js'
+import { build, createUser, databaseKind, TEST_DATABASE_URL } from '../helper.js'
 
 tap.test('concurrent writers', async (t) => {
   const app = await build(t)
@@ -36,6 +44,44 @@ tap.test('concurrent writers', async (t) => {
     }
     const deletes = await Promise.all(Array.from({ length: 5 }, () => call('DELETE', `/v1/tasks/${task.id}`, undefined, { 'if-match': '"6"' })))
     t.same(deletes.map((r) => r.status).sort(), [204, 404, 404, 404, 404], 'one delete wins; the task is gone for the others')
+  })
+
+  await t.test('writers waiting together on the row: one wins, the others see its version', {
+    skip: databaseKind === 'postgres'
+      ? false
+      : 'PGlite runs one statement at a time on its one connection, so writers never wait on a row lock together; run with TEST_DATABASE_URL',
+  }, async (t) => {
+    const task = JSON.parse((await call('POST', '/v1/tasks', { title: 'Locked' })).body) as { id: string }
+    t.teardown(async () => { await call('DELETE', `/v1/tasks/${task.id}`) }) // the next test counts the user's tasks
+    // A connection of its own holds the row locked, so every writer's UPDATE has started and waits.
+    const [database] = await queryRows<{ name: string }>(app.db, sql`select current_database() as name`)
+    const url = new URL(TEST_DATABASE_URL!)
+    url.pathname = `/${database!.name}`
+    const admin = postgres(url.toString(), { max: 2, onnotice: () => {} })
+    t.teardown(() => admin.end({ timeout: 5 }))
+    const locker = await admin.reserve()
+    const [{ pid }] = await locker<[{ pid: number }]>`select pg_backend_pid() as pid`
+    await locker`begin`
+    await locker`select 1 from tasks where id = ${task.id} for update`
+    const writers = Promise.all(Array.from({ length: 10 }, (_, i) =>
+      call(i % 2 === 0 ? 'PATCH' : 'PUT', `/v1/tasks/${task.id}`, { title: `writer ${i}`, priority: 'high' }, { 'if-match': '"1"' })))
+    // Ten writers on the test pool's ten connections (test/helper.ts), all blocked at once.
+    let waiting = 0
+    for (const until = Date.now() + 10_000; waiting < 10 && Date.now() < until;) {
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      const [row] = await admin<[{ n: number }]>`
+        select count(*)::int as n from pg_stat_activity
+        where datname = current_database() and wait_event_type = 'Lock' and pid <> ${pid}`
+      waiting = row.n
+    }
+    t.equal(waiting, 10, 'all ten writers were in the database at once, waiting for the row')
+    await locker`commit`
+    locker.release()
+    const results = await writers
+    t.same(results.map((r) => r.status).sort(), [200, ...Array<number>(9).fill(412)], 'one 200, nine 412')
+    const winner = results.find((r) => r.status === 200)!
+    t.equal(winner.headers.get('etag'), '"2"')
+    t.equal((await call('GET', `/v1/tasks/${task.id}`)).body, winner.body, 'the task is what the winner wrote')
   })
 
   await t.test('50 parallel POSTs with one Idempotency-Key create one task', async (t) => {

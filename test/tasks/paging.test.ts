@@ -9,7 +9,8 @@ import fc from 'fast-check'
 import { inArray, sql } from 'drizzle-orm'
 import type { FastifyInstance } from 'fastify'
 import { tasks } from '../../src/db/schema.js'
-import { sorts, type Task, type TaskSort } from '../../src/schemas/tasks.js'
+import { sorts, type TaskSort } from '../../src/repositories/task-query.js'
+import type { Task } from '../../src/schemas/tasks.js'
 import { build, createUser, injectAs, type TestUser } from '../helper.js'
 
 const titles = ['apple', 'Apple', 'banana', 'Zebra', 'éclair', 'a', 'apple pie']

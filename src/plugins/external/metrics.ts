@@ -41,7 +41,7 @@ async function metricsPlugin (app: FastifyInstance, opts: { config: Config }): P
 
   new client.Gauge({
     name: 'db_pool_connections',
-    help: 'Database connections of this instance by state (PostgreSQL); the embedded database has one.',
+    help: 'Database connections of this instance by state (pg_stat_activity); the embedded database has one, active while in use.',
     labelNames: ['state'],
     registers: [register],
     async collect () {
@@ -52,7 +52,7 @@ async function metricsPlugin (app: FastifyInstance, opts: { config: Config }): P
     },
   })
   new client.Gauge({ name: 'db_pool_max', help: 'Configured maximum of database connections per instance.', registers: [register] })
-    .set(app.database.driver === 'postgres' ? opts.config.DB_POOL_MAX : 1)
+    .set(app.database.poolMax)
 
   const token = opts.config.METRICS_TOKEN === undefined ? undefined : Buffer.from(`Bearer ${opts.config.METRICS_TOKEN}`)
   const authorized = (authorization: string | undefined): boolean => {

@@ -7,7 +7,7 @@ import { problem } from '../../errors.js'
 import { rateLimitHeaders, withHeaders } from '../../schemas/common.js'
 
 /**
- * Rate limiting, applied where a route or the authentication plugin asks for it (`global: false`).
+ * Rate limiting, applied where a route or the per-caller limit asks for it (`global: false`).
  * Counters live in memory, or in Redis when REDIS_URL is set so that limits hold across instances.
  * Headers follow the IETF draft (`RateLimit-Limit`, `-Remaining`, `-Reset`, plus `Retry-After`).
  * @see https://github.com/fastify/fastify-rate-limit
@@ -32,7 +32,7 @@ async function rateLimitPlugin (app: FastifyInstance, opts: { config: Config }):
   })
   // A route limited by its own `config.rateLimit` sends the headers with every answer it gives
   // (a 414 comes from the router, before the route); the per-caller limit is documented where it
-  // is applied (src/plugins/app/authentication.ts).
+  // is applied (src/plugins/app/authorize.ts).
   app.addHook('onRoute', (route) => {
     if (route.config?.rateLimit === undefined || route.schema?.response === undefined) return
     route.schema = { ...route.schema, response: withHeaders(route.schema.response as object, rateLimitHeaders, [414]) }

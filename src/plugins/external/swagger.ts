@@ -6,6 +6,7 @@ import swaggerUi from '@fastify/swagger-ui'
 import { apiDescription, apiVersion } from '../../openapi-info.js'
 import { responseHeaders } from '../../schemas/common.js'
 import { namedEnums } from '../../schemas/index.js'
+import { scopes } from '../../schemas/scopes.js'
 import { documentSecurityHeaders } from './helmet.js'
 
 type JsonObject = Record<string, unknown>
@@ -113,7 +114,7 @@ async function swaggerPlugin (app: FastifyInstance): Promise<void> {
               password: {
                 tokenUrl: '/v1/auth/token',
                 refreshUrl: '/v1/auth/token',
-                scopes: { 'tasks:read': 'Read your tasks', 'tasks:write': 'Create, change and delete your tasks', admin: 'Manage users (admins only)' },
+                scopes: Object.fromEntries(scopes.map((scope) => [scope.name, scope.description])),
               },
             },
           },

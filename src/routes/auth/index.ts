@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
 import formbody from '@fastify/formbody'
 import { Type } from '@sinclair/typebox'
 import type { Config } from '../../config.js'
@@ -11,8 +12,9 @@ import { LoginRequest, RefreshTokenRequest, SignupRequest, TokenPair, TokenReque
 import { jsonResponse, noContent, problemResponses } from '../../schemas/common.js'
 import { User } from '../../schemas/users.js'
 import type { Problem } from '../../schemas/common.js'
+import { scopeNames } from '../../schemas/scopes.js'
 
-const KNOWN_SCOPES = new Set(['tasks:read', 'tasks:write', 'admin'])
+const KNOWN_SCOPES = new Set<string>(scopeNames)
 
 /** RFC 6749 §5.2 `error` for a token-endpoint failure that did not name one itself. */
 function oauthErrorFor (status: number): string {
@@ -177,4 +179,5 @@ const authRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, op
   })
 }
 
-export default authRoutes
+// Encapsulated like any route plugin; named so that its dependencies are checked when it is registered.
+export default fp(authRoutes, { name: 'auth-routes', encapsulate: true, dependencies: ['rate-limit', 'repositories', 'credentials', 'token-issuer'] })

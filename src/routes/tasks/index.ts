@@ -2,12 +2,13 @@ import { createHash } from 'node:crypto'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { problem } from '../../errors.js'
-import { createCursorCodec } from '../../lib/cursor.js'
 import { etagOf, noneMatchHolds, versionsMatching } from '../../lib/entity-tags.js'
-import type { Position, TaskRecord, TaskValues } from '../../repositories/tasks.js'
+import { createPaging } from '../../lib/paging.js'
+import { TaskListQuery, taskList } from '../../repositories/task-query.js'
+import type { TaskRecord, TaskValues } from '../../repositories/tasks.js'
 import { IdParams, jsonResponse, noContent, problemResponses, withHeaders } from '../../schemas/common.js'
 import {
-  ConditionalReadHeaders, ConditionalWriteHeaders, IdempotencyHeaders, Task, TaskCreate, TaskListQuery, TaskPage, TaskPatch, TaskReplace,
+  ConditionalReadHeaders, ConditionalWriteHeaders, IdempotencyHeaders, Task, TaskCreate, TaskPage, TaskPatch, TaskReplace,
 } from '../../schemas/tasks.js'
 
 export interface TasksRoutesOptions {
@@ -38,7 +39,7 @@ const taskRef = Type.Ref(Task)
 const taskWithETag = jsonResponse('The task.', taskRef, 'ETag')
 
 const tasksRoutes: FastifyPluginAsyncTypebox<TasksRoutesOptions> = async (app, opts) => {
-  const cursors = createCursorCodec(opts.jwtSecret, 'tasks-api/v1/tasks-cursor')
+  const paging = createPaging(taskList, { secret: opts.jwtSecret, purpose: 'tasks-api/v1/tasks-cursor', path: '/v1/tasks' })
   const tasks = app.tasksRepository
 
   app.get('', {
@@ -63,27 +64,8 @@ const tasksRoutes: FastifyPluginAsyncTypebox<TasksRoutesOptions> = async (app, o
     },
   }, async (request, reply) => {
     const userId = request.auth!.userId
-    const { sort = '-created_at', limit = 20, cursor, completed, priority, tag, due_before: dueBefore, due_after: dueAfter, q } = request.query
-    const tags = tag === undefined ? undefined : [...new Set(tag)].sort()
-    // What the cursor is only valid for; equivalent requests (tags in another order) share it.
-    const context = JSON.stringify([userId, sort, completed ?? null, priority ?? null, tags ?? [], dueBefore ?? null, dueAfter ?? null, q ?? null])
-    let after: Position | undefined
-    if (cursor !== undefined) {
-      after = cursors.decode(context, cursor) as Position | undefined
-      if (after === undefined) {
-        throw problem('INVALID_CURSOR', 'The cursor is malformed, was altered, or belongs to another sort, other filters or another user. Start again without a cursor.', {
-          errors: [{ in: 'query', path: '/cursor', message: 'is not a cursor for this query' }],
-        })
-      }
-    }
-    const page = await tasks.list(userId, { sort, limit, after, filters: { completed, priority, tags, dueBefore, dueAfter, q } })
-    const nextCursor = page.next === null ? null : cursors.encode(context, page.next)
-    if (nextCursor !== null) {
-      const params = new URLSearchParams(request.url.slice(request.url.indexOf('?') + 1))
-      params.set('cursor', nextCursor)
-      reply.header('link', `</v1/tasks?${params.toString()}>; rel="next"`)
-    }
-    return { items: page.items, next_cursor: nextCursor }
+    const list = paging.open(userId, request.query)
+    return paging.respond(reply, list, request.url, await tasks.list(userId, list))
   })
 
   app.post('', {

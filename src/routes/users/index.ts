@@ -1,13 +1,20 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { problem } from '../../errors.js'
+import { createPaging } from '../../lib/paging.js'
 import { assertPasswordPolicy, hashPassword, verifyPassword } from '../../lib/passwords.js'
 import { securityEvent } from '../../lib/security-events.js'
-import { toUser } from '../../repositories/users.js'
+import { toUser, userList } from '../../repositories/users.js'
 import { IdParams, jsonResponse, noContent, problemResponses } from '../../schemas/common.js'
 import { PasswordChange, User, UserAdminPatch, UserListQuery, UserPage, UserSelfPatch } from '../../schemas/users.js'
 
-const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
+export interface UsersRoutesOptions {
+  /** The list's cursors are signed with a key derived from it. */
+  jwtSecret: string
+}
+
+const usersRoutes: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async (app, opts) => {
+  const paging = createPaging(userList, { secret: opts.jwtSecret, purpose: 'tasks-api/v1/users-cursor', path: '/v1/users' })
   // Keys are for integrations: managing an account takes an access token.
   const self = { auth: { apiKeys: false } }
   const admin = { auth: { role: 'admin' as const, apiKeys: false } }
@@ -102,13 +109,8 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: jsonResponse('One page of users.', Type.Ref(UserPage), 'Link'), ...problemResponses(400, 500, 503) },
     },
   }, async (request, reply) => {
-    const query = request.query as UserListQuery
-    const page = await app.usersRepository.list(query)
-    if (page.nextCursor !== null) {
-      const next = new URLSearchParams({ limit: String(query.limit), cursor: page.nextCursor })
-      reply.header('link', `</v1/users?${next.toString()}>; rel="next"`)
-    }
-    return { items: page.rows.map(toUser), next_cursor: page.nextCursor }
+    const list = paging.open(request.auth!.userId, request.query as UserListQuery)
+    return paging.respond(reply, list, request.url, await app.usersRepository.list(list))
   })
 
   app.get('/:id', {

@@ -1,9 +1,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { problem } from '../../errors.js'
 import { securityEvent } from '../../lib/security-events.js'
-import { scopesOf } from '../../plugins/app/authentication.js'
 import { toApiKey } from '../../repositories/api-keys.js'
 import { ApiKeyCreate, type ApiKeyScope } from '../../schemas/api-keys.js'
+import { scopes, scopesOf } from '../../schemas/scopes.js'
 import { field, fields, type FieldErrors, formChecker, instantFromInput } from '../forms.js'
 
 const checkApiKey = formChecker(ApiKeyCreate, {
@@ -12,10 +12,7 @@ const checkApiKey = formChecker(ApiKeyCreate, {
   expires_at: 'Enter a date and time (UTC), or leave it empty for a key that does not expire.',
 })
 
-const scopeChoices = [
-  { value: 'tasks:read', label: 'Read tasks' },
-  { value: 'tasks:write', label: 'Create, change and delete tasks' },
-]
+const scopeChoices = scopes.filter((scope) => scope.apiKeys).map((scope) => ({ value: scope.name, label: scope.label }))
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 

@@ -1,8 +1,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { problem, ProblemError } from '../../errors.js'
-import { createCursorCodec } from '../../lib/cursor.js'
-import type { Position, TaskRecord, TaskValues } from '../../repositories/tasks.js'
-import { priorities, sorts, TaskCreate, TaskListQuery, type Priority, type TaskSort } from '../../schemas/tasks.js'
+import { createPaging } from '../../lib/paging.js'
+import { sorts, TaskListQuery, taskList, type TaskSort } from '../../repositories/task-query.js'
+import type { TaskRecord, TaskValues } from '../../repositories/tasks.js'
+import { priorities, TaskCreate, type Priority } from '../../schemas/tasks.js'
 import { field, type FieldErrors, formChecker, instantFromInput, localPath, tagsFromInput } from '../forms.js'
 
 const checkTask = formChecker(TaskCreate, {
@@ -94,15 +95,15 @@ function taskId (request: FastifyRequest): string {
 
 /** The task list, create, edit, complete and delete: the API's tasks, as pages and forms. */
 export default async function taskPages (app: FastifyInstance, opts: { jwtSecret: string }): Promise<void> {
-  // Cursors of their own: the same codec as the API's, under another purpose, so the two never mix.
-  const cursors = createCursorCodec(opts.jwtSecret, 'tasks-api/app/tasks-cursor')
+  // The API's paging of the same list, with cursors of their own (another purpose), so the two never mix.
+  const paging = createPaging(taskList, { secret: opts.jwtSecret, purpose: 'tasks-api/app/tasks-cursor', path: '/app/tasks' })
   const tasks = app.tasksRepository
 
   app.get('', async (request, reply) => {
     const raw = request.query as Record<string, string | string[] | undefined>
     const form = Object.fromEntries(filterNames.map((name) => [name, field(raw, name).trim()])) as FilterForm
     const cursor = field(raw, 'cursor')
-    const tags = tagsFromInput(form.tag).sort()
+    const tags = tagsFromInput(form.tag)
     // The API's query, built from the form: dates are whole days in UTC.
     const query = {
       ...(form.q !== '' ? { q: form.q } : {}),
@@ -111,34 +112,20 @@ export default async function taskPages (app: FastifyInstance, opts: { jwtSecret
       ...(tags.length > 0 ? { tag: tags } : {}),
       ...(form.due_before !== '' ? { due_before: DATE.test(form.due_before) ? `${form.due_before}T00:00:00Z` : form.due_before } : {}),
       ...(form.due_after !== '' ? { due_after: DATE.test(form.due_after) ? `${form.due_after}T23:59:59.999999Z` : form.due_after } : {}),
-      sort: form.sort === '' ? '-created_at' : form.sort,
-      limit: form.limit === '' ? 20 : /^\d{1,3}$/.test(form.limit) ? Number(form.limit) : form.limit,
+      sort: form.sort === '' ? taskList.defaultSort : form.sort,
+      limit: form.limit === '' ? taskList.defaultLimit : /^\d{1,3}$/.test(form.limit) ? Number(form.limit) : form.limit,
       ...(cursor !== '' ? { cursor } : {}),
     } as Record<string, unknown>
     const view = { filters: form, sorts: sorts.map((value) => ({ value, label: sortLabels[value] })), priorityOptions, firstPage: cursor !== '' ? listUrl(form) : null }
     const errors = checkListQuery(query)
     const userId = request.webUser!.id
-    const context = JSON.stringify([userId, query.sort, query.completed ?? null, query.priority ?? null, tags, query.due_before ?? null, query.due_after ?? null, query.q ?? null])
-    let after: Position | undefined
-    if (cursor !== '' && errors.cursor === undefined) {
-      after = cursors.decode(context, cursor) as Position | undefined
-      if (after === undefined) errors.cursor = 'This page link is out of date: start again from the first page.'
-    }
-    if (Object.keys(errors).length > 0) return await reply.code(400).page('tasks/list', { ...view, errors, items: [] })
-    const page = await tasks.list(userId, {
-      sort: query.sort as TaskSort,
-      limit: query.limit as number,
-      after,
-      filters: {
-        completed: query.completed as boolean | undefined,
-        priority: query.priority as Priority | undefined,
-        tags: tags.length > 0 ? tags : undefined,
-        dueBefore: query.due_before as string | undefined,
-        dueAfter: query.due_after as string | undefined,
-        q: query.q as string | undefined,
-      },
-    })
-    const nextPage = page.next === null ? null : listUrl(form, cursors.encode(context, page.next))
+    // Opened as the API opens it (the same normalisation and cursor context), unless the cursor
+    // itself is malformed; a cursor for another query is reported along with any other error.
+    const list = errors.cursor === undefined ? paging.tryOpen(userId, query as TaskListQuery) : undefined
+    if (list === undefined && cursor !== '') errors.cursor ??= 'This page link is out of date: start again from the first page.'
+    if (list === undefined || Object.keys(errors).length > 0) return await reply.code(400).page('tasks/list', { ...view, errors, items: [] })
+    const page = await tasks.list(userId, list)
+    const nextPage = paging.nextUrl(list, formParams(form), page.next)
     return await reply.page('tasks/list', { ...view, errors: {}, items: page.items, nextPage, here: request.url })
   })
 
@@ -208,11 +195,15 @@ export default async function taskPages (app: FastifyInstance, opts: { jwtSecret
   })
 }
 
-/** The list page with these filters (the empty ones left out), at `cursor` when given. */
-function listUrl (form: FilterForm, cursor?: string): string {
+/** The list filters of the form, the empty ones left out. */
+function formParams (form: FilterForm): URLSearchParams {
   const params = new URLSearchParams()
   for (const name of filterNames) if (form[name] !== '') params.set(name, form[name])
-  if (cursor !== undefined) params.set('cursor', cursor)
-  const search = params.toString()
+  return params
+}
+
+/** The first list page with these filters. */
+function listUrl (form: FilterForm): string {
+  const search = formParams(form).toString()
   return search === '' ? '/app/tasks' : `/app/tasks?${search}`
 }

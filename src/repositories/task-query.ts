@@ -1,0 +1,262 @@
+import { type Static, type TOptional, type TSchema, Type } from '@sinclair/typebox'
+import { and, asc, desc, type Placeholder, type SQL, sql } from 'drizzle-orm'
+import type { PgColumn } from 'drizzle-orm/pg-core'
+import type { Database } from '../db/client.js'
+import { searchDocument, tasks } from '../db/schema.js'
+import { rfc3339FromPostgres, timestampText } from '../db/timestamps.js'
+import type { ListRequest, PagedList, Position } from '../lib/paging.js'
+import { InstantInput, Priority, StringEnum, Tag, type Task } from '../schemas/tasks.js'
+
+/**
+ * The task list, declared once: the columns a task is read from, the filters and the sort orders.
+ * Everything else is derived from this declaration — the select list and the shaping of rows, the
+ * WHERE conditions, the statement parameters, the key of the prepared-statement cache, the cursor
+ * context (src/lib/paging.ts) and the query parameters as the API documents them (TaskListQuery).
+ * Adding a column or a filter touches the declaration and the migration (and, for a column, the
+ * Task schema the API documents; the type checker names what is missing).
+ */
+
+/** A task as the API shows it, plus the version its ETag is made of. */
+export type TaskRecord = Task & { version: number }
+
+/** A column of the representation, selected under its API name. */
+interface Column {
+  readonly column: PgColumn
+  /** A timestamptz: selected as PostgreSQL's text, finished as RFC 3339 (see timestampText). */
+  readonly timestamp: boolean
+}
+const plain = (column: PgColumn): Column => ({ column, timestamp: false })
+const instant = (column: PgColumn): Column => ({ column, timestamp: true })
+
+/** A filter, named as its query parameter. */
+interface Filter<S extends TSchema> {
+  /** The query parameter, as the API documents and validates it. */
+  readonly schema: S
+  /** The condition, given the placeholder the filter's value is bound to. */
+  readonly where: (value: Placeholder) => SQL
+  /** Makes equivalent values one (one cursor context, one parameter), and a value that filters nothing undefined. */
+  normalise? (value: Static<S>): Static<S> | undefined
+}
+const filter = <S extends TSchema>(declaration: Filter<S>): Filter<S> => declaration
+
+/** Fields a sort key can be read from: the cursor carries the last task's value of it. */
+type KeyField = { [K in keyof TaskRecord]-?: TaskRecord[K] extends string | null ? K : never }[keyof TaskRecord]
+
+/**
+ * A sort order: the key expression, written exactly as in its index (so each page is one index
+ * range scan), the cursor value cast to the key's type, the direction, and the field the key is
+ * read from.
+ */
+interface Sort {
+  readonly key: SQL
+  readonly cast: (value: Placeholder) => SQL
+  readonly field: KeyField
+  readonly descending: boolean
+}
+const both = (key: Omit<Sort, 'descending'>) => [{ ...key, descending: false }, { ...key, descending: true }] as const
+
+/** Placeholders every list statement may use besides the filters'; no filter may take these names. */
+const reserved = ['owner', 'limit', 'afterKey', 'afterId'] as const
+
+function declareTaskList<F extends Record<string, Filter<TSchema>>, S extends string> (declaration: {
+  columns: { readonly [K in keyof TaskRecord]-?: Column }
+  filters: F
+  sorts: Record<S, Sort>
+  defaultSort: NoInfer<S>
+  defaultLimit: number
+}): typeof declaration & PagedList<{ [K in keyof F]: Static<F[K]['schema']> | undefined }, S> {
+  for (const name of Object.keys(declaration.filters)) {
+    if ((reserved as readonly string[]).includes(name) || !/^[a-z][a-z0-9_]*$/.test(name)) throw new Error(`The task filter name "${name}" is reserved or not a lower-case identifier`)
+  }
+  return declaration as never
+}
+
+const [createdAtAsc, createdAtDesc] = both({ key: sql`${tasks.createdAt}`, cast: (v) => sql`${v}::timestamptz`, field: 'created_at' })
+const [priorityAsc, priorityDesc] = both({ key: sql`${tasks.priority}`, cast: (v) => sql`${v}::task_priority`, field: 'priority' })
+const [titleAsc, titleDesc] = both({ key: sql`(${tasks.title} collate "C")`, cast: (v) => sql`(${v}::text collate "C")`, field: 'title' })
+
+export const taskList = declareTaskList({
+  columns: {
+    id: plain(tasks.id),
+    title: plain(tasks.title),
+    description: plain(tasks.description),
+    completed: plain(tasks.completed),
+    completed_at: instant(tasks.completedAt),
+    priority: plain(tasks.priority),
+    due_at: instant(tasks.dueAt),
+    tags: plain(tasks.tags),
+    created_at: instant(tasks.createdAt),
+    updated_at: instant(tasks.updatedAt),
+    version: plain(tasks.version),
+  },
+
+  // Filters carry no `example`: Swagger UI pre-fills parameters with it, and "Try it out" would then
+  // filter everything away. Their descriptions show a value instead.
+  filters: {
+    completed: filter({
+      schema: Type.Boolean({ description: 'Only completed (`true`) or only open (`false`) tasks.' }),
+      where: (value) => sql`${tasks.completed} = ${value}`,
+    }),
+    priority: filter({
+      schema: Type.Unsafe<Priority>({ ...Priority, description: 'Only tasks of this priority, e.g. `high`.' }),
+      where: (value) => sql`${tasks.priority} = ${value}::task_priority`,
+    }),
+    tag: filter({
+      schema: Type.Array(Tag, {
+        maxItems: 20,
+        description: 'Only tasks carrying this tag. Repeat the parameter for several tags: a task must carry all of them (`?tag=work&tag=urgent`).',
+      }),
+      where: (value) => sql`${tasks.tags} @> ${value}::text[]`,
+      // The same tags in another order or repeated are the same filter.
+      normalise: (tags) => tags.length === 0 ? undefined : [...new Set(tags)].sort(),
+    }),
+    due_before: filter({
+      schema: Type.String({ ...InstantInput, description: 'Only tasks due strictly before this instant, e.g. `2026-12-31T23:59:59Z` (tasks without `due_at` never match).' }),
+      where: (value) => sql`${tasks.dueAt} < ${value}::timestamptz`,
+    }),
+    due_after: filter({
+      schema: Type.String({ ...InstantInput, description: 'Only tasks due strictly after this instant, e.g. `2026-12-01T00:00:00Z` (tasks without `due_at` never match).' }),
+      where: (value) => sql`${tasks.dueAt} > ${value}::timestamptz`,
+    }),
+    q: filter({
+      schema: Type.String({
+        minLength: 1,
+        maxLength: 200,
+        description: 'Full-text search over title and description with PostgreSQL English text search (`run` finds "Running"). Web-search syntax: `"exact phrase"`, `or`, `-excluded`, e.g. `passport -visa`.',
+      }),
+      where: (value) => sql`${searchDocument(tasks.title, tasks.description)} @@ websearch_to_tsquery('english', ${value})`,
+    }),
+  },
+
+  // In the order the API documents them.
+  sorts: {
+    created_at: createdAtAsc,
+    '-created_at': createdAtDesc,
+    // Nulls last both ways: missing due dates are indexed as +infinity ascending, -infinity descending.
+    due_at: { key: sql`coalesce(${tasks.dueAt}, 'infinity'::timestamptz)`, cast: (v) => sql`coalesce(${v}::timestamptz, 'infinity'::timestamptz)`, field: 'due_at', descending: false },
+    '-due_at': { key: sql`coalesce(${tasks.dueAt}, '-infinity'::timestamptz)`, cast: (v) => sql`coalesce(${v}::timestamptz, '-infinity'::timestamptz)`, field: 'due_at', descending: true },
+    priority: priorityAsc,
+    '-priority': priorityDesc,
+    title: titleAsc,
+    '-title': titleDesc,
+  },
+  defaultSort: '-created_at',
+  defaultLimit: 20,
+})
+
+// ---------------------------------------------------------------------------------------------
+// Everything below is derived from the declaration above.
+
+type Filters = typeof taskList.filters
+export type TaskFilterName = keyof Filters & string
+/** The value of each filter; undefined when it is absent. */
+export type TaskFilters = { [K in TaskFilterName]: Static<Filters[K]['schema']> | undefined }
+export type TaskSort = keyof typeof taskList.sorts & string
+export type TaskListRequest = ListRequest<TaskFilters, TaskSort>
+
+export const taskFilterNames = Object.keys(taskList.filters) as TaskFilterName[]
+export const sorts = Object.keys(taskList.sorts) as TaskSort[]
+
+/**
+ * The select list of a task, every entry named as the Task field it fills (rows of compiled
+ * statements are keyed by those names, so a column named otherwise is aliased); `taskOf` finishes
+ * the timestamps. Typed as the rows it selects.
+ */
+export const taskColumns = Object.fromEntries(Object.entries(taskList.columns).map(([name, { column, timestamp }]) =>
+  [name, timestamp ? timestampText(column, name) : column.name === name ? column : sql`${column}`.as(name)])) as { [K in keyof TaskRecord]-?: SQL.Aliased<TaskRecord[K]> }
+
+const timestampFields = Object.entries(taskList.columns).filter(([, column]) => column.timestamp).map(([name]) => name)
+
+/** A row of `taskColumns` as the API's Task, in place: its timestamps become RFC 3339. */
+export function taskOf (row: TaskRecord): TaskRecord {
+  const fields = row as unknown as Record<string, string | null>
+  for (let i = 0; i < timestampFields.length; i++) {
+    const name = timestampFields[i]!
+    const text = fields[name] as string | null
+    if (text !== null) fields[name] = rfc3339FromPostgres(text)
+  }
+  return row
+}
+
+/** The query parameters of the list, as the API documents and validates them. */
+export const TaskListQuery = Type.Object({
+  ...Object.fromEntries(taskFilterNames.map((name) => [name, Type.Optional(taskList.filters[name].schema)])) as { [K in TaskFilterName]: TOptional<Filters[K]['schema']> },
+  sort: Type.Optional(StringEnum(sorts, {
+    default: taskList.defaultSort,
+    description: 'Sort field; a leading `-` sorts descending. Ties are broken by `id` in the same direction. Tasks without `due_at` come last in both directions. `title` sorts by Unicode code point (case-sensitive, `Z` before `a`); `priority` as low < medium < high.',
+  })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: taskList.defaultLimit, description: 'Page size, 1 to 100.', example: 20 })),
+  cursor: Type.Optional(Type.String({
+    minLength: 1,
+    maxLength: 2048,
+    pattern: '^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$',
+    description: 'Opaque `next_cursor` of the previous page. It is tied to you and to this `sort` and these filters: sent with others, or altered, it is a 400 `INVALID_CURSOR`. Paging stays exact while tasks are added or removed meanwhile: each task still present is returned once.',
+  })),
+}, { additionalProperties: false })
+export type TaskListQuery = Static<typeof TaskListQuery>
+
+/**
+ * What a list statement looks like: its sort, whether it starts after a cursor, and which filters
+ * it applies. Statements are built from the shape alone, and cached under its key.
+ */
+export interface ListShape {
+  readonly key: string
+  readonly sort: TaskSort
+  readonly after: boolean
+  readonly filters: readonly TaskFilterName[]
+}
+
+/** The shape of a request's statement: a filter is applied when its value is not undefined. */
+export function shapeOf (request: TaskListRequest): ListShape {
+  const filters: TaskFilterName[] = []
+  for (let i = 0; i < taskFilterNames.length; i++) {
+    const name = taskFilterNames[i]!
+    if (request.filters[name] !== undefined) filters.push(name)
+  }
+  const after = request.after !== undefined
+  return { key: `${request.sort}|${after ? 'after' : ''}|${filters.join(',')}`, sort: request.sort, after, filters }
+}
+
+const placeholder = (name: string) => sql.placeholder(name)
+const owner = placeholder('owner')
+const afterKey = placeholder('afterKey')
+const afterId = placeholder('afterId')
+
+/**
+ * The list statement of a shape, with a placeholder for every value (each filter's is named as the
+ * filter): one page plus one row, which tells whether another page follows.
+ */
+export function listQuery (db: Database, shape: ListShape) {
+  const { key, cast, descending } = taskList.sorts[shape.sort]
+  const conditions = [sql`${tasks.ownerId} = ${owner}`]
+  for (const name of shape.filters) conditions.push(taskList.filters[name].where(placeholder(name)))
+  if (shape.after) {
+    // A row comparison over the index's columns: PostgreSQL turns it into the scan's start point.
+    conditions.push(descending
+      ? sql`(${key}, ${tasks.id}) < (${cast(afterKey)}, ${afterId}::uuid)`
+      : sql`(${key}, ${tasks.id}) > (${cast(afterKey)}, ${afterId}::uuid)`)
+  }
+  return db.select(taskColumns).from(tasks)
+    .where(and(...conditions))
+    .orderBy(...(descending ? [sql`${key} desc`, desc(tasks.id)] : [sql`${key} asc`, asc(tasks.id)]))
+    .limit(placeholder('limit'))
+}
+
+/**
+ * Values for the list statement's placeholders, field by field (no spread: see writeParameters in
+ * tasks.ts); a statement reads only those of its shape.
+ */
+export function listParameters (ownerId: string, request: TaskListRequest): Record<string, unknown> {
+  const { after, filters } = request
+  const values: Record<string, unknown> = { owner: ownerId, limit: request.limit + 1, afterKey: after?.[0], afterId: after?.[1] }
+  for (let i = 0; i < taskFilterNames.length; i++) {
+    const name = taskFilterNames[i]!
+    values[name] = filters[name]
+  }
+  return values
+}
+
+/** Where a page that ends with `last` ends, in the request's sort. */
+export function positionOf (sort: TaskSort, last: TaskRecord): Position {
+  return [last[taskList.sorts[sort].field], last.id]
+}

@@ -3,50 +3,55 @@ import { Value } from '@sinclair/typebox/value'
 import { availableParallelism } from 'node:os'
 
 // PostgreSQL's rule of thumb is about two connections per core; more only queue on CPU and row
-// locks and cost PostgreSQL more per statement (see Performance in the README).
+// locks and cost PostgreSQL more per statement (the measurements are in docs/performance.md).
+// docs/configuration.md prints the rule from DB_POOL_MAX's description, not this machine's number.
 const DEFAULT_POOL_MAX = Math.min(200, 2 * availableParallelism())
 
-/** Environment variables, validated once at start. Names match ../shared/API.md. */
+/**
+ * Environment variables, validated once at start. Names match the API contract. Each variable's
+ * `description` is its row in docs/configuration.md (`npm run docs:config` writes it); a default
+ * computed from the machine is stated in words in the description, after `Default:`.
+ */
 export const ConfigSchema = Type.Object({
-  NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], { default: 'development' }),
-  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
-  HOST: Type.String({ minLength: 1, default: '0.0.0.0' }),
-  LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
-  DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
-  DATA_DIR: Type.String({ minLength: 1, default: './.data' }),
-  MIGRATE_ON_START: Type.Boolean({ default: true }),
-  DB_POOL_MAX: Type.Integer({ minimum: 1, maximum: 200, default: DEFAULT_POOL_MAX, description: 'PostgreSQL connections per instance; default twice the CPU cores this process may use' }),
+  NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], { default: 'development', description: '`production` requires JWT_SECRET, never pretty-prints logs, caches the web templates and serves GET /metrics on PORT only with METRICS_TOKEN set' }),
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000, description: 'TCP port of the HTTP listener: the API, /docs, /app and /health' }),
+  HOST: Type.String({ minLength: 1, default: '0.0.0.0', description: 'address the HTTP listener binds to' }),
+  LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info', description: 'pino level of the JSON log lines on stdout' }),
+  DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://', description: 'PostgreSQL connection URL; unset = the embedded PostgreSQL (PGlite) under DATA_DIR' })),
+  DATA_DIR: Type.String({ minLength: 1, default: './.data', description: 'directory of the embedded database and, when JWT_SECRET is unset outside production, of the generated development secret (jwt-secret)' }),
+  MIGRATE_ON_START: Type.Boolean({ default: true, description: 'apply pending migrations at start, under an advisory lock on PostgreSQL; false = run `npm run db:migrate` as a step of its own' }),
+  DB_POOL_MAX: Type.Integer({ minimum: 1, maximum: 200, default: DEFAULT_POOL_MAX, description: 'PostgreSQL connections per instance. Default: twice the CPU cores this process may use, at most 200' }),
   DB_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 3_000, description: 'a PostgreSQL connection not established by then fails' }),
   DB_ACQUIRE_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 5_000, description: 'a query that has waited this long for a connection fails with 503 without having run' }),
   DB_STATEMENT_TIMEOUT_MS: Type.Integer({ minimum: 0, default: 10_000, description: 'PostgreSQL cancels a statement running longer (503); 0 turns it off' }),
-  JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
-  JWT_ISSUER: Type.String({ minLength: 1, default: 'tasks-api' }),
-  JWT_AUDIENCE: Type.String({ minLength: 1, default: 'tasks-api' }),
-  ACCESS_TOKEN_TTL: Type.Integer({ minimum: 10, maximum: 86_400, default: 900, description: 'seconds' }),
-  REFRESH_TOKEN_TTL: Type.Integer({ minimum: 60, maximum: 31_536_000, default: 2_592_000, description: 'seconds' }),
-  ADMIN_USERNAME: Type.Optional(Type.String({ minLength: 3, maxLength: 32, pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$' })),
-  ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 8, maxLength: 128 })),
-  TRUST_PROXY: Type.Boolean({ default: false }),
-  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  JWT_SECRET: Type.Optional(Type.String({ minLength: 32, description: 'HS256 key that signs access tokens; the keys of paging cursors and web session cookies are derived from it. Required in production, otherwise generated once into DATA_DIR/jwt-secret' })),
+  JWT_ISSUER: Type.String({ minLength: 1, default: 'tasks-api', description: '`iss` of access tokens, checked on every request' }),
+  JWT_AUDIENCE: Type.String({ minLength: 1, default: 'tasks-api', description: '`aud` of access tokens, checked on every request' }),
+  ACCESS_TOKEN_TTL: Type.Integer({ minimum: 10, maximum: 86_400, default: 900, description: 'seconds an access token is valid' }),
+  REFRESH_TOKEN_TTL: Type.Integer({ minimum: 60, maximum: 31_536_000, default: 2_592_000, description: 'seconds a refresh token is valid' }),
+  ADMIN_USERNAME: Type.Optional(Type.String({ minLength: 3, maxLength: 32, pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$', description: 'with ADMIN_PASSWORD (set both or neither): created as an admin at start unless a user of that name exists (which is then left as it is)' })),
+  ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 8, maxLength: 128, description: 'password of ADMIN_USERNAME; must differ from the username, ignoring case' })),
+  TRUST_PROXY: Type.Boolean({ default: false, description: 'behind a reverse proxy: take the client address from X-Forwarded-For and the protocol from X-Forwarded-Proto' }),
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://', description: 'Redis holding the rate-limit and failed-login counters, shared by every instance; unset = in memory, per instance' })),
   REDIS_KEY_PREFIX: Type.String({ minLength: 1, maxLength: 100, default: 'tasks-api:rate-limit:', description: 'namespace of the rate-limit counters in Redis' }),
   RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 600, description: 'requests per RATE_LIMIT_WINDOW per user or API key' }),
-  RATE_LIMIT_WINDOW: Type.Integer({ minimum: 1, default: 60, description: 'seconds' }),
+  RATE_LIMIT_WINDOW: Type.Integer({ minimum: 1, default: 60, description: 'seconds of the RATE_LIMIT_MAX window' }),
   AUTH_RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 10, description: 'requests per AUTH_RATE_LIMIT_WINDOW per client IP to each of signup, login, token, refresh and logout' }),
-  AUTH_RATE_LIMIT_WINDOW: Type.Integer({ minimum: 1, default: 60, description: 'seconds' }),
+  AUTH_RATE_LIMIT_WINDOW: Type.Integer({ minimum: 1, default: 60, description: 'seconds of the AUTH_RATE_LIMIT_MAX window' }),
   LOGIN_FAILURES_MAX: Type.Integer({ minimum: 1, default: 5, description: 'failed logins per LOGIN_FAILURES_WINDOW per username before further attempts are refused' }),
-  LOGIN_FAILURES_WINDOW: Type.Integer({ minimum: 1, default: 900, description: 'seconds' }),
+  LOGIN_FAILURES_WINDOW: Type.Integer({ minimum: 1, default: 900, description: 'seconds of the LOGIN_FAILURES_MAX window' }),
   API_KEY_USAGE_FLUSH_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 60_000, description: 'how often API keys\' last_used_at is written' }),
   // OWASP session management: 15-30 min idle for a low-risk application, a working day absolute.
   SESSION_IDLE_TTL: Type.Integer({ minimum: 60, maximum: 86_400, default: 1800, description: 'seconds a web session (/app) lives without a request' }),
   SESSION_ABSOLUTE_TTL: Type.Integer({ minimum: 300, maximum: 2_592_000, default: 28_800, description: 'seconds a web session lives after login, however active' }),
-  CORS_ORIGINS: Type.Optional(Type.String({ minLength: 1, description: 'comma-separated origins' })),
-  BODY_LIMIT: Type.Integer({ minimum: 1024, maximum: 104_857_600, default: 1_048_576 }),
-  REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 1000, maximum: 600_000, default: 10_000 }),
+  CORS_ORIGINS: Type.Optional(Type.String({ minLength: 1, description: 'comma-separated origins allowed to call the API from a browser; unset = CORS off' })),
+  BODY_LIMIT: Type.Integer({ minimum: 1024, maximum: 104_857_600, default: 1_048_576, description: 'largest request body in bytes; larger ones are answered 413' }),
+  REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 1000, maximum: 600_000, default: 10_000, description: 'a request not received in full by then is answered 408' }),
   SHUTDOWN_DRAIN_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 0, description: 'after SIGTERM, answer /health/ready 503 this long before closing, so load balancers stop routing here' }),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 1000, maximum: 120_000, default: 10_000, description: 'in-flight requests get this long to finish on shutdown' }),
   MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, default: 1000, description: 'shed load with 503 past this event-loop delay; 0 turns it off' }),
   METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16, description: 'GET /metrics then requires `Authorization: Bearer <METRICS_TOKEN>`' })),
-  METRICS_PORT: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'serve GET /metrics on a listener of its own at this port, and not on PORT' })),
+  METRICS_PORT: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'serve GET /metrics on a listener of its own at this port, and not on PORT (so it must differ from PORT)' })),
   METRICS_HOST: Type.String({ minLength: 1, default: '127.0.0.1', description: 'the address of the METRICS_PORT listener' }),
 })
 export type Config = Static<typeof ConfigSchema>

@@ -1,12 +1,13 @@
 /**
  * Runs the server as a real process, for tests where the network or the process matters: from
- * `src/server.ts` through tsx, or from a bundle as the container runs it.
+ * the sources, or from a bundle as the container runs it.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { projectRoot } from '../src/lib/project-root.js'
 import { bundleServer } from '../scripts/bundle.js'
 import { freePort } from '../scripts/free-port.js'
@@ -20,11 +21,11 @@ export interface ServerProcess {
 }
 
 /**
- * Node's arguments that run the TypeScript sources. `--liftoff-only` keeps V8 from optimising the
- * embedded database's WebAssembly: about 1.5 s of CPU at every start, which a test server's few
- * queries never earn back.
+ * Node's arguments that run the server from the sources, as `npm test` compiled them beside this
+ * file. `--liftoff-only` keeps V8 from optimising the embedded database's WebAssembly: about 1.5 s
+ * of CPU at every start, which a test server's few queries never earn back.
  */
-const fromSources = ['--liftoff-only', '--import', 'tsx', join(projectRoot, 'src/server.ts')]
+const fromSources = ['--liftoff-only', fileURLToPath(new URL('../src/server.js', import.meta.url))]
 
 /**
  * Starts the server with `env` on a free port and waits until /health/ready answers 200; `args`

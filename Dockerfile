@@ -27,5 +27,5 @@ USER node
 EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD node -e "fetch('http://127.0.0.1:'+process.env.PORT+'/health/ready').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
-# V8 heap flags as `npm start` sets them (see README, Performance).
+# V8 heap flags as `npm start` sets them (see docs/decisions/0013-v8-heap-flags.md).
 CMD ["node", "--max-semi-space-size=8", "--initial-old-space-size=32", "--no-allocation-site-pretenuring", "--heap-growing-percent=100", "dist/server.mjs"]

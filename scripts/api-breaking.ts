@@ -109,6 +109,6 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   for (const change of verdict.breaking) console.log(`  breaking: ${change.description}\n            at ${change.path}`)
   if (verdict.breaking.length === 0) console.log('  no breaking change')
   else if (verdict.majorBumped) console.log(`  ${verdict.breaking.length} breaking change(s) accepted: the major version went up`)
-  else console.error(`  ${verdict.breaking.length} breaking change(s) without a major version bump: keep the old behaviour, or release it as ${major(verdict.baseVersion) + 1}.0.0 (see the README's versioning policy)`)
+  else console.error(`  ${verdict.breaking.length} breaking change(s) without a major version bump: keep the old behaviour, or release it as ${major(verdict.baseVersion) + 1}.0.0 (see the versioning policy in docs/api-guide.md)`)
   process.exit(verdict.ok ? 0 : 1)
 }

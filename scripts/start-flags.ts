@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { projectRoot } from '../src/lib/project-root.js'
 
 /**
- * The V8 flags `npm start` runs the service with (see README, Performance): the one place they are
+ * The V8 flags `npm start` runs the service with (see docs/decisions/0013-v8-heap-flags.md): the one place they are
  * written, read by `npm run bench` and checked against the Dockerfile's CMD by the tests. They are
  * the options of the script's last `node` command but `--enable-source-maps`, which only maps stack
  * traces to src/ for the person reading them.

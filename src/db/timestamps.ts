@@ -25,9 +25,8 @@ const fractionEnds = ['.000000Z', '00000Z', '0000Z', '000Z', '00Z', '0Z', 'Z']
  *
  * The result is a slice of the driver's string plus a constant, and should stay so: built from
  * smaller pieces instead (the date, a `T`, the time, the padded fraction), the same text put list
- * requests under load into a V8 garbage-collection mode that promoted about 15 KB and cost about
- * 100 µs of CPU per request. Why the shape of the string decides it is not known (README,
- * Performance).
+ * requests under load into a costly V8 garbage-collection mode. Why the shape of the string
+ * decides it is not known (figures in docs/decisions/0005-timestamps-as-postgresql-text.md).
  */
 export function rfc3339FromPostgres (text: string): string {
   // "YYYY-MM-DDTHH:MM:SS" (19 characters), an optional ".f" of 1 to 6 digits, then "+00".

@@ -55,7 +55,7 @@ function setClause (fields: readonly Patchable[]) {
  * A write's statement parameters: the owner, the writable fields under their own names (those a
  * patch leaves out are undefined; a statement reads only its own placeholders) and, for an update,
  * the row and the versions If-Match allows. Spelled out because an object spread of the fields
- * took V8's slow path: 8–10 µs of a create's CPU and 16–20 µs of an update's in `--cpu-prof`.
+ * takes V8's slow path (docs/decisions/0006-write-parameters-field-by-field.md).
  */
 function writeParameters (ownerId: string, values: Partial<TaskValues>, target?: { id: string, versions: number[] | null }): Record<string, unknown> {
   const { title, description, priority, due_at: dueAt, tags, completed } = values

@@ -19,7 +19,7 @@ export function installSerializers (app: FastifyInstance, schemas: TSchema[]): v
     let serializer = built.get(key)
     if (serializer === undefined) {
       // Only the shared schemas this one reaches: fast-json-stringify checks every schema it is
-      // given at each build, and all of them for every response took a tenth of the start-up.
+      // given at each build (docs/decisions/0015-start-up-schema-compilation.md).
       serializer = fastJsonStringify(schema as Schema, { schema: referencedSchemas(schema, byId) }) as Serializer
       built.set(key, serializer)
     }

@@ -11,7 +11,7 @@ const addFormats = addFormatsModule as unknown as typeof addFormatsModule.defaul
  * unknown fields (`removeAdditional`) and coerces `123` into `"123"`. Bodies get neither; query,
  * path and header parameters arrive as strings and so are still coerced. The schemas are TypeBox's
  * output, checked in CI as part of the OpenAPI document, so they are not checked again against the
- * JSON Schema meta-schema at every start (compiling it took about 50 ms per instance).
+ * JSON Schema meta-schema at every start (its cost is in docs/decisions/0015-start-up-schema-compilation.md).
  */
 export function installValidators (app: FastifyInstance, schemas: TSchema[]): void {
   const common: Options = { allErrors: true, useDefaults: true, strict: false, removeAdditional: false, validateSchema: false }

@@ -16,7 +16,7 @@ async function rateLimitPlugin (app: FastifyInstance, opts: { config: Config }):
   const { config } = opts
   let redis: Redis | undefined
   if (config.REDIS_URL !== undefined) {
-    // Loaded only when used: importing ioredis took 40 ms of every start.
+    // Loaded only when used: importing ioredis slows every start (docs/decisions/0015-start-up-schema-compilation.md).
     const { Redis } = await import('ioredis')
     redis = new Redis(config.REDIS_URL, { connectTimeout: 2_000, commandTimeout: 1_000, maxRetriesPerRequest: 1 })
     redis.on('error', (err: Error) => { app.log.warn({ err }, 'rate-limit store (Redis) unavailable; requests are not limited meanwhile') })

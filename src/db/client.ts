@@ -13,8 +13,17 @@ export type Schema = typeof schema
 /** The one database type repositories see: the same API on PostgreSQL and on PGlite. */
 export type Database = PgDatabase<PgQueryResultHKT, Schema>
 
-/** A statement Drizzle built, run with the values of its placeholders. */
-export type Statement<Row> = (values: Record<string, unknown>) => Promise<Row[]>
+/**
+ * A statement Drizzle built, run with the values of its placeholders: by the driver itself, or
+ * inside `tx` when one is given (a unit of work of several statements).
+ */
+export type Statement<Row> = (values: Record<string, unknown>, tx?: Database) => Promise<Row[]>
+
+/** A Drizzle query over some executor, with placeholders for its values. */
+export interface StatementBuilder {
+  toSQL: () => Query
+  execute: (values?: Record<string, unknown>) => Promise<unknown>
+}
 
 export interface DatabaseHandle {
   db: Database
@@ -24,9 +33,10 @@ export interface DatabaseHandle {
    * back as objects keyed by the select list's names (alias every SQL expression), without
    * Drizzle's per-column result mapping, which showed in profiles of the hot paths. Select
    * timestamps with `timestampText`: it is text on both drivers, where a bare timestamptz is not
-   * (PGlite parses it into a Date, postgres.js under Drizzle leaves it as text).
+   * (PGlite parses it into a Date, postgres.js under Drizzle leaves it as text). Inside a
+   * transaction, Drizzle builds and runs the query on it.
    */
-  compile: <Row>(query: { toSQL: () => Query }) => Statement<Row>
+  compile: <Row>(build: (executor: Database) => StatementBuilder) => Statement<Row>
   /** Answers when the database does; throws otherwise. */
   ping: () => Promise<void>
   /**
@@ -41,10 +51,12 @@ export interface DatabaseHandle {
 }
 
 /** `compile` over a driver's own way of running a statement with positional parameters. */
-function compiler (run: (text: string, params: unknown[]) => Promise<unknown[]>): DatabaseHandle['compile'] {
-  return (query) => {
-    const { sql: text, params } = query.toSQL()
-    return async (values) => await run(text, fillPlaceholders(params, values)) as never[]
+function compiler (db: Database, run: (text: string, params: unknown[]) => Promise<unknown[]>): DatabaseHandle['compile'] {
+  return <Row>(build: (executor: Database) => StatementBuilder) => {
+    const { sql: text, params } = build(db).toSQL()
+    return async (values: Record<string, unknown>, tx?: Database) => await (tx === undefined
+      ? run(text, fillPlaceholders(params, values))
+      : build(tx).execute(values)) as Row[]
   }
 }
 
@@ -127,7 +139,7 @@ export async function openPostgres (options: PostgresOptions): Promise<DatabaseH
     db,
     driver: 'postgres',
     // Named server-side statements, prepared once per connection.
-    compile: compiler(async (text, params) => await client.unsafe(text, params as never[], { prepare: true })),
+    compile: compiler(db, async (text, params) => await client.unsafe(text, params as never[], { prepare: true })),
     // Through `unsafe`, so that both are bounded by the acquisition timeout.
     ping: async () => { await client.unsafe('select 1') },
     poolStats: async () => {
@@ -162,7 +174,7 @@ export async function openPglite (dataDir?: string): Promise<DatabaseHandle & { 
     db,
     client,
     driver: 'pglite',
-    compile: compiler(async (text, params) => (await client.query(text, params)).rows),
+    compile: compiler(db, async (text, params) => (await client.query(text, params)).rows),
     ping: async () => { await db.execute(sql`select 1`) },
     poolStats: async () => busy() > 0 ? { active: 1, idle: 0 } : { active: 0, idle: 1 },
     poolMax: 1,

@@ -112,9 +112,10 @@ export const idempotencyKeys = pgTable('idempotency_keys', {
   key: text('key').notNull(),
   /** SHA-256 of method, path and body: the same key with another request is refused. */
   fingerprint: text('fingerprint').notNull(),
-  responseStatus: smallint('response_status'),
-  responseHeaders: jsonb('response_headers').$type<Record<string, string>>(),
-  responseBody: jsonb('response_body'),
+  /** The response to replay, stored with the request's own writes (never a request in flight). */
+  responseStatus: smallint('response_status').notNull(),
+  responseHeaders: jsonb('response_headers').$type<Record<string, string>>().notNull(),
+  responseBody: jsonb('response_body').notNull(),
   createdAt: timestamptz('created_at').notNull().defaultNow(),
   expiresAt: timestamptz('expires_at').notNull(),
 }, (t) => [

@@ -4,9 +4,6 @@ import { tasks } from '../db/schema.js'
 import { problem } from '../errors.js'
 import type { Position } from '../lib/paging.js'
 import type { Priority } from '../schemas/tasks.js'
-import {
-  claimIdempotencyKey, type IdempotencyClaim, type StoredResponse, storedResponseFor, storeIdempotentResponse,
-} from './idempotency-keys.js'
 import { listParameters, listQuery, positionOf, shapeOf, taskColumns, taskOf, type TaskListRequest, type TaskRecord } from './task-query.js'
 
 export type { TaskRecord } from './task-query.js'
@@ -62,7 +59,7 @@ function writeParameters (ownerId: string, values: Partial<TaskValues>, target?:
   return { owner: ownerId, id: target?.id, versions: target?.versions, title, description, priority, due_at: dueAt, tags, completed }
 }
 
-export function createTasksRepository ({ db, compile }: DatabaseHandle) {
+export function createTasksRepository ({ compile }: DatabaseHandle) {
   const insertStatement = (executor: Database) => executor.insert(tasks).values({
     ownerId: sql`${placeholder('owner')}`,
     title: sql`${placeholder('title')}`,
@@ -75,25 +72,25 @@ export function createTasksRepository ({ db, compile }: DatabaseHandle) {
   }).returning(taskColumns)
 
   // Statements are built once (per shape) and prepared: a request only binds its values.
-  const getStatement = compile<TaskRecord>(db.select(taskColumns).from(tasks)
+  const getStatement = compile<TaskRecord>((executor) => executor.select(taskColumns).from(tasks)
     .where(and(eq(tasks.id, placeholder('id')), eq(tasks.ownerId, placeholder('owner')))))
-  const versionStatement = compile<{ version: number }>(db.select({ version: tasks.version }).from(tasks)
+  const versionStatement = compile<{ version: number }>((executor) => executor.select({ version: tasks.version }).from(tasks)
     .where(and(eq(tasks.id, placeholder('id')), eq(tasks.ownerId, placeholder('owner')))))
-  const createStatement = compile<TaskRecord>(insertStatement(db))
+  const createStatement = compile<TaskRecord>(insertStatement)
   // If-Match lists the versions the write may apply to; null (no If-Match, or `*`) means any.
   const matches = and(
     eq(tasks.id, placeholder('id')),
     eq(tasks.ownerId, placeholder('owner')),
     sql`(${placeholder('versions')}::int[] is null or ${tasks.version} = any(${placeholder('versions')}::int[]))`,
   )
-  const deleteStatement = compile<{ id: string }>(db.delete(tasks).where(matches).returning({ id: tasks.id }))
+  const deleteStatement = compile<{ id: string }>((executor) => executor.delete(tasks).where(matches).returning({ id: tasks.id }))
 
   const listStatements = new Map<string, Statement<TaskRecord>>()
   const updateStatements = new Map<string, Statement<TaskRecord>>()
 
   /** Why a conditional write matched no row: the task is not the caller's, or If-Match failed. */
-  async function explainNoMatch (ownerId: string, id: string): Promise<never> {
-    const [row] = await versionStatement({ id, owner: ownerId })
+  async function explainNoMatch (ownerId: string, id: string, tx: Database | undefined): Promise<never> {
+    const [row] = await versionStatement({ id, owner: ownerId }, tx)
     if (row === undefined) throw problem('TASK_NOT_FOUND', `No task ${id}.`)
     throw problem('PRECONDITION_FAILED', 'The task has changed since you read it (If-Match does not match its ETag); read it again and retry.')
   }
@@ -107,7 +104,7 @@ export function createTasksRepository ({ db, compile }: DatabaseHandle) {
       const shape = shapeOf(request)
       let statement = listStatements.get(shape.key)
       if (statement === undefined) {
-        statement = compile<TaskRecord>(listQuery(db, shape))
+        statement = compile<TaskRecord>((executor) => listQuery(executor, shape))
         listStatements.set(shape.key, statement)
       }
       const items = await statement(listParameters(ownerId, request))
@@ -118,33 +115,19 @@ export function createTasksRepository ({ db, compile }: DatabaseHandle) {
       return { items, next: positionOf(request.sort, items[request.limit - 1]!) }
     },
 
-    /** The caller's task, or undefined for a missing task and for someone else's alike. */
-    async get (ownerId: string, id: string): Promise<TaskRecord | undefined> {
-      const [row] = await getStatement({ id, owner: ownerId })
+    /**
+     * The caller's task, or undefined for a missing task and for someone else's alike. Every method
+     * runs inside `tx` when one is given, as part of a larger unit of work.
+     */
+    async get (ownerId: string, id: string, tx?: Database): Promise<TaskRecord | undefined> {
+      const [row] = await getStatement({ id, owner: ownerId }, tx)
       return row === undefined ? undefined : taskOf(row)
     },
 
-    /**
-     * Creates a task. With an idempotency claim, the key and the task are written in one
-     * transaction, and a key already claimed answers its stored response instead.
-     */
-    async create (
-      ownerId: string,
-      values: TaskValues,
-      idempotency?: IdempotencyClaim & { respond: (task: TaskRecord) => StoredResponse },
-    ): Promise<{ created: TaskRecord } | { replay: StoredResponse }> {
-      const parameters = writeParameters(ownerId, values)
-      if (idempotency === undefined) {
-        const [created] = await createStatement(parameters)
-        return { created: taskOf(created!) }
-      }
-      return await db.transaction(async (tx) => {
-        if (!await claimIdempotencyKey(tx, idempotency)) return { replay: await storedResponseFor(tx, idempotency) }
-        const [row] = await insertStatement(tx).execute(parameters)
-        const created = taskOf(row!)
-        await storeIdempotentResponse(tx, idempotency, idempotency.respond(created))
-        return { created }
-      })
+    /** Creates a task owned by `ownerId`. */
+    async create (ownerId: string, values: TaskValues, tx?: Database): Promise<TaskRecord> {
+      const [row] = await createStatement(writeParameters(ownerId, values), tx)
+      return taskOf(row!)
     },
 
     /**
@@ -152,22 +135,23 @@ export function createTasksRepository ({ db, compile }: DatabaseHandle) {
      * its version is one of them; otherwise 404 or 412. Concurrent writes with the same If-Match
      * cannot both succeed: the row lock makes the second one see the first one's version.
      */
-    async update (ownerId: string, id: string, patch: Partial<TaskValues>, versions: number[] | null): Promise<TaskRecord> {
+    async update (ownerId: string, id: string, patch: Partial<TaskValues>, versions: number[] | null, tx?: Database): Promise<TaskRecord> {
       const fields = patchable.filter((field) => patch[field] !== undefined)
       const shape = fields.join()
       let statement = updateStatements.get(shape)
       if (statement === undefined) {
-        statement = compile<TaskRecord>(db.update(tasks).set(setClause(fields)).where(matches).returning(taskColumns))
+        const set = setClause(fields)
+        statement = compile<TaskRecord>((executor) => executor.update(tasks).set(set).where(matches).returning(taskColumns))
         updateStatements.set(shape, statement)
       }
-      const [row] = await statement(writeParameters(ownerId, patch, { id, versions }))
-      return row === undefined ? await explainNoMatch(ownerId, id) : taskOf(row)
+      const [row] = await statement(writeParameters(ownerId, patch, { id, versions }), tx)
+      return row === undefined ? await explainNoMatch(ownerId, id, tx) : taskOf(row)
     },
 
     /** Deletes the caller's task under the same conditions as `update`. */
-    async delete (ownerId: string, id: string, versions: number[] | null): Promise<void> {
-      const [row] = await deleteStatement({ id, owner: ownerId, versions })
-      if (row === undefined) await explainNoMatch(ownerId, id)
+    async delete (ownerId: string, id: string, versions: number[] | null, tx?: Database): Promise<void> {
+      const [row] = await deleteStatement({ id, owner: ownerId, versions }, tx)
+      if (row === undefined) await explainNoMatch(ownerId, id, tx)
     },
   }
 }

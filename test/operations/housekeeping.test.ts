@@ -15,8 +15,8 @@ tap.test('housekeeping deletes expired refresh tokens and idempotency keys, and 
     { userId: user.id, familyId, tokenHash: `live-${randomUUID()}`, expiresAt: future },
   ])
   await app.db.insert(idempotencyKeys).values([
-    { userId: user.id, key: 'expired', fingerprint: 'x', expiresAt: past },
-    { userId: user.id, key: 'live', fingerprint: 'x', expiresAt: future },
+    { userId: user.id, key: 'expired', fingerprint: 'x', responseStatus: 201, responseHeaders: {}, responseBody: {}, expiresAt: past },
+    { userId: user.id, key: 'live', fingerprint: 'x', responseStatus: 201, responseHeaders: {}, responseBody: {}, expiresAt: future },
   ])
 
   await app.runHousekeeping()

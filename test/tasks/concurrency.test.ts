@@ -30,6 +30,25 @@ tap.test('concurrent writers', async (t) => {
     return { status: res.status, headers: res.headers, body: await res.text() }
   }
 
+  /** A connection pool of the test's own to the app's PostgreSQL database. */
+  const adminConnection = async () => {
+    const [database] = await queryRows<{ name: string }>(app.db, sql`select current_database() as name`)
+    const url = new URL(TEST_DATABASE_URL!)
+    url.pathname = `/${database!.name}`
+    return postgres(url.toString(), { max: 2, onnotice: () => {} })
+  }
+  /** Whether `count` of the app's statements come to wait on a lock within 10 s. */
+  const waitForLockWaiters = async (admin: postgres.Sql, count: number) => {
+    for (const until = Date.now() + 10_000; Date.now() < until;) {
+      const [row] = await admin<[{ n: number }]>`
+        select count(*)::int as n from pg_stat_activity
+        where datname = current_database() and wait_event_type = 'Lock' and application_name like 'tasks-api:%'`
+      if (row!.n >= count) return row!.n === count
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    return false
+  }
+
   await t.test('of writers holding the same ETag, exactly one wins each round', async (t) => {
     const task = JSON.parse((await call('POST', '/v1/tasks', { title: 'Contended' })).body) as { id: string }
     for (let round = 1; round <= 5; round++) {
@@ -54,27 +73,15 @@ tap.test('concurrent writers', async (t) => {
     const task = JSON.parse((await call('POST', '/v1/tasks', { title: 'Locked' })).body) as { id: string }
     t.teardown(async () => { await call('DELETE', `/v1/tasks/${task.id}`) }) // the next test counts the user's tasks
     // A connection of its own holds the row locked, so every writer's UPDATE has started and waits.
-    const [database] = await queryRows<{ name: string }>(app.db, sql`select current_database() as name`)
-    const url = new URL(TEST_DATABASE_URL!)
-    url.pathname = `/${database!.name}`
-    const admin = postgres(url.toString(), { max: 2, onnotice: () => {} })
+    const admin = await adminConnection()
     t.teardown(() => admin.end({ timeout: 5 }))
     const locker = await admin.reserve()
-    const [{ pid }] = await locker<[{ pid: number }]>`select pg_backend_pid() as pid`
     await locker`begin`
     await locker`select 1 from tasks where id = ${task.id} for update`
     const writers = Promise.all(Array.from({ length: 10 }, (_, i) =>
       call(i % 2 === 0 ? 'PATCH' : 'PUT', `/v1/tasks/${task.id}`, { title: `writer ${i}`, priority: 'high' }, { 'if-match': '"1"' })))
     // Ten writers on the test pool's ten connections (test/helper.ts), all blocked at once.
-    let waiting = 0
-    for (const until = Date.now() + 10_000; waiting < 10 && Date.now() < until;) {
-      await new Promise((resolve) => setTimeout(resolve, 20))
-      const [row] = await admin<[{ n: number }]>`
-        select count(*)::int as n from pg_stat_activity
-        where datname = current_database() and wait_event_type = 'Lock' and pid <> ${pid}`
-      waiting = row.n
-    }
-    t.equal(waiting, 10, 'all ten writers were in the database at once, waiting for the row')
+    t.ok(await waitForLockWaiters(admin, 10), 'all ten writers were in the database at once, waiting for the row')
     await locker`commit`
     locker.release()
     const results = await writers
@@ -88,7 +95,14 @@ tap.test('concurrent writers', async (t) => {
     const body = { title: 'Exactly once', tags: ['idempotent'] }
     const results = await Promise.all(Array.from({ length: 50 }, () => call('POST', '/v1/tasks', body, { 'idempotency-key': 'parallel-1' })))
     const created = results.filter((r) => r.status === 201)
-    t.ok(results.every((r) => r.status === 201 || r.status === 409), `only 201 or 409: ${[...new Set(results.map((r) => r.status))].join(',')}`)
+    const inFlight = results.filter((r) => r.status === 409)
+    if (databaseKind === 'postgres') {
+      t.equal(created.length + inFlight.length, 50, `only 201 or 409: ${[...new Set(results.map((r) => r.status))].join(',')}`)
+      t.ok(inFlight.every((r) => r.headers.get('retry-after') === '1' && r.body.includes('IDEMPOTENCY_IN_FLIGHT')), 'each 409 is IDEMPOTENCY_IN_FLIGHT with Retry-After')
+    } else {
+      // One transaction at a time: each duplicate starts after the first has committed, and replays it.
+      t.equal(created.length, 50, 'the embedded database runs them one after another: every one is a 201')
+    }
     t.equal(created.filter((r) => r.headers.get('idempotent-replayed') === null).length, 1, 'one original response')
     t.equal(new Set(created.map((r) => r.body)).size, 1, 'every replay is the original body')
     const rows = await app.db.select({ id: tasks.id }).from(tasks).where(eq(tasks.ownerId, user.id))
@@ -98,5 +112,53 @@ tap.test('concurrent writers', async (t) => {
     const distinct = await Promise.all(Array.from({ length: 20 }, (_, i) => call('POST', '/v1/tasks', body, { 'idempotency-key': `distinct-${i}` })))
     t.ok(distinct.every((r) => r.status === 201 && r.headers.get('idempotent-replayed') === null), 'distinct keys each create')
     t.equal((await app.db.select({ id: tasks.id }).from(tasks).where(eq(tasks.ownerId, user.id))).length, 21)
+  })
+
+  await t.test('a duplicate of a POST still in flight is 409 IDEMPOTENCY_IN_FLIGHT at once, and replays once it has finished', {
+    skip: databaseKind === 'postgres'
+      ? false
+      : 'PGlite runs one transaction at a time, so a duplicate never meets its first request in flight; run with TEST_DATABASE_URL',
+  }, async (t) => {
+    const admin = await adminConnection()
+    t.teardown(() => admin.end({ timeout: 5 }))
+    const locker = await admin.reserve()
+    // The first request takes its key, then waits to insert its task until the lock goes.
+    await locker`begin`
+    await locker`lock table tasks in share mode`
+    const body = { title: 'In flight' }
+    const first = call('POST', '/v1/tasks', body, { 'idempotency-key': 'in-flight-1' })
+    t.ok(await waitForLockWaiters(admin, 1), 'the first request is in the database, waiting')
+
+    const duplicate = await call('POST', '/v1/tasks', body, { 'idempotency-key': 'in-flight-1' })
+    t.equal(duplicate.status, 409)
+    t.equal(duplicate.headers.get('retry-after'), '1')
+    t.equal((JSON.parse(duplicate.body) as { code: string }).code, 'IDEMPOTENCY_IN_FLIGHT')
+    const other = await call('POST', '/v1/tasks', { title: 'Another body' }, { 'idempotency-key': 'in-flight-1' })
+    t.equal(other.status, 409, 'another body under a key in flight is also told to retry: the first has not committed to a body yet')
+
+    await locker`commit`
+    locker.release()
+    const original = await first
+    t.equal(original.status, 201)
+    t.equal(original.headers.get('idempotent-replayed'), null)
+    const replay = await call('POST', '/v1/tasks', body, { 'idempotency-key': 'in-flight-1' })
+    t.equal(replay.status, 201)
+    t.equal(replay.headers.get('idempotent-replayed'), 'true')
+    t.equal(replay.body, original.body, 'the retry after it finished replays it')
+    t.equal(replay.headers.get('location'), original.headers.get('location'))
+    t.equal((await call('POST', '/v1/tasks', { title: 'Another body' }, { 'idempotency-key': 'in-flight-1' })).status, 422, 'another body, once it has finished, is 422')
+  })
+
+  await t.test('a failed idempotent POST stores nothing, and its key can be used again', async (t) => {
+    const before = (await app.db.select({ id: tasks.id }).from(tasks).where(eq(tasks.ownerId, user.id))).length
+    const failed = await app.idempotencyKeysRepository.run({ userId: user.id, key: 'rolled-back', fingerprint: 'f' }, async (tx) => {
+      await app.tasksRepository.create(user.id, { title: 'Never', description: null, priority: 'low', due_at: null, tags: [], completed: false }, tx)
+      throw new Error('fails after its write')
+    }).catch((err: Error) => err)
+    t.match(failed, { message: 'fails after its write' })
+    t.equal((await app.db.select({ id: tasks.id }).from(tasks).where(eq(tasks.ownerId, user.id))).length, before, 'the task written before the failure is rolled back')
+    const retried = await call('POST', '/v1/tasks', { title: 'Now' }, { 'idempotency-key': 'rolled-back' })
+    t.equal(retried.status, 201)
+    t.equal(retried.headers.get('idempotent-replayed'), null, 'the key was not kept')
   })
 })

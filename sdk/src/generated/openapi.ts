@@ -3547,7 +3547,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description A unique key (a UUID is a good choice) that makes retrying this POST safe. Within 24 hours, the same key with the same JSON body (key order and white space do not matter) replays the first response — status, `Location`, `ETag` and body, with `Idempotent-Replayed: true` — and creates nothing. The same key with another body is 422. A duplicate sent while the first is still running waits for it and gets the replay. A request refused as invalid is not remembered, so a corrected retry may reuse its key. Keys are per user. */
+                /** @description A unique key (a UUID is a good choice) that makes retrying this POST safe. Within 24 hours, the same key with the same JSON body (key order and white space do not matter) replays the first response — status, `Location`, `ETag` and body, with `Idempotent-Replayed: true` — and creates nothing. The same key with another body is 422. A duplicate sent while the first is still running is answered at once with 409 `IDEMPOTENCY_IN_FLIGHT` and `Retry-After`; retry then to get the replay. A request refused as invalid, or one that failed, is not remembered, so a corrected retry may reuse its key. Keys are per user. */
                 "idempotency-key"?: string;
             };
             path?: never;

@@ -1,11 +1,11 @@
-import { createHash } from 'node:crypto'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { problem } from '../../errors.js'
 import { etagOf, noneMatchHolds, versionsMatching } from '../../lib/entity-tags.js'
 import { createPaging } from '../../lib/paging.js'
 import { TaskListQuery, taskList } from '../../repositories/task-query.js'
-import type { TaskRecord, TaskValues } from '../../repositories/tasks.js'
+import { answerOnce } from '../idempotent-post.js'
+import type { TaskValues } from '../../repositories/tasks.js'
 import { IdParams, jsonResponse, noContent, problemResponses, withHeaders } from '../../schemas/common.js'
 import {
   ConditionalReadHeaders, ConditionalWriteHeaders, IdempotencyHeaders, Task, TaskCreate, TaskPage, TaskPatch, TaskReplace,
@@ -26,11 +26,6 @@ function valuesOf (body: TaskCreate): TaskValues {
     tags: body.tags ?? [],
     completed: body.completed ?? false,
   }
-}
-
-/** Identifies a create request regardless of key order and white space in its JSON. */
-function fingerprintOf (body: TaskCreate): string {
-  return createHash('sha256').update('POST /v1/tasks\n').update(JSON.stringify(body, Object.keys(body).sort())).digest('base64url')
 }
 
 const read = { auth: { scopes: ['tasks:read' as const] } }
@@ -85,21 +80,11 @@ const tasksRoutes: FastifyPluginAsyncTypebox<TasksRoutesOptions> = async (app, o
       },
     },
   }, async (request, reply) => {
-    const userId = request.auth!.userId
-    const body = request.body as TaskCreate
-    const key = request.headers['idempotency-key']
-    const respond = (task: TaskRecord) => {
-      const { version, ...representation } = task
-      return { status: 201 as const, headers: { location: `/v1/tasks/${task.id}`, etag: etagOf(version) }, body: representation }
-    }
-    const outcome = await tasks.create(userId, valuesOf(body), key === undefined ? undefined : { userId, key, fingerprint: fingerprintOf(body), respond })
-    if ('replay' in outcome) {
-      // Only creations are stored, so a replay is always a 201.
-      const { headers, body: replayed } = outcome.replay
-      return reply.code(201).headers({ ...headers, 'idempotent-replayed': 'true' }).send(replayed)
-    }
-    const { status, headers, body: created } = respond(outcome.created)
-    return reply.code(status).headers(headers).send(created)
+    const values = valuesOf(request.body as TaskCreate)
+    return await answerOnce(request, reply, async (tx) => {
+      const { version, ...task } = await tasks.create(request.auth!.userId, values, tx)
+      return { status: 201, headers: { location: `/v1/tasks/${task.id}`, etag: etagOf(version) }, body: task }
+    })
   })
 
   app.get('/:id', {

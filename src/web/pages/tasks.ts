@@ -136,8 +136,8 @@ export default async function taskPages (app: FastifyInstance, opts: { jwtSecret
     const form = taskForm(request.body)
     const { values, errors } = valuesOf(form)
     if (Object.keys(errors).length > 0) return await reply.code(400).page('tasks/form', { task: null, form, errors, priorityOptions })
-    const outcome = await tasks.create(request.webUser!.id, values)
-    if ('created' in outcome) request.session.flash = `Task “${outcome.created.title}” created.`
+    const created = await tasks.create(request.webUser!.id, values)
+    request.session.flash = `Task “${created.title}” created.`
     return reply.redirect('/app/tasks', 303)
   })
 

@@ -5,6 +5,7 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { buildApp } from '../src/app.js'
+import { createKeyring } from '../src/lib/keys.js'
 import { loadConfig } from '../src/config.js'
 import { openPostgres } from '../src/db/client.js'
 import { projectRoot } from '../src/lib/project-root.js'
@@ -13,7 +14,7 @@ export async function generateOpenApi (): Promise<string> {
   // Fixed settings, so the document never depends on who runs the script where.
   const config = loadConfig({ NODE_ENV: 'test', PORT: '3000' })
   const database = await openPostgres({ url: 'postgres://openapi@127.0.0.1:1/none', poolMax: 1, statementTimeoutMs: 0 })
-  const app = await buildApp({ config, database, jwtSecret: 'x'.repeat(32) })
+  const app = await buildApp({ config, database, keys: createKeyring({ SECRET_KEY: 'x'.repeat(32) }) })
   await app.ready()
   const document = JSON.stringify(app.swagger(), null, 2) + '\n'
   await app.close()

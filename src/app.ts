@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Config } from './config.js'
+import type { Keyring } from './lib/keys.js'
 import type { DatabaseHandle } from './db/client.js'
 import { problem } from './errors.js'
 import { AccessLog } from './access-log.js'
@@ -40,6 +41,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** Set when shutdown begins, so load balancers stop sending traffic before the server closes. */
     shuttingDown: boolean
+    /** The service's keys, one per purpose (src/lib/keys.ts). */
+    keys: Keyring
   }
 }
 
@@ -48,8 +51,8 @@ export interface AppOptions {
   database: DatabaseHandle
   /** Leave the database open when the app closes (tests build many apps over one database). */
   keepDatabaseOpen?: boolean
-  /** The resolved signing key (see `resolveJwtSecret`). */
-  jwtSecret: string
+  /** The service's keys (see `resolveKeyring`). */
+  keys: Keyring
   /** Pino options or `false`; the server passes its logger settings, tests usually none. */
   logger?: FastifyServerOptions['logger']
 }
@@ -98,6 +101,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   app.decorate('shuttingDown', false)
+  app.decorate('keys', options.keys)
   for (const schema of sharedSchemas) app.addSchema(schema)
   installValidators(app, sharedSchemas)
   installSerializers(app, sharedSchemas)
@@ -140,7 +144,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   await app.register(helmet)
   await app.register(cors, { config })
   await app.register(swagger)
-  await app.register(jwt, { config, secret: options.jwtSecret })
+  await app.register(jwt, { config, secret: options.keys.tokenSigning })
   await app.register(rateLimit, { config })
   await app.register(database, { database: options.database, keepOpen: options.keepDatabaseOpen ?? false })
   await app.register(repositories, { config })
@@ -159,10 +163,10 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
 
   await app.register(healthRoutes, { prefix: '/health' })
   await app.register(authRoutes, { prefix: '/v1/auth', config })
-  await app.register(usersRoutes, { prefix: '/v1/users', jwtSecret: options.jwtSecret })
+  await app.register(usersRoutes, { prefix: '/v1/users' })
   await app.register(apiKeysRoutes, { prefix: '/v1/api-keys' })
-  await app.register(tasksRoutes, { prefix: '/v1/tasks', jwtSecret: options.jwtSecret })
-  await app.register(webPages, { prefix: '/app', config, jwtSecret: options.jwtSecret })
+  await app.register(tasksRoutes, { prefix: '/v1/tasks' })
+  await app.register(webPages, { prefix: '/app', config })
 
   return app
 }

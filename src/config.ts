@@ -13,18 +13,20 @@ const DEFAULT_POOL_MAX = Math.min(200, 2 * availableParallelism())
  * computed from the machine is stated in words in the description, after `Default:`.
  */
 export const ConfigSchema = Type.Object({
-  NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], { default: 'development', description: '`production` requires JWT_SECRET, never pretty-prints logs, caches the web templates and serves GET /metrics on PORT only with METRICS_TOKEN set' }),
+  NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], { default: 'development', description: '`production` requires SECRET_KEY (or JWT_SECRET), never pretty-prints logs, caches the web templates and serves GET /metrics on PORT only with METRICS_TOKEN set' }),
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000, description: 'TCP port of the HTTP listener: the API, /docs, /app and /health' }),
   HOST: Type.String({ minLength: 1, default: '0.0.0.0', description: 'address the HTTP listener binds to' }),
   LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info', description: 'pino level of the JSON log lines on stdout' }),
   DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://', description: 'PostgreSQL connection URL; unset = the embedded PostgreSQL (PGlite) under DATA_DIR' })),
-  DATA_DIR: Type.String({ minLength: 1, default: './.data', description: 'directory of the embedded database and, when JWT_SECRET is unset outside production, of the generated development secret (jwt-secret)' }),
+  DATA_DIR: Type.String({ minLength: 1, default: './.data', description: 'directory of the embedded database and, when SECRET_KEY and JWT_SECRET are unset outside production, of the generated development root secret (secret-key)' }),
   MIGRATE_ON_START: Type.Boolean({ default: true, description: 'apply pending migrations at start, under an advisory lock on PostgreSQL; false = run `npm run db:migrate` as a step of its own' }),
   DB_POOL_MAX: Type.Integer({ minimum: 1, maximum: 200, default: DEFAULT_POOL_MAX, description: 'PostgreSQL connections per instance. Default: twice the CPU cores this process may use, at most 200' }),
   DB_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 3_000, description: 'a PostgreSQL connection not established by then fails' }),
   DB_ACQUIRE_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 5_000, description: 'a query that has waited this long for a connection fails with 503 without having run' }),
   DB_STATEMENT_TIMEOUT_MS: Type.Integer({ minimum: 0, default: 10_000, description: 'PostgreSQL cancels a statement running longer (503); 0 turns it off' }),
-  JWT_SECRET: Type.Optional(Type.String({ minLength: 32, description: 'HS256 key that signs access tokens; the keys of paging cursors and web session cookies are derived from it. Required in production, otherwise generated once into DATA_DIR/jwt-secret' })),
+  SECRET_KEY: Type.Optional(Type.String({ minLength: 32, description: 'root secret: the keys of paging cursors and web session cookies (and of access tokens, when JWT_SECRET is unset) are derived from it, one per purpose (HKDF-SHA256). Required in production unless JWT_SECRET is set, which then serves as the root as in earlier versions; otherwise generated once into DATA_DIR/secret-key' })),
+  SECRET_KEY_PREVIOUS: Type.Optional(Type.String({ minLength: 32, description: 'comma-separated earlier values of SECRET_KEY, still accepted after a rotation: web sessions and cursors made with them keep working (new ones use SECRET_KEY); drop them after SESSION_ABSOLUTE_TTL' })),
+  JWT_SECRET: Type.Optional(Type.String({ minLength: 32, description: 'HS256 key that signs access tokens, rotated on its own: changing it invalidates access tokens only, and clients refresh. Unset = derived from SECRET_KEY' })),
   JWT_ISSUER: Type.String({ minLength: 1, default: 'tasks-api', description: '`iss` of access tokens, checked on every request' }),
   JWT_AUDIENCE: Type.String({ minLength: 1, default: 'tasks-api', description: '`aud` of access tokens, checked on every request' }),
   ACCESS_TOKEN_TTL: Type.Integer({ minimum: 10, maximum: 86_400, default: 900, description: 'seconds an access token is valid' }),
@@ -63,6 +65,14 @@ export class ConfigError extends Error {
   }
 }
 
+/** The comma-separated earlier root secrets of SECRET_KEY_PREVIOUS. */
+export function previousSecrets (list: string | undefined): string[] {
+  return list === undefined ? [] : list.split(',').map((secret) => secret.trim()).filter((secret) => secret !== '')
+}
+
+/** Settings never repeated in an error message. */
+const hidden = new Set(['SECRET_KEY', 'SECRET_KEY_PREVIOUS', 'JWT_SECRET', 'ADMIN_PASSWORD', 'METRICS_TOKEN'])
+
 /**
  * Reads the environment into a typed Config: empty strings count as unset, defaults fill the rest,
  * and every problem is reported at once so an operator fixes them in one go.
@@ -76,13 +86,16 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   const converted = Value.Convert(ConfigSchema, Value.Default(ConfigSchema, raw))
   const problems = [...Value.Errors(ConfigSchema, converted)].map((e) => {
     const name = e.path.slice(1)
-    const shown = name === 'JWT_SECRET' || name === 'ADMIN_PASSWORD' || name === 'METRICS_TOKEN' ? '(hidden)' : JSON.stringify(raw[name])
+    const shown = hidden.has(name) ? '(hidden)' : JSON.stringify(raw[name])
     return `${name}=${shown}: ${e.message}`
   })
   const config = converted as Config
   if (problems.length === 0) {
-    if (config.NODE_ENV === 'production' && config.JWT_SECRET === undefined) {
-      problems.push('JWT_SECRET: required when NODE_ENV=production (at least 32 bytes)')
+    if (config.NODE_ENV === 'production' && config.SECRET_KEY === undefined && config.JWT_SECRET === undefined) {
+      problems.push('SECRET_KEY: required when NODE_ENV=production (at least 32 bytes), unless JWT_SECRET is set')
+    }
+    if (previousSecrets(config.SECRET_KEY_PREVIOUS).some((secret) => secret.length < 32)) {
+      problems.push('SECRET_KEY_PREVIOUS=(hidden): each comma-separated secret must be at least 32 bytes')
     }
     if ((config.ADMIN_USERNAME === undefined) !== (config.ADMIN_PASSWORD === undefined)) {
       problems.push('ADMIN_USERNAME and ADMIN_PASSWORD: set both or neither')

@@ -3,7 +3,7 @@ import { buildApp } from './app.js'
 import { type Config, ConfigError, loadConfig } from './config.js'
 import { openConfiguredDatabase } from './db/open.js'
 import { trackConnections } from './lib/connection-drain.js'
-import { resolveJwtSecret } from './lib/jwt-secret.js'
+import { resolveKeyring } from './lib/keys.js'
 import { loggerOptions } from './logger.js'
 
 async function main (): Promise<void> {
@@ -18,9 +18,9 @@ async function main (): Promise<void> {
     throw err
   }
   const warnings: string[] = []
-  const jwtSecret = await resolveJwtSecret(config, (m) => warnings.push(m))
+  const keys = await resolveKeyring(config, (m) => warnings.push(m))
   const database = await openConfiguredDatabase(config)
-  const app = await buildApp({ config, database, jwtSecret, logger: loggerOptions(config) })
+  const app = await buildApp({ config, database, keys, logger: loggerOptions(config) })
   for (const warning of warnings) app.log.warn(warning)
 
   const connections = trackConnections(app.server)

@@ -12,6 +12,7 @@ import tap from 'tap'
 import type { Sql } from 'postgres'
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
 import { buildApp } from '../src/app.js'
+import { createKeyring } from '../src/lib/keys.js'
 import { type Config, loadConfig } from '../src/config.js'
 import { type DatabaseHandle, openPglite, openPostgres } from '../src/db/client.js'
 import { migrationsFolder, migratePglite, migratePostgres } from '../src/db/migrate.js'
@@ -150,9 +151,10 @@ export function testConfig (overrides: Record<string, string> = {}): Config {
   return loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', JWT_SECRET, MAX_EVENT_LOOP_DELAY_MS: '0', ...overrides })
 }
 
-/** The real app over this file's database, closed when `t` ends. */
+/** The real app over this file's database, its keys from the configuration, closed when `t` ends. */
 export async function build (t: T, overrides: Record<string, string> = {}): Promise<FastifyInstance> {
-  const app = await buildApp({ config: testConfig(overrides), database: await testDatabase(), jwtSecret: JWT_SECRET, keepDatabaseOpen: true })
+  const config = testConfig(overrides)
+  const app = await buildApp({ config, database: await testDatabase(), keys: createKeyring(config), keepDatabaseOpen: true })
   t.teardown(() => app.close())
   await app.ready()
   return app

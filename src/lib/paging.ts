@@ -1,4 +1,4 @@
-import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto'
+import { createHmac, timingSafeEqual } from 'node:crypto'
 import type { FastifyReply } from 'fastify'
 import { problem } from '../errors.js'
 
@@ -45,10 +45,11 @@ export interface OpenList<Filters extends object, Sort extends string> extends L
 }
 
 export interface PagingOptions {
-  /** The key cursors are signed with is derived from it. */
-  secret: string
-  /** Names the list (e.g. `tasks-api/v1/tasks-cursor`): each purpose gets a key of its own. */
-  purpose: string
+  /**
+   * The list's cursor keys, of its own purpose (`app.keys.keysFor('tasksCursor')`): the first signs,
+   * every one verifies.
+   */
+  keys: Buffer[]
   /** The list's path, for the URL of its next page (`/v1/tasks`). */
   path: string
 }
@@ -58,16 +59,14 @@ export interface PagingOptions {
  * context string that the cursor does not carry (who asks, with which sort and filters), so a cursor
  * replayed under another context fails verification like a forged one.
  */
-function createCursorCodec (secret: string, purpose: string) {
-  // A key of its own, so cursors can never be confused with tokens signed by the same secret.
-  const key = Buffer.from(hkdfSync('sha256', secret, '', purpose, 32))
-  const sign = (context: string, payload: string) =>
+function createCursorCodec (keys: Buffer[]) {
+  const signWith = (key: Buffer, context: string, payload: string) =>
     createHmac('sha256', key).update(context).update('\n').update(payload).digest().subarray(0, 16).toString('base64url')
 
   return {
     encode (context: string, value: unknown): string {
       const payload = Buffer.from(JSON.stringify(value)).toString('base64url')
-      return `${payload}.${sign(context, payload)}`
+      return `${payload}.${signWith(keys[0]!, context, payload)}`
     },
 
     /** The value inside `cursor`, or undefined when it is malformed, altered or from another context. */
@@ -77,8 +76,11 @@ function createCursorCodec (secret: string, purpose: string) {
       const payload = cursor.slice(0, dot)
       // Compared as text: base64url decoding would ignore changes to a final character's spare bits.
       const given = Buffer.from(cursor.slice(dot + 1))
-      const expected = Buffer.from(sign(context, payload))
-      if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined
+      const verifies = (key: Buffer) => {
+        const expected = Buffer.from(signWith(key, context, payload))
+        return given.length === expected.length && timingSafeEqual(given, expected)
+      }
+      if (!keys.some(verifies)) return undefined
       // Verified, so the payload is JSON this codec wrote.
       return JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'))
     },
@@ -115,7 +117,7 @@ function nextLink (url: string): string {
 
 /** Paging for one list, its cursors signed with a key of their own (one call per list). */
 export function createPaging<Filters extends object, Sort extends string> (list: PagedList<Filters, Sort>, options: PagingOptions) {
-  const cursors = createCursorCodec(options.secret, options.purpose)
+  const cursors = createCursorCodec(options.keys)
   const names = Object.keys(list.filters) as Array<keyof Filters & string>
   const normalisers = list.filters as Record<string, { normalise?: (value: never) => unknown }>
 

@@ -1,4 +1,4 @@
-import { hkdfSync, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import cookie from '@fastify/cookie'
@@ -31,8 +31,6 @@ declare module 'fastify' {
 
 interface WebOptions {
   config: Config
-  /** Cookie-signing and cursor keys are derived from it. */
-  jwtSecret: string
 }
 
 const statusTitles: Record<number, string> = {
@@ -64,7 +62,6 @@ function describe (error: FastifyError | ProblemError): { status: number, detail
  */
 async function webPlugin (app: FastifyInstance, opts: WebOptions): Promise<void> {
   const { config } = opts
-  const key = (purpose: string) => Buffer.from(hkdfSync('sha256', opts.jwtSecret, '', purpose, 32)).toString('base64url')
 
   // Pages are not the API: none of them belongs in the OpenAPI document.
   app.addHook('onRoute', (route) => { route.schema = { ...route.schema, hide: true } })
@@ -109,7 +106,8 @@ async function webPlugin (app: FastifyInstance, opts: WebOptions): Promise<void>
     await pages.register(cookie)
     await pages.register(session, {
       store,
-      secret: key('tasks-api/app/session-cookie'),
+      // Signs with the current key, accepts the previous ones' (SECRET_KEY_PREVIOUS) too.
+      secret: app.keys.keysFor('sessionCookie').map((key) => key.toString('base64url')),
       cookieName: SESSION_COOKIE,
       idGenerator: () => randomBytes(32).toString('base64url'),
       // A visitor gets a session when a form needs a CSRF secret, not on every page view.
@@ -146,7 +144,7 @@ async function webPlugin (app: FastifyInstance, opts: WebOptions): Promise<void>
     })
 
     await pages.register(authPages, { config })
-    await pages.register(memberPages, { jwtSecret: opts.jwtSecret, sessions: store })
+    await pages.register(memberPages, { sessions: store })
   })
 }
 

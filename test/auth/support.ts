@@ -3,6 +3,7 @@ import { Writable } from 'node:stream'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { eq } from 'drizzle-orm'
 import { buildApp } from '../../src/app.js'
+import { createKeyring } from '../../src/lib/keys.js'
 import { users } from '../../src/db/schema.js'
 import { hashPassword } from '../../src/lib/passwords.js'
 import { JWT_SECRET, type T, type TestUser, testConfig, testDatabase, uniqueName } from '../helper.js'
@@ -26,7 +27,7 @@ export async function buildProbe (t: T, overrides: Record<string, string> = {}, 
   const app = await build({
     config: testConfig({ ...relaxedLimits, ...overrides }),
     database: await testDatabase(),
-    jwtSecret: JWT_SECRET,
+    keys: createKeyring({ JWT_SECRET }),
     keepDatabaseOpen: true,
     logger: { level: 'info', stream },
   })

@@ -3,6 +3,7 @@ import tap from 'tap'
 import postgres from 'postgres'
 import { sql } from 'drizzle-orm'
 import { buildApp } from '../../src/app.js'
+import { createKeyring } from '../../src/lib/keys.js'
 import { openPostgres, queryRows } from '../../src/db/client.js'
 import { migratePostgres, latestMigrationMillis } from '../../src/db/migrate.js'
 import { rfc3339FromPostgres } from '../../src/db/timestamps.js'
@@ -76,7 +77,7 @@ tap.test('task timestamps are exact whatever time zone and date style the server
   })
   await migratePostgres(databaseUrl(name))
   const database = await openPostgres({ url: databaseUrl(name), poolMax: 2, statementTimeoutMs: 10_000 })
-  const app = await buildApp({ config: testConfig(), database, jwtSecret: JWT_SECRET })
+  const app = await buildApp({ config: testConfig(), database, keys: createKeyring({ JWT_SECRET }) })
   t.teardown(() => app.close())
   const user = await createUser(app)
   const created = await injectAs(app, user, { method: 'POST', url: '/v1/tasks', payload: { title: 'x', due_at: '2030-01-02T03:04:05.1+02:00', completed: true } })

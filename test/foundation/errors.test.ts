@@ -1,5 +1,6 @@
 import tap from 'tap'
 import { buildApp } from '../../src/app.js'
+import { createKeyring } from '../../src/lib/keys.js'
 import { openPglite, openPostgres } from '../../src/db/client.js'
 import { assertProblem, build, JWT_SECRET, testConfig } from '../helper.js'
 
@@ -94,7 +95,7 @@ tap.test('an unexpected exception is a generic 500 with the request id; details 
   const app = await buildApp({
     config: testConfig(),
     database: await openPostgres({ url: 'postgres://nobody@127.0.0.1:1/none', poolMax: 1, statementTimeoutMs: 0 }),
-    jwtSecret: JWT_SECRET,
+    keys: createKeyring({ JWT_SECRET }),
     logger: { level: 'error', stream: { write: (line: string) => { lines.push(line) } } },
   })
   app.get('/boom', async () => { throw new Error('secret internal detail at /srv/app.ts:42') })
@@ -109,7 +110,7 @@ tap.test('an unreachable PostgreSQL is 503 with Retry-After', async (t) => {
   const app = await buildApp({
     config: testConfig(),
     database: await openPostgres({ url: 'postgres://nobody@127.0.0.1:1/none', poolMax: 1, statementTimeoutMs: 0 }),
-    jwtSecret: JWT_SECRET,
+    keys: createKeyring({ JWT_SECRET }),
   })
   t.teardown(() => app.close())
   const res = await app.inject({ method: 'POST', url: '/v1/auth/login', payload: { username: 'someone', password: 'whatever1' } })
@@ -122,7 +123,7 @@ tap.test('an unreachable PostgreSQL is 503 with Retry-After', async (t) => {
 tap.test('a closed embedded database is 503 with Retry-After', async (t) => {
   const database = await openPglite()
   await database.close()
-  const app = await buildApp({ config: testConfig(), database, jwtSecret: JWT_SECRET })
+  const app = await buildApp({ config: testConfig(), database, keys: createKeyring({ JWT_SECRET }) })
   t.teardown(() => app.close())
   const res = await app.inject({ method: 'POST', url: '/v1/auth/login', payload: { username: 'someone', password: 'whatever1' } })
   assertProblem(t, res, 503, 'SERVICE_UNAVAILABLE')

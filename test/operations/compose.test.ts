@@ -46,7 +46,7 @@ tap.test('docker-compose.yml: the stack is complete and its API environment pass
   t.equal(api!.environment!.MIGRATE_ON_START, 'false', 'instances do not race to migrate')
   t.ok(proxy!.depends_on?.api, 'the proxy waits for the API')
 
-  const env = { JWT_SECRET: 'a-secret-that-is-at-least-32-bytes-long' }
+  const env = { SECRET_KEY: 'a-secret-that-is-at-least-32-bytes-long' }
   const apiEnv = Object.fromEntries(Object.entries(api!.environment!).map(([k, v]) => [k, interpolate(String(v), env)]))
   const config = loadConfig(apiEnv)
   t.equal(config.NODE_ENV, 'production')
@@ -59,7 +59,8 @@ tap.test('docker-compose.yml: the stack is complete and its API environment pass
   t.ok(prometheus?.volumes?.includes('./deploy/prometheus.yml:/etc/prometheus/prometheus.yml:ro'), 'Prometheus is in the stack with its config')
   const scrape = parse(await read('deploy/prometheus.yml')) as { scrape_configs: Array<{ dns_sd_configs: Array<{ names: string[], port: number }> }> }
   t.match(scrape.scrape_configs[0]!.dns_sd_configs[0], { names: ['api'], port: config.METRICS_PORT }, 'it scrapes every api replica on METRICS_PORT')
-  t.throws(() => interpolate(api!.environment!.JWT_SECRET!, {}), /JWT_SECRET is required/, 'JWT_SECRET has no default')
+  t.throws(() => interpolate(api!.environment!.SECRET_KEY!, {}), /SECRET_KEY is required/, 'SECRET_KEY has no default')
+  t.equal(config.JWT_SECRET, undefined, 'access tokens are signed with a key derived from SECRET_KEY unless JWT_SECRET is given')
   const migrateEnv = Object.fromEntries(Object.entries(migrate!.environment!).map(([k, v]) => [k, interpolate(String(v), env)]))
   t.ok(loadConfig(migrateEnv), 'the migrate service config is valid too')
 })

@@ -1,5 +1,6 @@
 import tap from 'tap'
 import { buildApp } from '../../src/app.js'
+import { createKeyring } from '../../src/lib/keys.js'
 import { loggerOptions } from '../../src/logger.js'
 import { JWT_SECRET, testConfig, testDatabase } from '../helper.js'
 
@@ -9,7 +10,7 @@ tap.test('logs are JSON lines with request id, route, status and duration, and n
   const app = await buildApp({
     config,
     database: await testDatabase(),
-    jwtSecret: JWT_SECRET,
+    keys: createKeyring({ JWT_SECRET }),
     keepDatabaseOpen: true,
     logger: loggerOptions(config, { write: (line: string) => { lines.push(line) } }),
   })

@@ -11,6 +11,7 @@ import { drizzle } from 'drizzle-orm/pg-proxy'
 import type { Database } from '../../src/db/client.js'
 import * as schema from '../../src/db/schema.js'
 import { createPaging } from '../../src/lib/paging.js'
+import { createKeyring } from '../../src/lib/keys.js'
 import {
   listParameters, listQuery, shapeOf, sorts, taskColumns, taskFilterNames, type TaskFilters, TaskListQuery, taskList, type TaskListRequest, taskOf,
   type TaskRecord,
@@ -112,7 +113,7 @@ tap.test('the representation is the Task schema\'s fields plus the version, each
 })
 
 tap.test('the cursor context names every declared filter, and equivalent requests share it', async (t) => {
-  const paging = createPaging(taskList, { secret: 'x'.repeat(32), purpose: 'test', path: '/v1/tasks' })
+  const paging = createPaging(taskList, { keys: createKeyring({ SECRET_KEY: 'x'.repeat(32) }).keysFor('tasksCursor'), path: '/v1/tasks' })
   const base = paging.open('user', {})
   t.equal(base.sort, taskList.defaultSort)
   t.equal(base.limit, taskList.defaultLimit)
@@ -132,6 +133,6 @@ tap.test('the cursor context names every declared filter, and equivalent request
   t.same(paging.open('user', { tag: ['a'], cursor }).after, ['k', 'id'], 'a cursor opens the page after its position')
   t.equal(paging.tryOpen('user', { cursor }), undefined, 'but not under other filters')
   t.throws(() => paging.open('user', { tag: ['a'], cursor: `${cursor}x` }), { code: 'INVALID_CURSOR', statusCode: 400 })
-  const other = createPaging(taskList, { secret: 'x'.repeat(32), purpose: 'another list', path: '/v1/tasks' })
-  t.equal(other.tryOpen('user', { tag: ['a'], cursor }), undefined, 'nor for a list of another purpose')
+  const other = createPaging(taskList, { keys: createKeyring({ SECRET_KEY: 'x'.repeat(32) }).keysFor('pageTasksCursor'), path: '/v1/tasks' })
+  t.equal(other.tryOpen('user', { tag: ['a'], cursor }), undefined, 'nor for a list of another purpose (the pages\' cursors)')
 })

@@ -11,11 +11,6 @@ import {
   ConditionalReadHeaders, ConditionalWriteHeaders, IdempotencyHeaders, Task, TaskCreate, TaskPage, TaskPatch, TaskReplace,
 } from '../../schemas/tasks.js'
 
-export interface TasksRoutesOptions {
-  /** Cursors are signed with a key derived from it. */
-  jwtSecret: string
-}
-
 /** Create and replace take every writable field; the omitted ones get their defaults. */
 function valuesOf (body: TaskCreate): TaskValues {
   return {
@@ -33,8 +28,8 @@ const write = { auth: { scopes: ['tasks:write' as const] } }
 const taskRef = Type.Ref(Task)
 const taskWithETag = jsonResponse('The task.', taskRef, 'ETag')
 
-const tasksRoutes: FastifyPluginAsyncTypebox<TasksRoutesOptions> = async (app, opts) => {
-  const paging = createPaging(taskList, { secret: opts.jwtSecret, purpose: 'tasks-api/v1/tasks-cursor', path: '/v1/tasks' })
+const tasksRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const paging = createPaging(taskList, { keys: app.keys.keysFor('tasksCursor'), path: '/v1/tasks' })
   const tasks = app.tasksRepository
 
   app.get('', {

@@ -8,13 +8,8 @@ import { toUser, userList } from '../../repositories/users.js'
 import { IdParams, jsonResponse, noContent, problemResponses } from '../../schemas/common.js'
 import { PasswordChange, User, UserAdminPatch, UserListQuery, UserPage, UserSelfPatch } from '../../schemas/users.js'
 
-export interface UsersRoutesOptions {
-  /** The list's cursors are signed with a key derived from it. */
-  jwtSecret: string
-}
-
-const usersRoutes: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async (app, opts) => {
-  const paging = createPaging(userList, { secret: opts.jwtSecret, purpose: 'tasks-api/v1/users-cursor', path: '/v1/users' })
+const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const paging = createPaging(userList, { keys: app.keys.keysFor('usersCursor'), path: '/v1/users' })
   // Keys are for integrations: managing an account takes an access token.
   const self = { auth: { apiKeys: false } }
   const admin = { auth: { role: 'admin' as const, apiKeys: false } }

@@ -5,7 +5,6 @@ import apiKeyPages from './api-keys.js'
 import taskPages from './tasks.js'
 
 export interface MemberPagesOptions {
-  jwtSecret: string
   sessions: SessionStore
 }
 
@@ -40,7 +39,7 @@ export default async function memberPages (app: FastifyInstance, opts: MemberPag
 
   app.get('', async (_request, reply) => reply.redirect('/app/tasks', 303))
 
-  await app.register(taskPages, { prefix: '/tasks', jwtSecret: opts.jwtSecret })
+  await app.register(taskPages, { prefix: '/tasks' })
   await app.register(apiKeyPages, { prefix: '/api-keys' })
   await app.register(accountPages, { prefix: '/account', sessions: opts.sessions })
 }

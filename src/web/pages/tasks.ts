@@ -94,9 +94,9 @@ function taskId (request: FastifyRequest): string {
 }
 
 /** The task list, create, edit, complete and delete: the API's tasks, as pages and forms. */
-export default async function taskPages (app: FastifyInstance, opts: { jwtSecret: string }): Promise<void> {
+export default async function taskPages (app: FastifyInstance): Promise<void> {
   // The API's paging of the same list, with cursors of their own (another purpose), so the two never mix.
-  const paging = createPaging(taskList, { secret: opts.jwtSecret, purpose: 'tasks-api/app/tasks-cursor', path: '/app/tasks' })
+  const paging = createPaging(taskList, { keys: app.keys.keysFor('pageTasksCursor'), path: '/app/tasks' })
   const tasks = app.tasksRepository
 
   app.get('', async (request, reply) => {

@@ -34,18 +34,21 @@ tap.test('the same plugin starts once its dependencies are registered before it'
   t.pass('registered')
 })
 
-tap.test('every plugin under src/plugins is named, and depends only on plugins that exist', async (t) => {
+tap.test('every plugin under src/plugins, every route plugin and the web layer is named, and depends only on plugins that exist', async (t) => {
   const plugins = new Map<string, PluginMeta>()
-  for (const tier of ['external', 'app']) {
-    for (const file of readdirSync(join(projectRoot, 'src/plugins', tier)).filter((f) => f.endsWith('.ts'))) {
-      const module = await import(`../../src/plugins/${tier}/${file.replace(/\.ts$/, '.js')}`) as { default?: unknown }
-      if (module.default === undefined) continue // helpers, not plugins
-      const meta = metaOf(module.default)
-      t.type(meta?.name, 'string', `src/plugins/${tier}/${file} is named`)
-      if (meta?.name !== undefined) plugins.set(meta.name, meta)
-    }
+  const files = [
+    ...['external', 'app'].flatMap((tier) => readdirSync(join(projectRoot, 'src/plugins', tier)).filter((f) => f.endsWith('.ts')).map((f) => `plugins/${tier}/${f}`)),
+    ...readdirSync(join(projectRoot, 'src/routes'), { withFileTypes: true }).filter((entry) => entry.isDirectory()).map((entry) => `routes/${entry.name}/index.ts`),
+    'web/plugin.ts',
+  ]
+  for (const file of files) {
+    const module = await import(`../../src/${file.replace(/\.ts$/, '.js')}`) as { default?: unknown }
+    if (module.default === undefined) continue // helpers, not plugins
+    const meta = metaOf(module.default)
+    t.type(meta?.name, 'string', `src/${file} is named`)
+    if (meta?.name !== undefined) plugins.set(meta.name, meta)
   }
-  t.ok(plugins.size >= 20, `found the plugins (${plugins.size})`)
+  t.ok(plugins.size >= 26, `found the plugins (${plugins.size})`)
   for (const [name, meta] of plugins) {
     for (const dependency of meta.dependencies ?? []) t.ok(plugins.has(dependency), `${name} depends on ${dependency}, a plugin here`)
   }

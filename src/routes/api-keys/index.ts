@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
+import fp from 'fastify-plugin'
 import { problem } from '../../errors.js'
 import { securityEvent } from '../../lib/security-events.js'
 import { toApiKey } from '../../repositories/api-keys.js'
@@ -69,4 +70,5 @@ const apiKeysRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 }
 
-export default apiKeysRoutes
+// Encapsulated (its routes are its own); named so that its dependencies are checked when it is registered.
+export default fp(apiKeysRoutes, { name: 'api-keys-routes', encapsulate: true, dependencies: ['repositories', 'authorize', 'auth-cache'] })

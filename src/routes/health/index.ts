@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
+import fp from 'fastify-plugin'
 import { migrationsApplied } from '../../db/migrate.js'
 import { Health } from '../../schemas/health.js'
 import { jsonResponse, problemResponses } from '../../schemas/common.js'
@@ -41,4 +42,5 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 }
 
-export default healthRoutes
+// Encapsulated (its routes are its own); named so that its dependencies are checked when it is registered.
+export default fp(healthRoutes, { name: 'health-routes', encapsulate: true, dependencies: ['database'] })

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
+import fp from 'fastify-plugin'
 import { problem } from '../../errors.js'
 import { etagOf, noneMatchHolds, versionsMatching } from '../../lib/entity-tags.js'
 import { createPaging } from '../../lib/paging.js'
@@ -162,4 +163,5 @@ const tasksRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 }
 
-export default tasksRoutes
+// Encapsulated (its routes are its own); named so that its dependencies are checked when it is registered.
+export default fp(tasksRoutes, { name: 'tasks-routes', encapsulate: true, dependencies: ['repositories', 'authorize'] })

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
+import fp from 'fastify-plugin'
 import { problem } from '../../errors.js'
 import { createPaging } from '../../lib/paging.js'
 import { assertPasswordPolicy, hashPassword, verifyPassword } from '../../lib/passwords.js'
@@ -164,4 +165,5 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 }
 
-export default usersRoutes
+// Encapsulated (its routes are its own); named so that its dependencies are checked when it is registered.
+export default fp(usersRoutes, { name: 'users-routes', encapsulate: true, dependencies: ['repositories', 'authorize', 'auth-cache', 'login-throttle'] })

@@ -22,7 +22,7 @@ export default async function apiKeyPages (app: FastifyInstance): Promise<void> 
 
   async function keysPage (request: FastifyRequest, reply: FastifyReply, data: Record<string, unknown>) {
     const rows = await keys.listActive(request.webUser!.id)
-    return await reply.page('api-keys', { keys: rows.map(toApiKey), scopeChoices, form: { scopes: ['tasks:read', 'tasks:write'] }, errors: {}, ...data })
+    return await reply.page('api-keys', { keys: rows.map(toApiKey), scopeChoices, form: { scopes: scopeChoices.map((choice) => choice.value) }, errors: {}, ...data })
   }
 
   app.get('', async (request, reply) => await keysPage(request, reply, {}))

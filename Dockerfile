@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
+# Node.js 26, the current LTS line, in both stages (docs/decisions/0025-node-lines.md).
 # Build: compile TypeScript and bundle the server (dist/server.mjs) with the dev dependencies.
-FROM node:20-bookworm-slim AS build
+FROM node:26-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 # Fixes to dependencies, applied by npm's postinstall (see patches/README.md).
@@ -12,7 +13,7 @@ COPY scripts ./scripts
 RUN npm run build
 
 # Run: production dependencies, compiled code and migrations only, as a non-root user.
-FROM node:20-bookworm-slim AS runtime
+FROM node:26-bookworm-slim AS runtime
 ENV NODE_ENV=production PORT=3000 HOST=0.0.0.0 DATA_DIR=/data
 WORKDIR /app
 COPY package.json package-lock.json ./

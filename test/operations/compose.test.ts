@@ -84,3 +84,15 @@ tap.test('Dockerfile: multi-stage, production dependencies only, non-root, healt
   const caddyfile = await read('deploy/Caddyfile')
   t.match(caddyfile, /dynamic a api 3000/, 'the proxy follows every api replica')
 })
+
+tap.test('Node.js lines: the container and CI run one LTS major, which package.json supports, as it does the one running this test', async (t) => {
+  const dockerfile = await read('Dockerfile')
+  const images = [...dockerfile.matchAll(/^FROM node:(\d+)-/gm)].map((m) => Number(m[1]))
+  t.ok(images.length >= 2 && images.every((major) => major === images[0]), `every stage on one Node major (${images.join(', ')})`)
+  const ciMajor = Number(/^NODE_LTS=(\d+)$/m.exec(await read('.ci/run'))?.[1])
+  t.equal(ciMajor, images[0], '.ci/run tests the container\'s Node major')
+  const { engines } = JSON.parse(await read('package.json')) as { engines: { node: string } }
+  const supported = engines.node.split('||').map((range) => Number(/\^(\d+)/.exec(range)?.[1]))
+  t.ok(supported.includes(images[0]!), `engines (${engines.node}) includes the container's major`)
+  t.ok(supported.includes(Number(process.versions.node.split('.')[0])), `and this one, ${process.version}`)
+})

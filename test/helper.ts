@@ -3,11 +3,13 @@
  * TEST_DATABASE_URL is set, else PGlite on a copy of a migrated data directory), the real app built
  * over it, and factories.
  */
+import { execFile } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
-import { copyFile, mkdir, mkdtemp, readdir, rename, rm } from 'node:fs/promises'
+import { mkdtemp, rename, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { promisify } from 'node:util'
 import tap from 'tap'
 import type { Sql } from 'postgres'
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
@@ -70,13 +72,9 @@ async function createPostgresDatabase (): Promise<{ url: string, drop: () => Pro
   }
 }
 
-/** Copies a folder tree, its files in parallel: fs.cp's checks on each file cost more CPU than copying. */
+/** Copies a folder's contents into another: cp(1) does it in half the CPU of Node's file-by-file copies. */
 async function copyTree (from: string, to: string): Promise<void> {
-  await mkdir(to, { recursive: true })
-  await Promise.all((await readdir(from, { withFileTypes: true })).map(async (entry) => {
-    if (entry.isDirectory()) await copyTree(join(from, entry.name), join(to, entry.name))
-    else await copyFile(join(from, entry.name), join(to, entry.name))
-  }))
+  await promisify(execFile)('cp', ['-R', `${from}/.`, to])
 }
 
 /**

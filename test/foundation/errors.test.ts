@@ -2,7 +2,7 @@ import tap from 'tap'
 import { buildApp } from '../../src/app.js'
 import { createKeyring } from '../../src/lib/keys.js'
 import { openPglite, openPostgres } from '../../src/db/client.js'
-import { assertProblem, build, JWT_SECRET, testConfig } from '../helper.js'
+import { assertProblem, build, embeddedDataDir, JWT_SECRET, testConfig } from '../helper.js'
 
 const signup = (payload: string, headers: Record<string, string> = { 'content-type': 'application/json' }) =>
   ({ method: 'POST' as const, url: '/v1/auth/signup', payload, headers })
@@ -121,7 +121,7 @@ tap.test('an unreachable PostgreSQL is 503 with Retry-After', async (t) => {
 })
 
 tap.test('a closed embedded database is 503 with Retry-After', async (t) => {
-  const database = await openPglite()
+  const database = await openPglite(await embeddedDataDir(t))
   await database.close()
   const app = await buildApp({ config: testConfig(), database, keys: createKeyring({ JWT_SECRET }) })
   t.teardown(() => app.close())

@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import tap from 'tap'
 import { projectRoot } from '../../src/lib/project-root.js'
@@ -84,16 +85,29 @@ tap.test('a major bump accepts a breaking change', async (t) => {
 })
 
 tap.test('the command exits 1 on a breaking change and 0 otherwise', async (t) => {
+  // The command's own work (reading the files, the verdict, the exit code) on a document of one
+  // operation: the classification on the whole document is what the tests above check.
   const dir = await mkdtemp(join(tmpdir(), 'tasks-api-breaking-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const small = (fields: Record<string, unknown>) => ({
+    openapi: '3.1.0',
+    info: { title: 'small', version: '1.0.0' },
+    paths: { '/things': { get: { operationId: 'listThings', responses: { 200: { description: 'Things', content: { 'application/json': { schema: { $ref: '#/components/schemas/Thing' } } } } } } } },
+    components: { schemas: { Thing: { type: 'object', required: Object.keys(fields), properties: fields } } },
+  })
+  const base = join(dir, 'base.json')
   const broken = join(dir, 'broken.json')
-  await writeFile(broken, JSON.stringify(changed(removeResponseField)))
-  const run = (...args: string[]) => promisify(execFile)(process.execPath, ['--import', 'tsx', 'scripts/api-breaking.ts', ...args], { cwd: projectRoot })
+  await writeFile(base, JSON.stringify(small({ id: { type: 'string' }, due_at: { type: ['string', 'null'] } })))
+  await writeFile(broken, JSON.stringify(small({ id: { type: 'string' } })))
+  // The script as `npm test` compiled it beside this test, as test/server-process.ts runs the server.
+  const script = fileURLToPath(new URL('../../scripts/api-breaking.js', import.meta.url))
+  const run = (...args: string[]) => promisify(execFile)(process.execPath, [script, ...args], { cwd: projectRoot })
 
-  const failure = await run('--base-file', join(projectRoot, 'openapi.json'), '--head-file', broken).catch((error: { code: number, stdout: string, stderr: string }) => error)
+  const failure = await run('--base-file', base, '--head-file', broken).catch((error: { code: number, stdout: string, stderr: string }) => error)
   t.equal((failure as { code?: number }).code, 1, 'exit code 1')
+  t.match((failure as { stdout: string }).stdout, /breaking: .*due_at/, 'the change is named')
   t.match((failure as { stderr: string }).stderr, /without a major version bump/)
 
-  const success = await run('--base-file', join(projectRoot, 'openapi.json'))
+  const success = await run('--base-file', base, '--head-file', base)
   t.match(success.stdout, /no breaking change/)
 })

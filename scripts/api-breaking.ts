@@ -26,30 +26,65 @@ export interface Verdict {
 
 const major = (version: string): number => Number.parseInt(version.split('.')[0] ?? '', 10)
 
+type Json = unknown
+
+/** What a local `$ref` (`#/components/schemas/X`) names in `document`. */
+function resolve (document: Json, ref: string): Json {
+  return ref.slice(2).split('/')
+    .reduce((node: Json, key) => (node as Record<string, Json>)[key.replaceAll('~1', '/').replaceAll('~0', '~')], document)
+}
+
+const refOf = (node: Json): string | undefined =>
+  typeof node === 'object' && node !== null && !Array.isArray(node) && typeof (node as { $ref?: unknown }).$ref === 'string'
+    ? (node as { $ref: string }).$ref
+    : undefined
+
 /**
- * The document as its clients see it: every `$ref` replaced by what it names (its schemas are not
- * recursive). api-smart-diff resolves references itself, but then its verdict depends on the order
- * of the document's keys: with `components` before `paths`, as fastify-swagger writes them, naming
- * an inline schema (an enum moved into `components`) was reported as changed values.
+ * The two documents with a `$ref` replaced by what it names wherever the other document has
+ * something else at that place (an inline schema, another reference), and kept where both refer to
+ * the same component. api-smart-diff resolves references itself and judges a shared component's
+ * changes where it is used; but a schema that moved between inline and named would look to it like
+ * changed values. Inlining every reference avoids that too, at ten times the cost: the inlined
+ * document repeats each shared schema wherever it is used.
  */
-function inlined<D> (document: D): D {
-  const resolve = (ref: string): unknown => ref.slice(2).split('/')
-    .reduce((node: unknown, key) => (node as Record<string, unknown>)[key.replaceAll('~1', '/').replaceAll('~0', '~')], document)
-  const visit = (node: unknown, refs: string[]): unknown => {
-    if (Array.isArray(node)) return node.map((item) => visit(item, refs))
-    if (typeof node !== 'object' || node === null) return node
-    const { $ref, ...rest } = node as Record<string, unknown>
-    if (typeof $ref === 'string') {
-      if (refs.includes($ref)) throw new Error(`api:breaking cannot inline the recursive ${$ref}`)
-      return { ...visit(resolve($ref), [...refs, $ref]) as object, ...visit(rest, refs) as object }
+function alignReferences (base: Json, head: Json): [Json, Json] {
+  const visit = (b: Json, h: Json, refs: string[]): [Json, Json] => {
+    const bRef = refOf(b)
+    const hRef = refOf(h)
+    if (bRef !== undefined && bRef === hRef) return [b, h]
+    if (bRef !== undefined || hRef !== undefined) {
+      const ref = (bRef ?? hRef)!
+      if (refs.includes(ref)) throw new Error(`api:breaking cannot inline the recursive ${ref}`)
+      const expand = (node: Json, name: string | undefined, document: Json) => {
+        if (name === undefined) return node
+        // Siblings of `$ref` (a description, say) apply on top of what it names.
+        const siblings = Object.fromEntries(Object.entries(node as Record<string, Json>).filter(([key]) => key !== '$ref'))
+        return { ...(resolve(document, name) as object), ...siblings }
+      }
+      return visit(expand(b, bRef, baseDocument), expand(h, hRef, headDocument), [...refs, ref])
     }
-    return Object.fromEntries(Object.entries(rest).map(([key, value]) => [key, visit(value, refs)]))
+    if (Array.isArray(b) && Array.isArray(h)) {
+      const pairs = b.map((item, i) => i < h.length ? visit(item, h[i], refs) : [item, undefined] as [Json, Json])
+      return [pairs.map(([x]) => x), [...pairs.slice(0, h.length).map(([, y]) => y), ...h.slice(b.length)]]
+    }
+    if (typeof b !== 'object' || b === null || typeof h !== 'object' || h === null || Array.isArray(b) || Array.isArray(h)) return [b, h]
+    const outB: Record<string, Json> = {}
+    const outH: Record<string, Json> = {}
+    for (const key of Object.keys(b)) {
+      if (key in h) [outB[key], outH[key]] = visit((b as Record<string, Json>)[key], (h as Record<string, Json>)[key], refs)
+      else outB[key] = (b as Record<string, Json>)[key]
+    }
+    for (const key of Object.keys(h)) if (!(key in b)) outH[key] = (h as Record<string, Json>)[key]
+    return [outB, outH]
   }
-  return visit(document, []) as D
+  const baseDocument = base
+  const headDocument = head
+  return visit(base, head, [])
 }
 
 export function compareContracts (base: OpenApiDocument, head: OpenApiDocument): Verdict {
-  const { diffs } = apiCompare(inlined(base), inlined(head))
+  const [before, after] = alignReferences(base, head)
+  const { diffs } = apiCompare(before as OpenApiDocument, after as OpenApiDocument)
   const breaking = diffs
     // A component schema is judged where it is used: the tool reports its changes under every
     // operation that refers to it, where it knows a request from a response. Its verdict on the

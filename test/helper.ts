@@ -6,9 +6,9 @@
 import { execFile } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
-import { mkdtemp, rename, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import tap from 'tap'
 import type { Sql } from 'postgres'
@@ -85,19 +85,38 @@ async function copyTree (from: string, to: string): Promise<void> {
  */
 async function buildPgliteTemplate (): Promise<string> {
   const template = join(tmpdir(), 'tasks-api-test', `pglite-${pgliteVersion}-${migrationsHash}`)
-  if (!existsSync(template)) {
-    const building = `${template}.${process.pid}`
-    const handle = await openPglite(building)
-    await migratePglite(handle)
-    await handle.client.exec(`alter system set shared_buffers = '16MB'`)
-    await handle.close()
-    // Test files starting together may each build one: the first to finish is kept.
-    await rename(building, template).catch(async (err: unknown) => {
-      if (!existsSync(template)) throw err
-      await rm(building, { recursive: true, force: true })
-    })
+  const lock = `${template}.lock`
+  while (!existsSync(template)) {
+    // One process builds it; the test files starting beside it wait rather than build their own.
+    await mkdir(dirname(template), { recursive: true })
+    const owner = await writeFile(lock, String(process.pid), { flag: 'wx' }).then(() => process.pid, async () => Number(await readFile(lock, 'utf8').catch(() => '')))
+    if (owner === process.pid) {
+      try {
+        const building = `${template}.${process.pid}`
+        const handle = await openPglite(building)
+        await migratePglite(handle)
+        await handle.client.exec(`alter system set shared_buffers = '16MB'`)
+        await handle.close()
+        await rename(building, template)
+      } finally {
+        await rm(lock, { force: true })
+      }
+    } else if (Number.isInteger(owner) && owner > 0 && !isAlive(owner)) {
+      await rm(lock, { force: true }) // left by a process that died while building
+    } else {
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
   }
   return template
+}
+
+function isAlive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
 }
 
 /** Built at most once per process, however many folders are copied from it at once. */

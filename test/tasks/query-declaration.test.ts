@@ -110,6 +110,13 @@ tap.test('the representation is the Task schema\'s fields plus the version, each
   t.same(taskOf(row), {
     ...row, completed_at: '2026-11-23T09:30:00.100000Z', created_at: '2026-11-23T09:30:00.000000Z', updated_at: '2026-11-23T09:30:00.123456Z',
   }, 'timestamps become RFC 3339 with microseconds, in place; nulls stay null')
+
+  // taskOf names the timestamp columns itself: it must finish exactly those the declaration marks.
+  const timestamps = Object.entries(taskList.columns).filter(([, column]) => column.timestamp).map(([name]) => name)
+  const stamped = Object.fromEntries(Object.keys(taskList.columns).map((name) => [name, '2026-11-23T09:30:00+00'])) as unknown as TaskRecord
+  const finished = taskOf({ ...stamped })
+  t.same(Object.keys(taskList.columns).filter((name) => finished[name as keyof TaskRecord] !== stamped[name as keyof TaskRecord]), timestamps,
+    'every declared timestamp, and nothing else, is finished')
 })
 
 tap.test('the cursor context names every declared filter, and equivalent requests share it', async (t) => {

@@ -61,7 +61,7 @@ function alignReferences (base: Json, head: Json): [Json, Json] {
         const siblings = Object.fromEntries(Object.entries(node as Record<string, Json>).filter(([key]) => key !== '$ref'))
         return { ...(resolve(document, name) as object), ...siblings }
       }
-      return visit(expand(b, bRef, baseDocument), expand(h, hRef, headDocument), [...refs, ref])
+      return visit(expand(b, bRef, base), expand(h, hRef, head), [...refs, ref])
     }
     if (Array.isArray(b) && Array.isArray(h)) {
       const pairs = b.map((item, i) => i < h.length ? visit(item, h[i], refs) : [item, undefined] as [Json, Json])
@@ -77,8 +77,6 @@ function alignReferences (base: Json, head: Json): [Json, Json] {
     for (const key of Object.keys(h)) if (!(key in b)) outH[key] = (h as Record<string, Json>)[key]
     return [outB, outH]
   }
-  const baseDocument = base
-  const headDocument = head
   return visit(base, head, [])
 }
 

@@ -16,7 +16,7 @@ import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fas
 import { buildApp } from '../src/app.js'
 import { createKeyring } from '../src/lib/keys.js'
 import { type Config, loadConfig } from '../src/config.js'
-import { type DatabaseHandle, openPglite, openPostgres } from '../src/db/client.js'
+import { type DatabaseHandle, isAlive, openPglite, openPostgres } from '../src/db/client.js'
 import { migrationsFolder, migratePglite, migratePostgres } from '../src/db/migrate.js'
 import { projectRoot } from '../src/lib/project-root.js'
 
@@ -108,15 +108,6 @@ async function buildPgliteTemplate (): Promise<string> {
     }
   }
   return template
-}
-
-function isAlive (pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
-  }
 }
 
 /** Built at most once per process, however many folders are copied from it at once. */

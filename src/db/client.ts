@@ -240,7 +240,8 @@ async function lockDataDir (dataDir: string): Promise<() => Promise<void>> {
   throw new Error(`Could not lock ${lockFile}`)
 }
 
-function isAlive (pid: number): boolean {
+/** Whether a process with this pid exists (one we may not signal counts). */
+export function isAlive (pid: number): boolean {
   try {
     process.kill(pid, 0)
     return true

@@ -70,7 +70,7 @@ export async function resolveKeyring (config: Config, warn: (message: string) =>
     return createKeyring(config)
   }
   const file = join(config.DATA_DIR, 'secret-key')
-  const existing = (await readFile(file, 'utf8').catch(() => ''))?.trim()
+  const existing = (await readFile(file, 'utf8').catch(() => '')).trim()
   if (existing.length >= 32) {
     warn(`SECRET_KEY is not set; using the development secret in ${file}`)
     return createKeyring({ SECRET_KEY: existing })

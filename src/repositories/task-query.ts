@@ -168,7 +168,7 @@ export const taskColumns = Object.fromEntries(Object.entries(taskList.columns).m
 /**
  * A row of `taskColumns` as the API's Task, in place: its timestamps become RFC 3339. The one place
  * that names the timestamp columns again: stores to named properties keep list and get fast, where a
- * loop over the declared names cost list 30% of its throughput (docs/performance.md).
+ * loop over the declared names was measurably slower (docs/performance.md, "Rows shaped in place").
  * test/tasks/query-declaration.test.ts checks that it finishes exactly the declared timestamps.
  */
 export function taskOf (row: TaskRecord): TaskRecord {

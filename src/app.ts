@@ -34,6 +34,7 @@ import authRoutes from './routes/auth/index.js'
 import usersRoutes from './routes/users/index.js'
 import apiKeysRoutes from './routes/api-keys/index.js'
 import tasksRoutes from './routes/tasks/index.js'
+import projectsRoutes from './routes/projects/index.js'
 import housekeeping from './plugins/app/housekeeping.js'
 import webPages from './web/plugin.js'
 
@@ -166,6 +167,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   await app.register(usersRoutes, { prefix: '/v1/users' })
   await app.register(apiKeysRoutes, { prefix: '/v1/api-keys' })
   await app.register(tasksRoutes, { prefix: '/v1/tasks' })
+  await app.register(projectsRoutes, { prefix: '/v1/projects' })
   await app.register(webPages, { prefix: '/app', config })
 
   return app

@@ -13,7 +13,9 @@ import { promisify } from 'node:util'
 import tap from 'tap'
 import type { Sql } from 'postgres'
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
+import { and, eq } from 'drizzle-orm'
 import { buildApp } from '../src/app.js'
+import * as schema from '../src/db/schema.js'
 import { createKeyring } from '../src/lib/keys.js'
 import { type Config, loadConfig } from '../src/config.js'
 import { type DatabaseHandle, isAlive, openPglite, openPostgres } from '../src/db/client.js'
@@ -187,6 +189,14 @@ export async function createUser (app: FastifyInstance, prefix = 'user'): Promis
   if (login.statusCode !== 200) throw new Error(`login failed: ${login.statusCode} ${login.body}`)
   const tokens = login.json<{ access_token: string, refresh_token: string }>()
   return { id: signup.json<{ id: string }>().id, username, password, accessToken: tokens.access_token, refreshToken: tokens.refresh_token }
+}
+
+/** The id of the user's Inbox project. */
+export async function inboxOf (app: FastifyInstance, userId: string): Promise<string> {
+  const [row] = await app.db.select({ id: schema.projects.id }).from(schema.projects)
+    .where(and(eq(schema.projects.ownerId, userId), eq(schema.projects.isInbox, true)))
+  if (row === undefined) throw new Error(`user ${userId} has no Inbox`)
+  return row.id
 }
 
 /** `app.inject` as `user`. */

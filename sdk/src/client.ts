@@ -32,6 +32,8 @@ export type PagedPath = {
 }[GetPath]
 type Page<P extends PagedPath> = paths[P]['get']['responses'][200]['content']['application/json']
 type PageQuery<P extends PagedPath> = Omit<NonNullable<paths[P]['get']['parameters']['query']>, 'cursor'>
+/** The path parameters of a paged collection nested in a resource (`{ id }` of a project's members). */
+type PagePathParams<P extends PagedPath> = NonNullable<paths[P]['get']['parameters']['path']>
 
 export type TasksApi = Client<paths> & {
   /** The current credentials (they change on refresh). */
@@ -41,8 +43,11 @@ export type TasksApi = Client<paths> & {
   logIn: (username: string, password: string) => Promise<TokenPair>
   /** Revokes the refresh token's family on the server and forgets the session. */
   logOut: () => Promise<void>
-  /** Every item of a paged collection, fetching page after page through `next_cursor`. */
-  items: <P extends PagedPath>(path: P, query?: PageQuery<P>) => AsyncGenerator<Page<P>['items'][number], void, undefined>
+  /**
+   * Every item of a paged collection, fetching page after page through `next_cursor`; `pathParams`
+   * fill a nested collection's path (`items('/v1/projects/{id}/members', {}, { id })`).
+   */
+  items: <P extends PagedPath>(path: P, query?: PageQuery<P>, pathParams?: PagePathParams<P>) => AsyncGenerator<Page<P>['items'][number], void, undefined>
 }
 
 const retryableStatus = new Set([429, 503])
@@ -137,12 +142,12 @@ export function createTasksApi (options: TasksApiOptions): TasksApi {
     })
   }
 
-  async function * items<P extends PagedPath> (path: P, query?: PageQuery<P>): AsyncGenerator<Page<P>['items'][number], void, undefined> {
+  async function * items<P extends PagedPath> (path: P, query?: PageQuery<P>, pathParams?: PagePathParams<P>): AsyncGenerator<Page<P>['items'][number], void, undefined> {
     // openapi-fetch cannot check a call whose path is a type parameter; PagedPath guarantees the shape.
     const get = client.GET as (path: P, init: unknown) => Promise<{ data?: Page<P>, error?: unknown, response: Response }>
     let cursor: string | undefined
     do {
-      const { data: page, error, response } = await get(path, { params: { query: { ...query, ...(cursor === undefined ? {} : { cursor }) } } })
+      const { data: page, error, response } = await get(path, { params: { path: pathParams, query: { ...query, ...(cursor === undefined ? {} : { cursor }) } } })
       if (page === undefined) throw new ProblemError(toProblem(error, response), response)
       yield * page.items as Array<Page<P>['items'][number]>
       cursor = page.next_cursor ?? undefined

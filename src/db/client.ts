@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fillPlaceholders, type Query, type SQL, sql } from 'drizzle-orm'
-import type { PgColumn, PgDatabase, PgQueryResultHKT, PgTable } from 'drizzle-orm/pg-core'
+import { type PgColumn, type PgDatabase, PgDialect, type PgQueryResultHKT, type PgTable } from 'drizzle-orm/pg-core'
 import type { PGlite, PGliteOptions } from '@electric-sql/pglite'
 import type { Sql } from 'postgres'
 import { ConfigSchema } from '../config.js'
@@ -48,6 +48,21 @@ export interface DatabaseHandle {
   /** The most connections this handle opens at once: the pool's maximum, 1 for the embedded database. */
   poolMax: number
   close: () => Promise<void>
+}
+
+const dialect = new PgDialect()
+
+/**
+ * A statement written as SQL, for what Drizzle's builders cannot say (an INSERT … SELECT of some
+ * columns, say), to be given to `compile`. `render` writes it with `value(name)` wherever a value
+ * goes: a placeholder when it is rendered once, the value itself when it runs inside a transaction.
+ */
+export function sqlStatement (executor: Database, render: (value: (name: string) => unknown) => SQL): StatementBuilder {
+  return {
+    toSQL: () => dialect.sqlToQuery(render((name) => sql.placeholder(name))),
+    // A parameter, not the bare value: Drizzle's sql template would spread an array into a list.
+    execute: async (values = {}) => await queryRows(executor, render((name) => sql.param(values[name]))),
+  }
 }
 
 /** `compile` over a driver's own way of running a statement with positional parameters. */

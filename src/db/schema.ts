@@ -78,9 +78,50 @@ export function searchDocument (title: AnyPgColumn, description: AnyPgColumn): S
   return sql`to_tsvector('english'::regconfig, ${title} || ' ' || coalesce(${description}, ''))`
 }
 
+/** A member's role in a project; declaration order is rank: owner > editor > viewer. */
+export const projectRole = pgEnum('project_role', ['owner', 'editor', 'viewer'])
+
+/**
+ * Projects group tasks. Every account has exactly one Inbox (`is_inbox`), made with the account;
+ * `owner_id` repeats the one member whose role is `owner`, so deleting an account deletes the
+ * projects it owns by cascade.
+ */
+export const projects = pgTable('projects', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  name: text('name').notNull(),
+  description: text('description'),
+  isInbox: boolean('is_inbox').notNull().default(false),
+  ownerId: uuid('owner_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+  /** Bumped by every write; the ETag is derived from it. */
+  version: integer('version').notNull().default(1),
+  ...timestamps,
+}, (t) => [
+  uniqueIndex('projects_owner_inbox_key').on(t.ownerId).where(sql`${t.isInbox}`),
+  index('projects_owner_id_idx').on(t.ownerId),
+])
+
+/** Who may see a project (any member) and write in it (owner and editors). */
+export const projectMembers = pgTable('project_members', {
+  projectId: uuid('project_id').notNull().references(() => projects.id, { onDelete: 'cascade' }),
+  userId: uuid('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+  role: projectRole('role').notNull(),
+  /** Bumped by every change of role; the member's ETag is derived from it. */
+  version: integer('version').notNull().default(1),
+  addedAt: timestamptz('added_at').notNull().defaultNow(),
+}, (t) => [
+  primaryKey({ columns: [t.projectId, t.userId] }),
+  // "My projects": every list of tasks starts here.
+  uniqueIndex('project_members_user_id_project_id_key').on(t.userId, t.projectId),
+  index('project_members_project_added_at_idx').on(t.projectId, t.addedAt, t.userId),
+])
+
 export const tasks = pgTable('tasks', {
   id: uuid('id').primaryKey().defaultRandom(),
-  ownerId: uuid('owner_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+  projectId: uuid('project_id').notNull().references(() => projects.id, { onDelete: 'cascade' }),
+  /** A member of the task's project, or null; cleared when they leave it. */
+  assigneeId: uuid('assignee_id').references(() => users.id, { onDelete: 'set null' }),
+  /** Null once the creator's account is deleted (their tasks in others' projects stay). */
+  createdBy: uuid('created_by').references(() => users.id, { onDelete: 'set null' }),
   title: text('title').notNull(),
   description: text('description'),
   completed: boolean('completed').notNull().default(false),
@@ -92,14 +133,17 @@ export const tasks = pgTable('tasks', {
   version: integer('version').notNull().default(1),
   ...timestamps,
 }, (t) => [
-  // One index per sort order of the list endpoint, each led by the owner, ending in the id
-  // tie-breaker. Nullable due_at is indexed through coalesce() so keyset comparisons stay
-  // index range scans while nulls sort last in both directions.
-  index('tasks_owner_created_at_idx').on(t.ownerId, t.createdAt, t.id),
-  index('tasks_owner_due_at_asc_idx').on(t.ownerId, sql`coalesce(${t.dueAt}, 'infinity'::timestamptz)`, t.id),
-  index('tasks_owner_due_at_desc_idx').on(t.ownerId, sql`coalesce(${t.dueAt}, '-infinity'::timestamptz)`, t.id),
-  index('tasks_owner_priority_idx').on(t.ownerId, t.priority, t.id),
-  index('tasks_owner_title_idx').on(t.ownerId, sql`(${t.title} collate "C")`, t.id),
+  // One index per sort order of the list endpoint, each led by the project (a list is a merge of
+  // one range scan per project: docs/decisions/0026-one-list-across-projects.md), ending in the id
+  // tie-breaker. Nullable due_at is indexed through coalesce() so keyset comparisons stay index
+  // range scans while nulls sort last in both directions.
+  index('tasks_project_created_at_idx').on(t.projectId, t.createdAt, t.id),
+  index('tasks_project_due_at_asc_idx').on(t.projectId, sql`coalesce(${t.dueAt}, 'infinity'::timestamptz)`, t.id),
+  index('tasks_project_due_at_desc_idx').on(t.projectId, sql`coalesce(${t.dueAt}, '-infinity'::timestamptz)`, t.id),
+  index('tasks_project_priority_idx').on(t.projectId, t.priority, t.id),
+  index('tasks_project_title_idx').on(t.projectId, sql`(${t.title} collate "C")`, t.id),
+  // Clearing a leaver's assignments, and an account's on deletion; unassigned tasks are not in it.
+  index('tasks_assignee_id_idx').on(t.assigneeId, t.projectId).where(sql`${t.assigneeId} is not null`),
   // One GIN index serves the tag filter and the search alike (a multicolumn GIN index answers a
   // condition on any of its columns as well as a single-column one would): a write updates one
   // index instead of two.
@@ -143,5 +187,6 @@ export const sessions = pgTable('sessions', {
 
 export type UserRow = typeof users.$inferSelect
 export type TaskRow = typeof tasks.$inferSelect
+export type ProjectRow = typeof projects.$inferSelect
 export type ApiKeyRow = typeof apiKeys.$inferSelect
 export type RefreshTokenRow = typeof refreshTokens.$inferSelect

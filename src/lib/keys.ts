@@ -11,6 +11,8 @@ import { type Config, previousSecrets } from '../config.js'
 export const keyPurposes = {
   tasksCursor: 'tasks-api/v1/tasks-cursor',
   usersCursor: 'tasks-api/v1/users-cursor',
+  projectsCursor: 'tasks-api/v1/projects-cursor',
+  membersCursor: 'tasks-api/v1/members-cursor',
   pageTasksCursor: 'tasks-api/app/tasks-cursor',
   sessionCookie: 'tasks-api/app/session-cookie',
   accessToken: 'tasks-api/access-token',

@@ -1,8 +1,8 @@
 import { type Static, type TOptional, type TSchema, Type } from '@sinclair/typebox'
-import { and, asc, desc, type Placeholder, type SQL, sql } from 'drizzle-orm'
+import { and, eq, type Placeholder, type SQL, sql } from 'drizzle-orm'
 import type { PgColumn } from 'drizzle-orm/pg-core'
 import type { Database } from '../db/client.js'
-import { searchDocument, tasks } from '../db/schema.js'
+import { projectMembers, searchDocument, tasks } from '../db/schema.js'
 import { rfc3339FromPostgres, timestampText } from '../db/timestamps.js'
 import type { ListRequest, PagedList, Position } from '../lib/paging.js'
 import { InstantInput, Priority, StringEnum, Tag, type Task } from '../schemas/tasks.js'
@@ -56,7 +56,7 @@ interface Sort {
 const both = (key: Omit<Sort, 'descending'>) => [{ ...key, descending: false }, { ...key, descending: true }] as const
 
 /** Placeholders every list statement may use besides the filters'; no filter may take these names. */
-const reserved = ['owner', 'limit', 'afterKey', 'afterId'] as const
+const reserved = ['user', 'limit', 'afterKey', 'afterId'] as const
 
 function declareTaskList<F extends Record<string, Filter<TSchema>>, S extends string> (declaration: {
   columns: { readonly [K in keyof TaskRecord]-?: Column }
@@ -78,6 +78,7 @@ const [titleAsc, titleDesc] = both({ key: sql`(${tasks.title} collate "C")`, cas
 export const taskList = declareTaskList({
   columns: {
     id: plain(tasks.id),
+    project_id: plain(tasks.projectId),
     title: plain(tasks.title),
     description: plain(tasks.description),
     completed: plain(tasks.completed),
@@ -85,6 +86,8 @@ export const taskList = declareTaskList({
     priority: plain(tasks.priority),
     due_at: instant(tasks.dueAt),
     tags: plain(tasks.tags),
+    assignee_id: plain(tasks.assigneeId),
+    created_by: plain(tasks.createdBy),
     created_at: instant(tasks.createdAt),
     updated_at: instant(tasks.updatedAt),
     version: plain(tasks.version),
@@ -93,6 +96,21 @@ export const taskList = declareTaskList({
   // Filters carry no `example`: Swagger UI pre-fills parameters with it, and "Try it out" would then
   // filter everything away. Their descriptions show a value instead.
   filters: {
+    project_id: filter({
+      schema: Type.String({ format: 'uuid', description: 'Only the tasks of this project, e.g. `0b6f2c1e-3d4a-4b5c-8d9e-1f2a3b4c5d6e`. A project you are not a member of (or none at all) lists nothing.' }),
+      // On the membership the list starts from, so the other projects are not scanned at all.
+      where: (value) => sql`${projectMembers.projectId} = ${value}::uuid`,
+      normalise: (id) => id.toLowerCase(),
+    }),
+    assignee_id: filter({
+      schema: Type.String({
+        pattern: '^(me|none|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$',
+        maxLength: 36,
+        description: 'Only the tasks assigned to this user id, to you (`me`), or to nobody (`none`).',
+      }),
+      where: (value) => sql`coalesce(${tasks.assigneeId}::text, 'none') = (case when ${value} = 'me' then ${user}::text else ${value} end)`,
+      normalise: (id) => id.toLowerCase(),
+    }),
     completed: filter({
       schema: Type.Boolean({ description: 'Only completed (`true`) or only open (`false`) tasks.' }),
       where: (value) => sql`${tasks.completed} = ${value}`,
@@ -219,17 +237,22 @@ export function shapeOf (request: TaskListRequest): ListShape {
 }
 
 const placeholder = (name: string) => sql.placeholder(name)
-const owner = placeholder('owner')
+const user = placeholder('user')
 const afterKey = placeholder('afterKey')
 const afterId = placeholder('afterId')
+const limit = placeholder('limit')
 
 /**
  * The list statement of a shape, with a placeholder for every value (each filter's is named as the
- * filter): one page plus one row, which tells whether another page follows.
+ * filter): one page plus one row, which tells whether another page follows. The caller's tasks are
+ * those of every project they are a member of: each project's own range scan of the sort's index
+ * gives at most a page (from the cursor on), those are merged and cut to a page, and only that
+ * page's rows are read in full (docs/decisions/0026-one-list-across-projects.md).
  */
 export function listQuery (db: Database, shape: ListShape) {
   const { key, cast, descending } = taskList.sorts[shape.sort]
-  const conditions = [sql`${tasks.ownerId} = ${owner}`]
+  const order = (sortKey: unknown, id: unknown) => descending ? [sql`${sortKey} desc`, sql`${id} desc`] : [sql`${sortKey} asc`, sql`${id} asc`]
+  const conditions = [sql`${tasks.projectId} = ${projectMembers.projectId}`]
   for (const name of shape.filters) conditions.push(taskList.filters[name].where(placeholder(name)))
   if (shape.after) {
     // A row comparison over the index's columns: PostgreSQL turns it into the scan's start point.
@@ -237,19 +260,22 @@ export function listQuery (db: Database, shape: ListShape) {
       ? sql`(${key}, ${tasks.id}) < (${cast(afterKey)}, ${afterId}::uuid)`
       : sql`(${key}, ${tasks.id}) > (${cast(afterKey)}, ${afterId}::uuid)`)
   }
-  return db.select(taskColumns).from(tasks)
-    .where(and(...conditions))
-    .orderBy(...(descending ? [sql`${key} desc`, desc(tasks.id)] : [sql`${key} asc`, asc(tasks.id)]))
-    .limit(placeholder('limit'))
+  const perProject = db.select({ id: tasks.id, sortKey: sql`${key}`.as('sort_key') }).from(tasks)
+    .where(and(...conditions)).orderBy(...order(key, tasks.id)).limit(limit).as('per_project')
+  const page = db.select({ id: perProject.id, sortKey: perProject.sortKey }).from(projectMembers)
+    .crossJoinLateral(perProject).where(eq(projectMembers.userId, user))
+    .orderBy(...order(perProject.sortKey, perProject.id)).limit(limit).as('page')
+  return db.select(taskColumns).from(page).innerJoin(tasks, eq(tasks.id, page.id))
+    .orderBy(...order(page.sortKey, page.id))
 }
 
 /**
  * Values for the list statement's placeholders, field by field (no spread: see writeParameters in
  * tasks.ts); a statement reads only those of its shape.
  */
-export function listParameters (ownerId: string, request: TaskListRequest): Record<string, unknown> {
+export function listParameters (userId: string, request: TaskListRequest): Record<string, unknown> {
   const { after, filters } = request
-  const values: Record<string, unknown> = { owner: ownerId, limit: request.limit + 1, afterKey: after?.[0], afterId: after?.[1] }
+  const values: Record<string, unknown> = { user: userId, limit: request.limit + 1, afterKey: after?.[0], afterId: after?.[1] }
   for (let i = 0; i < taskFilterNames.length; i++) {
     const name = taskFilterNames[i]!
     values[name] = filters[name]

@@ -1,15 +1,21 @@
-import { and, eq, type SQL, sql } from 'drizzle-orm'
-import type { Database, DatabaseHandle, Statement } from '../db/client.js'
+import { and, eq, is, SQL, sql } from 'drizzle-orm'
+import { type Database, type DatabaseHandle, type Statement, sqlStatement } from '../db/client.js'
 import { tasks } from '../db/schema.js'
 import { problem } from '../errors.js'
 import type { Position } from '../lib/paging.js'
 import type { Priority } from '../schemas/tasks.js'
 import { listParameters, listQuery, positionOf, shapeOf, taskColumns, taskOf, type TaskListRequest, type TaskRecord } from './task-query.js'
+import { canWrite, isLockedMember, isMember, roleOf } from './membership.js'
 
 export type { TaskRecord } from './task-query.js'
 
-/** All writable fields, as create and replace set them. */
+/**
+ * All writable fields, as create and replace set them. `project_id` null on create is the caller's
+ * Inbox; on replace, undefined keeps the task where it is, and undefined `assignee_id` keeps it too.
+ */
 export interface TaskValues {
+  project_id: string | null | undefined
+  assignee_id: string | null | undefined
   title: string
   description: string | null
   priority: Priority
@@ -21,8 +27,11 @@ export interface TaskValues {
 const placeholder = (name: string) => sql.placeholder(name)
 
 /** Fields a merge patch may set, in a fixed order so each combination is one statement. */
-const patchable = ['title', 'description', 'priority', 'due_at', 'tags', 'completed'] as const
+const patchable = ['project_id', 'assignee_id', 'title', 'description', 'priority', 'due_at', 'tags', 'completed'] as const
 type Patchable = typeof patchable[number]
+
+/** The project a write leaves the task in: the one it moves to, or its own. */
+const targetProject = (fields: readonly Patchable[]) => fields.includes('project_id') ? sql`${placeholder('project_id')}::uuid` : sql`${tasks.projectId}`
 
 /** The SET clause of an update writing `fields`; every write bumps the version and updated_at. */
 function setClause (fields: readonly Patchable[]) {
@@ -33,6 +42,14 @@ function setClause (fields: readonly Patchable[]) {
   }
   for (const field of fields) {
     switch (field) {
+      case 'project_id':
+        set.projectId = sql`${placeholder('project_id')}::uuid`
+        // A move keeps the assignee only when they are a member of the new project too.
+        if (!fields.includes('assignee_id')) {
+          set.assigneeId = sql`case when ${isLockedMember(sql`${placeholder('project_id')}::uuid`, sql`${tasks.assigneeId}`)} then ${tasks.assigneeId} end`
+        }
+        break
+      case 'assignee_id': set.assigneeId = sql`${placeholder('assignee_id')}::uuid`; break
       case 'title': set.title = sql`${placeholder('title')}`; break
       case 'description': set.description = sql`${placeholder('description')}`; break
       case 'priority': set.priority = sql`${placeholder('priority')}::task_priority`; break
@@ -49,65 +66,129 @@ function setClause (fields: readonly Patchable[]) {
 }
 
 /**
- * A write's statement parameters: the owner, the writable fields under their own names (those a
+ * The conditions of an update writing `fields` (or of a delete, with none): the caller may write in
+ * the task's project, and in the one it moves to; a new assignee is a member there; and the version
+ * is one If-Match allows. The membership rows are locked (FOR SHARE) until the write commits, so a
+ * member's removal waits for their writes in flight, and no write of theirs lands after it.
+ */
+function writeConditions (fields: readonly Patchable[]): SQL {
+  const user = sql`${placeholder('user')}::uuid`
+  const conditions = [
+    eq(tasks.id, placeholder('id')),
+    canWrite(sql`${tasks.projectId}`, user),
+    // If-Match lists the versions the write may apply to; null (no If-Match, or `*`) means any.
+    sql`(${placeholder('versions')}::int[] is null or ${tasks.version} = any(${placeholder('versions')}::int[]))`,
+  ]
+  if (fields.includes('project_id')) conditions.push(canWrite(sql`${placeholder('project_id')}::uuid`, user))
+  if (fields.includes('assignee_id')) {
+    conditions.push(sql`(${placeholder('assignee_id')}::uuid is null or ${isLockedMember(targetProject(fields), sql`${placeholder('assignee_id')}::uuid`)})`)
+  }
+  return and(...conditions)!
+}
+
+/**
+ * A write's statement parameters: the caller, the writable fields under their own names (those a
  * patch leaves out are undefined; a statement reads only its own placeholders) and, for an update,
  * the row and the versions If-Match allows. Spelled out because an object spread of the fields
  * takes V8's slow path (docs/decisions/0006-write-parameters-field-by-field.md).
  */
-function writeParameters (ownerId: string, values: Partial<TaskValues>, target?: { id: string, versions: number[] | null }): Record<string, unknown> {
-  const { title, description, priority, due_at: dueAt, tags, completed } = values
-  return { owner: ownerId, id: target?.id, versions: target?.versions, title, description, priority, due_at: dueAt, tags, completed }
+function writeParameters (userId: string, values: Partial<TaskValues>, target?: { id: string, versions: number[] | null }): Record<string, unknown> {
+  const { project_id: projectId, assignee_id: assigneeId, title, description, priority, due_at: dueAt, tags, completed } = values
+  return { user: userId, id: target?.id, versions: target?.versions, project_id: projectId, assignee_id: assigneeId, title, description, priority, due_at: dueAt, tags, completed }
+}
+
+/** What a write that matched no row ran into, read back in one statement. */
+interface WriteState {
+  /** The task's version; null when there is no such task (updates) or project (creates, which read 0). */
+  version: number | null
+  role: string | null
+  target_role: string | null
+  assignee_member: boolean
 }
 
 export function createTasksRepository ({ compile }: DatabaseHandle) {
-  const insertStatement = (executor: Database) => executor.insert(tasks).values({
-    ownerId: sql`${placeholder('owner')}`,
-    title: sql`${placeholder('title')}`,
-    description: sql`${placeholder('description')}`,
-    priority: sql`${placeholder('priority')}::task_priority`,
-    dueAt: sql`${placeholder('due_at')}::timestamptz`,
-    tags: sql`${placeholder('tags')}::text[]`,
-    completed: sql`${placeholder('completed')}`,
-    completedAt: sql`case when ${placeholder('completed')}::boolean then now() end`,
-  }).returning(taskColumns)
+  const user = sql`${placeholder('user')}::uuid`
+  /** The project a create writes into: the one given, else the caller's Inbox. */
+  const createProject = sql`coalesce(${placeholder('project_id')}::uuid, (select p.id from projects p where p.owner_id = ${user} and p.is_inbox))`
+  // The select list of a task, spelled out for a statement written as SQL.
+  const returning = sql.join(Object.entries(taskColumns).map(([name, column]) =>
+    sql`${is(column, SQL.Aliased) ? column.sql : column} as ${sql.identifier(name)}`), sql`, `)
 
   // Statements are built once (per shape) and prepared: a request only binds its values.
   const getStatement = compile<TaskRecord>((executor) => executor.select(taskColumns).from(tasks)
-    .where(and(eq(tasks.id, placeholder('id')), eq(tasks.ownerId, placeholder('owner')))))
-  const versionStatement = compile<{ version: number }>((executor) => executor.select({ version: tasks.version }).from(tasks)
-    .where(and(eq(tasks.id, placeholder('id')), eq(tasks.ownerId, placeholder('owner')))))
-  const createStatement = compile<TaskRecord>(insertStatement)
-  // If-Match lists the versions the write may apply to; null (no If-Match, or `*`) means any.
-  const matches = and(
-    eq(tasks.id, placeholder('id')),
-    eq(tasks.ownerId, placeholder('owner')),
-    sql`(${placeholder('versions')}::int[] is null or ${tasks.version} = any(${placeholder('versions')}::int[]))`,
-  )
-  const deleteStatement = compile<{ id: string }>((executor) => executor.delete(tasks).where(matches).returning({ id: tasks.id }))
+    .where(and(eq(tasks.id, placeholder('id')), isMember(sql`${tasks.projectId}`, user))))
+  // INSERT … SELECT from the caller's membership, so that a caller who may not write there inserts
+  // nothing, and the membership stays locked until the task is committed.
+  const createStatement = compile<TaskRecord>((executor) => sqlStatement(executor, (value) => sql`
+    insert into tasks (project_id, assignee_id, created_by, title, description, priority, due_at, tags, completed, completed_at)
+    select m.project_id, ${value('assignee_id')}::uuid, m.user_id, ${value('title')}, ${value('description')},
+      ${value('priority')}::task_priority, ${value('due_at')}::timestamptz, ${value('tags')}::text[], ${value('completed')}::boolean,
+      case when ${value('completed')}::boolean then now() end
+    from project_members m
+    where m.project_id = coalesce(${value('project_id')}::uuid, (select p.id from projects p where p.owner_id = ${value('user')}::uuid and p.is_inbox))
+      and m.user_id = ${value('user')}::uuid and m.role <> 'viewer'
+      and (${value('assignee_id')}::uuid is null or exists (
+        select 1 from project_members a where a.project_id = m.project_id and a.user_id = ${value('assignee_id')}::uuid for share))
+    for share of m
+    returning ${returning}`))
+  const createStateStatement = compile<WriteState>((executor) => executor.select({
+    version: sql<number | null>`case when ${createProject} is null then null else 0 end`.as('version'),
+    role: sql<string | null>`${roleOf(createProject, user)}`.as('role'),
+    target_role: sql<string | null>`null`.as('target_role'),
+    assignee_member: sql<boolean>`(${placeholder('assignee_id')}::uuid is null or ${isMember(createProject, sql`${placeholder('assignee_id')}::uuid`)})`.as('assignee_member'),
+  }).from(sql`(select 1) as one`))
+  const updateStateStatement = compile<WriteState>((executor) => executor.select({
+    version: tasks.version,
+    role: sql<string | null>`${roleOf(sql`${tasks.projectId}`, user)}`.as('role'),
+    target_role: sql<string | null>`${roleOf(sql`${placeholder('project_id')}::uuid`, user)}`.as('target_role'),
+    assignee_member: sql<boolean>`(${placeholder('assignee_id')}::uuid is null or ${isMember(sql`coalesce(${placeholder('project_id')}::uuid, ${tasks.projectId})`, sql`${placeholder('assignee_id')}::uuid`)})`.as('assignee_member'),
+  }).from(tasks).where(eq(tasks.id, placeholder('id'))))
+  const deleteStatement = compile<{ id: string }>((executor) => executor.delete(tasks).where(writeConditions([])).returning({ id: tasks.id }))
 
   const listStatements = new Map<string, Statement<TaskRecord>>()
   const updateStatements = new Map<string, Statement<TaskRecord>>()
 
-  /** Why a conditional write matched no row: the task is not the caller's, or If-Match failed. */
-  async function explainNoMatch (ownerId: string, id: string, tx: Database | undefined): Promise<never> {
-    const [row] = await versionStatement({ id, owner: ownerId }, tx)
-    if (row === undefined) throw problem('TASK_NOT_FOUND', `No task ${id}.`)
-    throw problem('PRECONDITION_FAILED', 'The task has changed since you read it (If-Match does not match its ETag); read it again and retry.')
+  /**
+   * Why a write matched no row, in the order a caller fixes things: a task or project they may not
+   * see (404), a role that may not write (403), a version If-Match does not allow (412), an
+   * assignee who is not a member (422).
+   */
+  function explain (state: WriteState | undefined, id: string | undefined, values: Partial<TaskValues>, versions: number[] | null): never {
+    if (state === undefined || state.version === null || state.role === null) {
+      throw id === undefined ? problem('PROJECT_NOT_FOUND', `No project ${values.project_id ?? ''}.`) : problem('TASK_NOT_FOUND', `No task ${id}.`)
+    }
+    if (state.role === 'viewer') throw problem('ROLE_FORBIDDEN', 'You are a viewer of this project: only its owner and editors write in it.')
+    if (id !== undefined && typeof values.project_id === 'string') {
+      if (state.target_role === null) throw problem('PROJECT_NOT_FOUND', `No project ${values.project_id} to move the task to.`)
+      if (state.target_role === 'viewer') throw problem('ROLE_FORBIDDEN', 'You are a viewer of the project you are moving the task to: only its owner and editors write in it.')
+    }
+    if (versions !== null && !versions.includes(state.version)) {
+      throw problem('PRECONDITION_FAILED', 'The task has changed since you read it (If-Match does not match its ETag); read it again and retry.')
+    }
+    if (!state.assignee_member) throw problem('ASSIGNEE_NOT_MEMBER', `User ${values.assignee_id ?? ''} is not a member of the task's project.`)
+    throw problem('WRITE_CONFLICT', 'The task, its project or its members changed while you wrote; retry.')
+  }
+
+  /** What an update of `id` by the caller with `patch` runs into. */
+  async function updateState (userId: string, id: string, patch: Partial<TaskValues>, tx: Database | undefined): Promise<WriteState | undefined> {
+    const [state] = await updateStateStatement({ id, user: userId, project_id: patch.project_id ?? null, assignee_id: patch.assignee_id ?? null }, tx)
+    return state
   }
 
   return {
     /**
-     * One page in the requested order, and where the next one starts (null on the last page). The
-     * statement is built once per shape (src/repositories/task-query.ts) and prepared.
+     * One page in the requested order across every project the caller is a member of, and where the
+     * next one starts (null on the last page). The statement is built once per shape
+     * (src/repositories/task-query.ts) and prepared.
      */
-    async list (ownerId: string, request: TaskListRequest): Promise<{ items: TaskRecord[], next: Position | null }> {
+    async list (userId: string, request: TaskListRequest): Promise<{ items: TaskRecord[], next: Position | null }> {
       const shape = shapeOf(request)
       let statement = listStatements.get(shape.key)
       if (statement === undefined) {
         statement = compile<TaskRecord>((executor) => listQuery(executor, shape))
         listStatements.set(shape.key, statement)
       }
-      const items = await statement(listParameters(ownerId, request))
+      const items = await statement(listParameters(userId, request))
       const more = items.length > request.limit
       if (more) items.length = request.limit
       for (const item of items) taskOf(item)
@@ -116,43 +197,56 @@ export function createTasksRepository ({ compile }: DatabaseHandle) {
     },
 
     /**
-     * The caller's task, or undefined for a missing task and for someone else's alike. Every method
-     * runs inside `tx` when one is given, as part of a larger unit of work.
+     * The task, when the caller is a member of its project; undefined for a missing task and for one
+     * they may not see alike. Every method runs inside `tx` when one is given, as part of a larger
+     * unit of work.
      */
-    async get (ownerId: string, id: string, tx?: Database): Promise<TaskRecord | undefined> {
-      const [row] = await getStatement({ id, owner: ownerId }, tx)
+    async get (userId: string, id: string, tx?: Database): Promise<TaskRecord | undefined> {
+      const [row] = await getStatement({ id, user: userId }, tx)
       return row === undefined ? undefined : taskOf(row)
     },
 
-    /** Creates a task owned by `ownerId`. */
-    async create (ownerId: string, values: TaskValues, tx?: Database): Promise<TaskRecord> {
-      const [row] = await createStatement(writeParameters(ownerId, values), tx)
-      return taskOf(row!)
+    /**
+     * Creates a task in `values.project_id` (null: the caller's Inbox), made by the caller, who must
+     * be its owner or an editor; else 404 or 403, and 422 for an assignee who is not a member.
+     */
+    async create (userId: string, values: TaskValues, tx?: Database): Promise<TaskRecord> {
+      const parameters = writeParameters(userId, values)
+      parameters.project_id ??= null
+      parameters.assignee_id ??= null
+      const [row] = await createStatement(parameters, tx)
+      if (row !== undefined) return taskOf(row)
+      const [state] = await createStateStatement({ user: userId, project_id: values.project_id ?? null, assignee_id: values.assignee_id ?? null }, tx)
+      return explain(state, undefined, values, null)
     },
 
     /**
-     * Sets the given fields in one statement, when the task is the caller's and (with `versions`)
-     * its version is one of them; otherwise 404 or 412. Concurrent writes with the same If-Match
-     * cannot both succeed: the row lock makes the second one see the first one's version.
+     * Sets the given fields in one statement, when the caller may write the task (and, moving it,
+     * in the project it moves to) and (with `versions`) its version is one of them; otherwise 404,
+     * 403, 412 or 422. Concurrent writes with the same If-Match cannot both succeed: the row lock
+     * makes the second one see the first one's version.
      */
-    async update (ownerId: string, id: string, patch: Partial<TaskValues>, versions: number[] | null, tx?: Database): Promise<TaskRecord> {
+    async update (userId: string, id: string, patch: Partial<TaskValues>, versions: number[] | null, tx?: Database): Promise<TaskRecord> {
       const fields = patchable.filter((field) => patch[field] !== undefined)
       const shape = fields.join()
       let statement = updateStatements.get(shape)
       if (statement === undefined) {
         const set = setClause(fields)
-        statement = compile<TaskRecord>((executor) => executor.update(tasks).set(set).where(matches).returning(taskColumns))
+        const where = writeConditions(fields)
+        statement = compile<TaskRecord>((executor) => executor.update(tasks).set(set).where(where).returning(taskColumns))
         updateStatements.set(shape, statement)
       }
-      const [row] = await statement(writeParameters(ownerId, patch, { id, versions }), tx)
-      return row === undefined ? await explainNoMatch(ownerId, id, tx) : taskOf(row)
+      const [row] = await statement(writeParameters(userId, patch, { id, versions }), tx)
+      if (row !== undefined) return taskOf(row)
+      return explain(await updateState(userId, id, patch, tx), id, patch, versions)
     },
 
-    /** Deletes the caller's task under the same conditions as `update`. */
-    async delete (ownerId: string, id: string, versions: number[] | null, tx?: Database): Promise<void> {
-      const [row] = await deleteStatement({ id, owner: ownerId, versions }, tx)
-      if (row === undefined) await explainNoMatch(ownerId, id, tx)
+    /** Deletes the task under the same conditions as `update`. */
+    async delete (userId: string, id: string, versions: number[] | null, tx?: Database): Promise<void> {
+      const [row] = await deleteStatement({ id, user: userId, versions }, tx)
+      if (row === undefined) explain(await updateState(userId, id, {}, tx), id, {}, versions)
     },
+
   }
 }
 

@@ -6,6 +6,7 @@ import { isUniqueViolation } from '../db/errors.js'
 import { problem } from '../errors.js'
 import type { ListRequest, PagedList, Position } from '../lib/paging.js'
 import { type Role, type User, type UserAdminPatch, UserListQuery, type UserSelfPatch } from '../schemas/users.js'
+import { createInbox } from './projects.js'
 import { revokeAllRefreshTokens } from './refresh-tokens.js'
 
 /** The one mapper from a users row to the API's User: the password hash stays behind. */
@@ -53,15 +54,19 @@ async function assertNotLastAdmin (tx: Database, id: string): Promise<void> {
 
 export function createUsersRepository (db: Database) {
   return {
+    /** Creates the account and, in the same transaction, its Inbox. */
     async create (input: { username: string, passwordHash: string, email?: string | undefined, role?: Role }): Promise<UserRow> {
       try {
-        const [row] = await db.insert(users).values({
-          username: input.username,
-          passwordHash: input.passwordHash,
-          email: input.email ?? null,
-          role: input.role ?? 'user',
-        }).returning()
-        return row!
+        return await db.transaction(async (tx) => {
+          const [row] = await tx.insert(users).values({
+            username: input.username,
+            passwordHash: input.passwordHash,
+            email: input.email ?? null,
+            role: input.role ?? 'user',
+          }).returning()
+          await createInbox(tx, row!.id)
+          return row!
+        })
       } catch (err) {
         if (isUniqueViolation(err, 'users_username_lower_key')) throw problem('USERNAME_TAKEN', `The username "${input.username}" is taken.`)
         throw err
@@ -70,8 +75,11 @@ export function createUsersRepository (db: Database) {
 
     /** Creates the user unless one with that username exists; true when it was created. */
     async createIfAbsent (input: { username: string, passwordHash: string, role: Role }): Promise<boolean> {
-      const rows = await db.insert(users).values(input).onConflictDoNothing().returning({ id: users.id })
-      return rows.length === 1
+      return await db.transaction(async (tx) => {
+        const rows = await tx.insert(users).values(input).onConflictDoNothing().returning({ id: users.id })
+        if (rows.length === 1) await createInbox(tx, rows[0]!.id)
+        return rows.length === 1
+      })
     },
 
     async findByUsername (username: string): Promise<UserRow | undefined> {
@@ -147,7 +155,10 @@ export function createUsersRepository (db: Database) {
       })
     },
 
-    /** Deletes the user and, by cascade in the same statement, everything they own. */
+    /**
+     * Deletes the user and, by cascade in the same statement, everything they own: the projects they
+     * own with their tasks, their memberships elsewhere (their tasks there stay, `created_by` null).
+     */
     async delete (id: string): Promise<boolean> {
       return await db.transaction(async (tx) => {
         await assertNotLastAdmin(tx, id)

@@ -5,6 +5,7 @@ import { ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyList, ApiKeyScope } from './
 import { Health } from './health.js'
 import { PasswordChange, Role, User, UserAdminPatch, UserPage, UserSelfPatch } from './users.js'
 import { Priority, Task, TaskCreate, TaskPage, TaskPatch, TaskReplace } from './tasks.js'
+import { Member, MemberCreate, MemberPage, MemberPatch, Project, ProjectCreate, ProjectPage, ProjectPatch, ProjectRole } from './projects.js'
 
 /**
  * Every named schema: registered once with Fastify (validation, serialization) and emitted as
@@ -15,6 +16,7 @@ export const sharedSchemas: TSchema[] = [
   RefreshTokenRequest, TokenRequest, UserSelfPatch, PasswordChange, UserAdminPatch, UserPage,
   ApiKeyCreate, ApiKey, ApiKeyCreated, ApiKeyList,
   Task, TaskCreate, TaskReplace, TaskPatch, TaskPage,
+  Project, ProjectCreate, ProjectPatch, ProjectPage, Member, MemberCreate, MemberPatch, MemberPage,
 ]
 
 /**
@@ -22,4 +24,4 @@ export const sharedSchemas: TSchema[] = [
  * validate forms with these schemas alone (src/web/forms.ts); the OpenAPI document still declares
  * each once, as `components.schemas`, and refers to it wherever it is used.
  */
-export const namedEnums: TSchema[] = [Priority, Role, ApiKeyScope]
+export const namedEnums: TSchema[] = [Priority, ProjectRole, Role, ApiKeyScope]

@@ -7,8 +7,8 @@ import type { Role } from './users.js'
  * and the pages' choices are all derived from this list, in its order.
  */
 const declared = [
-  { name: 'tasks:read', description: 'Read your tasks', label: 'Read tasks', roles: ['user', 'admin'], apiKeys: true },
-  { name: 'tasks:write', description: 'Create, change and delete your tasks', label: 'Create, change and delete tasks', roles: ['user', 'admin'], apiKeys: true },
+  { name: 'tasks:read', description: 'Read your tasks and projects', label: 'Read tasks and projects', roles: ['user', 'admin'], apiKeys: true },
+  { name: 'tasks:write', description: 'Create, change and delete your tasks and projects, and share projects', label: 'Create, change and delete tasks and projects', roles: ['user', 'admin'], apiKeys: true },
   // Keys never manage keys or users, so the admin scope is never a key's.
   { name: 'admin', description: 'Manage users (admins only)', label: 'Manage users', roles: ['admin'], apiKeys: false },
 ] as const satisfies ReadonlyArray<{ name: string, description: string, label: string, roles: readonly Role[], apiKeys: boolean }>

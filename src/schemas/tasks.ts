@@ -58,6 +58,7 @@ const DueAt = Nullable(InstantInput, { description: 'When the task is due, or nu
 
 const taskExample = {
     id: '5f0c6a4e-8a5b-4a53-9a8e-2a8f7f9c1b2d',
+    project_id: '0b6f2c1e-3d4a-4b5c-8d9e-1f2a3b4c5d6e',
     title: 'Renew passport',
     description: 'Book an appointment at the town hall; bring two photos.',
     completed: false,
@@ -65,12 +66,19 @@ const taskExample = {
     priority: 'high',
     due_at: '2026-12-01T17:00:00.000000Z',
     tags: ['errands', 'paperwork'],
+    assignee_id: null,
+    created_by: '7c9e6679-7425-40de-944b-e07fc1f90ae7',
     created_at: '2026-11-23T09:30:00.123456Z',
     updated_at: '2026-11-23T09:30:00.123456Z',
   }
 
+/** A project a task belongs to; on writes, one the caller owns or edits. */
+const ProjectId = Type.String({ ...Uuid, description: 'The project the task belongs to (your Inbox unless given on create). Changing it moves the task: you must be owner or editor of both projects, and an assignee who is not a member of the new project is cleared.' })
+const AssigneeId = Nullable(Uuid, { description: 'The member of the task\'s project it is assigned to, or null. Assigning someone who is not a member of the project is a 422 `ASSIGNEE_NOT_MEMBER`; removing a member from the project clears their assignments there.', example: null })
+
 export const Task = Type.Object({
   id: Uuid,
+  project_id: ProjectId,
   title: TaskTitle,
   description: TaskDescription,
   completed: Type.Boolean({ example: false }),
@@ -78,18 +86,22 @@ export const Task = Type.Object({
   priority: Priority,
   due_at: Nullable(TaskTimestamp, { description: 'When the task is due, or null.', example: '2026-12-01T17:00:00.000000Z' }),
   tags: Type.Array(Tag, { example: ['errands', 'paperwork'] }),
+  assignee_id: AssigneeId,
+  created_by: Nullable(Uuid, { description: 'Who created the task (set by the server); null once that account is deleted.', example: '7c9e6679-7425-40de-944b-e07fc1f90ae7' }),
   created_at: TaskTimestamp,
   updated_at: Type.String({ ...TaskTimestamp, description: 'Moves forward on every write.' }),
 }, {
   $id: 'Task',
   title: 'Task',
-  description: 'A task, visible to its owner only. Its `ETag` changes on every write.',
+  description: 'A task in a project: every member of the project sees it, its owner and editors write it. Its `ETag` changes on every write.',
   example: taskExample,
 })
 export type Task = Static<typeof Task>
 
 /** The fields a client writes; create and replace take them all, a merge patch any of them. */
 const writable = {
+  project_id: Type.Optional(ProjectId),
+  assignee_id: Type.Optional(AssigneeId),
   title: TaskTitle,
   description: Type.Optional(TaskDescription),
   priority: Type.Optional(Priority),
@@ -102,7 +114,7 @@ export const TaskCreate = Type.Object(writable, {
   $id: 'TaskCreate',
   title: 'TaskCreate',
   additionalProperties: false,
-  description: 'A new task. Omitted fields take their defaults: description and due_at null, priority `medium`, no tags, not completed. Unknown fields are refused.',
+  description: 'A new task. Omitted fields take their defaults: your Inbox, nobody assigned, description and due_at null, priority `medium`, no tags, not completed. Unknown fields are refused.',
   example: { title: 'Renew passport', priority: 'high', due_at: '2026-12-01T17:00:00Z', tags: ['errands'] },
 })
 export type TaskCreate = Static<typeof TaskCreate>
@@ -111,7 +123,7 @@ export const TaskReplace = Type.Object(writable, {
   $id: 'TaskReplace',
   title: 'TaskReplace',
   additionalProperties: false,
-  description: 'Every writable field of a task. Omitted fields are reset to their defaults (as on create), not kept. Unknown fields are refused.',
+  description: 'Every writable field of a task. Omitted fields are reset to their defaults (as on create), not kept, except `project_id` and `assignee_id`: omitted, they are kept, so that a client that predates projects neither moves nor unassigns tasks. Unknown fields are refused.',
   example: { title: 'Renew passport', description: null, priority: 'medium', due_at: null, tags: [], completed: true },
 })
 export type TaskReplace = Static<typeof TaskReplace>

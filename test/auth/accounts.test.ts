@@ -1,7 +1,7 @@
 import tap from 'tap'
 import { eq, sql } from 'drizzle-orm'
-import { apiKeys, refreshTokens, tasks, users } from '../../src/db/schema.js'
-import { assertProblem, createUser } from '../helper.js'
+import { apiKeys, projectMembers, projects, refreshTokens, tasks, users } from '../../src/db/schema.js'
+import { assertProblem, createUser, inboxOf } from '../helper.js'
 import { bearer, buildProbe, createAdmin } from './support.js'
 
 tap.test('GET /v1/users/me returns the caller without secrets', async (t) => {
@@ -50,16 +50,17 @@ tap.test('DELETE /v1/users/me deletes the account and everything it owns', async
   const { app } = await buildProbe(t)
   const user = await createUser(app)
   const other = await createUser(app)
-  await app.db.insert(tasks).values([{ ownerId: user.id, title: 'mine' }, { ownerId: other.id, title: 'theirs' }])
+  const [mine, theirs] = [await inboxOf(app, user.id), await inboxOf(app, other.id)]
+  await app.db.insert(tasks).values([{ projectId: mine, createdBy: user.id, title: 'mine' }, { projectId: theirs, createdBy: other.id, title: 'theirs' }])
   t.equal((await app.inject({ method: 'POST', url: '/v1/api-keys', headers: bearer(user.accessToken), payload: { name: 'k', scopes: ['tasks:read'] } })).statusCode, 201)
   const res = await app.inject({ method: 'DELETE', url: '/v1/users/me', headers: bearer(user.accessToken) })
   t.equal(res.statusCode, 204)
-  for (const [table, column] of [[tasks, tasks.ownerId], [refreshTokens, refreshTokens.userId], [apiKeys, apiKeys.userId], [users, users.id]] as const) {
+  for (const [table, column] of [[tasks, tasks.createdBy], [projects, projects.ownerId], [projectMembers, projectMembers.userId], [refreshTokens, refreshTokens.userId], [apiKeys, apiKeys.userId], [users, users.id]] as const) {
     const [row] = await app.db.select({ n: sql<number>`count(*)::int` }).from(table).where(eq(column, user.id))
     t.equal(row!.n, 0)
   }
-  const [theirs] = await app.db.select({ n: sql<number>`count(*)::int` }).from(tasks).where(eq(tasks.ownerId, other.id))
-  t.equal(theirs!.n, 1, 'nobody else\'s data goes')
+  const [left] = await app.db.select({ n: sql<number>`count(*)::int` }).from(tasks).where(eq(tasks.projectId, theirs))
+  t.equal(left!.n, 1, 'nobody else\'s data goes')
   assertProblem(t, await app.inject({ method: 'GET', url: '/v1/users/me', headers: bearer(user.accessToken) }), 401, 'INVALID_TOKEN')
   assertProblem(t, await app.inject({ method: 'POST', url: '/v1/auth/login', payload: { username: user.username, password: user.password } }), 401, 'INVALID_CREDENTIALS')
 })

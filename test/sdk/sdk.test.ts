@@ -114,6 +114,24 @@ tap.test('the iterator pages through 200 tasks', async (t) => {
   t.equal(early.length, 15, 'breaking out stops the paging')
 })
 
+tap.test('the iterator pages projects and, with path parameters, a project\'s members', async (t) => {
+  const owner = await loggedIn()
+  const project = await unwrap(owner.POST('/v1/projects', { body: { name: 'Shared' } }))
+  const usernames: string[] = []
+  for (let i = 0; i < 5; i++) {
+    const member = await loggedIn()
+    const me = await unwrap(member.GET('/v1/users/me'))
+    await unwrap(owner.POST('/v1/projects/{id}/members', { params: { path: { id: project.id } }, body: { username: me.username, role: 'viewer' } }))
+    usernames.push(me.username)
+  }
+  const members: string[] = []
+  for await (const member of owner.items('/v1/projects/{id}/members', { limit: 2 }, { id: project.id })) members.push(member.username)
+  t.same(members.slice(1), usernames, 'every member once, the owner first, across three pages')
+  const projects: string[] = []
+  for await (const item of owner.items('/v1/projects', { sort: 'name', limit: 1 })) projects.push(item.name)
+  t.same(projects, ['Inbox', 'Shared'])
+})
+
 tap.test('an API key works as credentials', async (t) => {
   const api = await loggedIn()
   await unwrap(api.POST('/v1/tasks', { body: { title: 'Seen by the integration' } }))

@@ -105,13 +105,13 @@ tap.test('concurrent writers', async (t) => {
     }
     t.equal(created.filter((r) => r.headers.get('idempotent-replayed') === null).length, 1, 'one original response')
     t.equal(new Set(created.map((r) => r.body)).size, 1, 'every replay is the original body')
-    const rows = await app.db.select({ id: tasks.id }).from(tasks).where(eq(tasks.ownerId, user.id))
+    const rows = await app.db.select({ id: tasks.id }).from(tasks).where(eq(tasks.createdBy, user.id))
     t.equal(rows.filter((r) => created[0]!.body.includes(r.id)).length, 1)
     t.equal(rows.length, 1, 'one task in the database')
 
     const distinct = await Promise.all(Array.from({ length: 20 }, (_, i) => call('POST', '/v1/tasks', body, { 'idempotency-key': `distinct-${i}` })))
     t.ok(distinct.every((r) => r.status === 201 && r.headers.get('idempotent-replayed') === null), 'distinct keys each create')
-    t.equal((await app.db.select({ id: tasks.id }).from(tasks).where(eq(tasks.ownerId, user.id))).length, 21)
+    t.equal((await app.db.select({ id: tasks.id }).from(tasks).where(eq(tasks.createdBy, user.id))).length, 21)
   })
 
   await t.test('a duplicate of a POST still in flight is 409 IDEMPOTENCY_IN_FLIGHT at once, and replays once it has finished', {
@@ -150,13 +150,13 @@ tap.test('concurrent writers', async (t) => {
   })
 
   await t.test('a failed idempotent POST stores nothing, and its key can be used again', async (t) => {
-    const before = (await app.db.select({ id: tasks.id }).from(tasks).where(eq(tasks.ownerId, user.id))).length
+    const before = (await app.db.select({ id: tasks.id }).from(tasks).where(eq(tasks.createdBy, user.id))).length
     const failed = await app.idempotencyKeysRepository.run({ userId: user.id, key: 'rolled-back', fingerprint: 'f' }, async (tx) => {
-      await app.tasksRepository.create(user.id, { title: 'Never', description: null, priority: 'low', due_at: null, tags: [], completed: false }, tx)
+      await app.tasksRepository.create(user.id, { project_id: null, assignee_id: null, title: 'Never', description: null, priority: 'low', due_at: null, tags: [], completed: false }, tx)
       throw new Error('fails after its write')
     }).catch((err: Error) => err)
     t.match(failed, { message: 'fails after its write' })
-    t.equal((await app.db.select({ id: tasks.id }).from(tasks).where(eq(tasks.ownerId, user.id))).length, before, 'the task written before the failure is rolled back')
+    t.equal((await app.db.select({ id: tasks.id }).from(tasks).where(eq(tasks.createdBy, user.id))).length, before, 'the task written before the failure is rolled back')
     const retried = await call('POST', '/v1/tasks', { title: 'Now' }, { 'idempotency-key': 'rolled-back' })
     t.equal(retried.status, 201)
     t.equal(retried.headers.get('idempotent-replayed'), null, 'the key was not kept')

@@ -11,7 +11,7 @@ import type { FastifyInstance } from 'fastify'
 import { tasks } from '../../src/db/schema.js'
 import { sorts, type TaskSort } from '../../src/repositories/task-query.js'
 import type { Task } from '../../src/schemas/tasks.js'
-import { build, createUser, injectAs, type TestUser } from '../helper.js'
+import { build, createUser, inboxOf, injectAs, type TestUser } from '../helper.js'
 
 const titles = ['apple', 'Apple', 'banana', 'Zebra', 'éclair', 'a', 'apple pie']
 const words = ['alpha', 'bravo', 'charlie']
@@ -48,10 +48,12 @@ const queryArb: fc.Arbitrary<Query> = fc.record({
   q: sometimes(fc.constantFrom(...words)),
 }).map((q) => Object.fromEntries(Object.entries(q).filter(([, v]) => v !== undefined)) as unknown as Query)
 
-async function insertSeeds (app: FastifyInstance, ownerId: string, seeds: Seed[]): Promise<void> {
+async function insertSeeds (app: FastifyInstance, userId: string, seeds: Seed[]): Promise<void> {
   if (seeds.length === 0) return
+  const projectId = await inboxOf(app, userId)
   await app.db.insert(tasks).values(seeds.map((s) => ({
-    ownerId,
+    projectId,
+    createdBy: userId,
     title: s.title,
     description: s.description,
     priority: s.priority,
@@ -141,7 +143,7 @@ tap.test('paging returns exactly the filtered, sorted set, each task once', asyn
   await insertSeeds(app, other.id, fc.sample(seedArb, 10))
   let multiPage = 0
   await fc.assert(fc.asyncProperty(fc.array(seedArb, { minLength: 5, maxLength: 30 }), queryArb, async (seeds, q) => {
-    await app.db.delete(tasks).where(sql`${tasks.ownerId} = ${user.id}`)
+    await app.db.delete(tasks).where(sql`${tasks.createdBy} = ${user.id}`)
     await insertSeeds(app, user.id, seeds)
     const expected = (await allTasks(app, user)).filter((task) => matches(task, q)).sort((a, b) => compare(q.sort, a, b))
     const paged = await pageThrough(app, user, q)
@@ -158,7 +160,7 @@ tap.test('paging stays exact for surviving tasks while others are inserted and d
   await fc.assert(fc.asyncProperty(
     fc.array(seedArb, { minLength: 5, maxLength: 30 }), queryArb, fc.infiniteStream(fc.tuple(fc.array(seedArb, { maxLength: 3 }), fc.nat(3))),
     async (seeds, q, changes) => {
-      await app.db.delete(tasks).where(sql`${tasks.ownerId} = ${user.id}`)
+      await app.db.delete(tasks).where(sql`${tasks.createdBy} = ${user.id}`)
       await insertSeeds(app, user.id, seeds)
       const initial = await allTasks(app, user)
       const deleted = new Set<string>()

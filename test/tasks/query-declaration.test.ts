@@ -104,7 +104,7 @@ tap.test('the representation is the Task schema\'s fields plus the version, each
   for (const sort of Object.values(taskList.sorts)) t.ok(sort.field in taskList.columns, `the ${sort.field} sort key is a column`)
 
   const row = {
-    id: 'x', title: 't', description: null, completed: true, completed_at: '2026-11-23T09:30:00.1+00', priority: 'low', due_at: null, tags: [],
+    id: 'x', project_id: 'p', title: 't', description: null, completed: true, completed_at: '2026-11-23T09:30:00.1+00', priority: 'low', due_at: null, tags: [], assignee_id: null, created_by: 'u',
     created_at: '2026-11-23T09:30:00+00', updated_at: '2026-11-23T09:30:00.123456+00', version: 1,
   } satisfies TaskRecord
   t.same(taskOf(row), {
@@ -124,7 +124,7 @@ tap.test('the cursor context names every declared filter, and equivalent request
   const base = paging.open('user', {})
   t.equal(base.sort, taskList.defaultSort)
   t.equal(base.limit, taskList.defaultLimit)
-  const samples: Record<string, unknown> = { completed: false, priority: 'high', tag: ['a'], due_before: '2026-01-01T00:00:00Z', due_after: '2026-01-01T00:00:00Z', q: 'x' }
+  const samples: Record<string, unknown> = { project_id: '0b6f2c1e-3d4a-4b5c-8d9e-1f2a3b4c5d6e', assignee_id: 'me', completed: false, priority: 'high', tag: ['a'], due_before: '2026-01-01T00:00:00Z', due_after: '2026-01-01T00:00:00Z', q: 'x' }
   for (const name of taskFilterNames) {
     const value = samples[name] ?? valueOf(name)
     t.not(paging.open('user', { [name]: value }).context, base.context, `the ${name} filter is part of the context`)

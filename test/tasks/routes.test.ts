@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto'
 import tap from 'tap'
 import type { InjectOptions, LightMyRequestResponse } from 'fastify'
-import { assertProblem, build, createUser, injectAs, type T } from '../helper.js'
+import { assertProblem, build, createUser, inboxOf, injectAs, type T } from '../helper.js'
 
 interface Case {
   name: string
@@ -126,7 +126,8 @@ tap.test('create applies defaults, answers Location and ETag, and keeps timestam
   const res = await createTask(app, user, { title: 'Minimal' })
   t.equal(res.statusCode, 201)
   const task = res.json()
-  t.same(Object.keys(task).sort(), ['completed', 'completed_at', 'created_at', 'description', 'due_at', 'id', 'priority', 'tags', 'title', 'updated_at'])
+  t.same(Object.keys(task).sort(), ['assignee_id', 'completed', 'completed_at', 'created_at', 'created_by', 'description', 'due_at', 'id', 'priority', 'project_id', 'tags', 'title', 'updated_at'])
+  t.match(task, { project_id: await inboxOf(app, user.id), assignee_id: null, created_by: user.id })
   t.match(task, { title: 'Minimal', description: null, completed: false, completed_at: null, priority: 'medium', due_at: null, tags: [] })
   t.equal(res.headers.location, `/v1/tasks/${task.id}`)
   t.equal(res.headers.etag, '"1"')

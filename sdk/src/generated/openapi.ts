@@ -310,7 +310,7 @@ export interface paths {
         };
         /**
          * List your tasks
-         * @description Your tasks, filtered, searched and sorted, one page at a time. Filters combine with AND.
+         * @description The tasks of every project you are a member of (`project_id` narrows it to one), filtered, searched and sorted, one page at a time. Filters combine with AND.
          *
          *     Paging uses keyset cursors: follow `next_cursor` (or the `Link: rel="next"` header) until it is null.
          *     A cursor only works with the sort and filters of the request that produced it, and only for you;
@@ -323,7 +323,7 @@ export interface paths {
         put?: never;
         /**
          * Create a task
-         * @description Creates a task owned by you. Send an `Idempotency-Key` to make retries safe: see the header's description.
+         * @description Creates a task in `project_id` (your Inbox when omitted), made by you: you must be the project's owner or an editor (a viewer gets 403, a project you are not a member of 404). `assignee_id` must be a member of the project (else 422 `ASSIGNEE_NOT_MEMBER`). Send an `Idempotency-Key` to make retries safe: see the header's description.
          *
          *     **Requires:** scopes `tasks:write`. Access tokens and API keys are accepted.
          */
@@ -343,14 +343,14 @@ export interface paths {
         };
         /**
          * Get a task
-         * @description One of your tasks, with its `ETag`. Send that tag in `If-None-Match` to get a 304 without a body while the task is unchanged.
+         * @description A task of a project you are a member of (any other is a 404), with its `ETag`. Send that tag in `If-None-Match` to get a 304 without a body while the task is unchanged.
          *
          *     **Requires:** scopes `tasks:read`. Access tokens and API keys are accepted.
          */
         get: operations["getTask"];
         /**
          * Replace a task
-         * @description Sets every writable field; omitted ones return to their defaults. With `If-Match`, only when the task still has that `ETag` (else 412, and nothing changes).
+         * @description Sets every writable field; omitted ones return to their defaults, except `project_id` and `assignee_id`, which are kept. You must be owner or editor of the task's project (a viewer gets 403). With `If-Match`, only when the task still has that `ETag` (else 412, and nothing changes).
          *
          *     **Requires:** scopes `tasks:write`. Access tokens and API keys are accepted.
          */
@@ -358,7 +358,7 @@ export interface paths {
         post?: never;
         /**
          * Delete a task
-         * @description Deletes one of your tasks. With `If-Match`, only when the task still has that `ETag` (else 412).
+         * @description Deletes a task of a project you own or edit (a viewer gets 403). With `If-Match`, only when the task still has that `ETag` (else 412).
          *
          *     **Requires:** scopes `tasks:write`. Access tokens and API keys are accepted.
          */
@@ -367,11 +367,135 @@ export interface paths {
         head?: never;
         /**
          * Update some fields of a task
-         * @description A JSON merge patch (RFC 7396), sent as `application/merge-patch+json` or `application/json`: the fields present are set, the others kept. With `If-Match`, only when the task still has that `ETag` (else 412, and nothing changes); of two writers holding the same `ETag`, exactly one succeeds.
+         * @description A JSON merge patch (RFC 7396), sent as `application/merge-patch+json` or `application/json`: the fields present are set, the others kept. Setting `project_id` moves the task: you must be owner or editor of both projects (a project you are not a member of is a 404), and an assignee who is not a member of the new one is cleared. You must be owner or editor of the task's project (a viewer gets 403). With `If-Match`, only when the task still has that `ETag` (else 412, and nothing changes); of two writers holding the same `ETag`, exactly one succeeds.
          *
          *     **Requires:** scopes `tasks:write`. Access tokens and API keys are accepted.
          */
         patch: operations["updateTask"];
+        trace?: never;
+    };
+    "/v1/projects": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List your projects
+         * @description The projects you are a member of, your Inbox included, one page at a time: follow `next_cursor` (or the `Link: rel="next"` header) until it is null. A cursor only works with the sort that produced it, and only for you (else 400 `INVALID_CURSOR`).
+         *
+         *     **Requires:** scopes `tasks:read`. Access tokens and API keys are accepted.
+         */
+        get: operations["listProjects"];
+        put?: never;
+        /**
+         * Create a project
+         * @description Creates a project owned by you; share it by adding members. Send an `Idempotency-Key` to make retries safe: see the header's description.
+         *
+         *     **Requires:** scopes `tasks:write`. Access tokens and API keys are accepted.
+         */
+        post: operations["createProject"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/projects/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a project
+         * @description A project you are a member of (any other is a 404), with its `ETag`. Send that tag in `If-None-Match` to get a 304 without a body while it is unchanged.
+         *
+         *     **Requires:** scopes `tasks:read`. Access tokens and API keys are accepted.
+         */
+        get: operations["getProject"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a project and its tasks
+         * @description Deletes the project with every task in it, for every member. Owner only (an editor or viewer gets 403); the Inbox cannot be deleted (409 `INBOX_IMMUTABLE`). With `If-Match`, only when the project still has that `ETag` (else 412).
+         *
+         *     **Requires:** scopes `tasks:write`. Access tokens and API keys are accepted.
+         */
+        delete: operations["deleteProject"];
+        options?: never;
+        head?: never;
+        /**
+         * Rename a project or change its description
+         * @description A JSON merge patch (RFC 7396), sent as `application/merge-patch+json` or `application/json`. Owner and editors only (a viewer gets 403); the Inbox keeps its name (409 `INBOX_IMMUTABLE`). With `If-Match`, only when the project still has that `ETag` (else 412, and nothing changes).
+         *
+         *     **Requires:** scopes `tasks:write`. Access tokens and API keys are accepted.
+         */
+        patch: operations["updateProject"];
+        trace?: never;
+    };
+    "/v1/projects/{id}/members": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List a project's members
+         * @description The members of a project you are a member of (any other is a 404), in the order they joined, one page at a time.
+         *
+         *     **Requires:** scopes `tasks:read`. Access tokens and API keys are accepted.
+         */
+        get: operations["listProjectMembers"];
+        put?: never;
+        /**
+         * Share a project
+         * @description Adds an account to the project as `editor` or `viewer`. Owner only (others get 403); the Inbox cannot be shared (409 `INBOX_IMMUTABLE`). An unknown username is a 422 `UNKNOWN_USERNAME`, an existing member a 409 `ALREADY_MEMBER`. Send an `Idempotency-Key` to make retries safe.
+         *
+         *     **Requires:** scopes `tasks:write`. Access tokens and API keys are accepted.
+         */
+        post: operations["addProjectMember"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/projects/{id}/members/{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a member of a project
+         * @description One member of a project you are a member of (any other project is a 404), with the `ETag` a role change can be made conditional on.
+         *
+         *     **Requires:** scopes `tasks:read`. Access tokens and API keys are accepted.
+         */
+        get: operations["getProjectMember"];
+        put?: never;
+        post?: never;
+        /**
+         * Remove a member, or leave a project
+         * @description The owner removes anyone else; any member removes themself (leaves), except the owner (409 `OWNER_CANNOT_LEAVE`: hand the project over or delete it). The member loses access at once, and their assignments in the project are cleared. With `If-Match`, only when the member still has that `ETag` (else 412).
+         *
+         *     **Requires:** scopes `tasks:write`. Access tokens and API keys are accepted.
+         */
+        delete: operations["removeProjectMember"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a member's role
+         * @description Owner only (others get 403). `role: owner` hands the project over: that member becomes its owner and you become an editor. Your own role as owner changes only that way (409 `OWNER_REQUIRED`). With `If-Match`, only when the member still has that `ETag` (else 412).
+         *
+         *     **Requires:** scopes `tasks:write`. Access tokens and API keys are accepted.
+         */
+        patch: operations["updateProjectMember"];
         trace?: never;
     };
 }
@@ -384,6 +508,12 @@ export interface components {
          * @enum {string}
          */
         Priority: "low" | "medium" | "high";
+        /**
+         * ProjectRole
+         * @description A member's role in a project. `owner` (one per project) does everything, including sharing and deleting it; `editor` reads and writes its tasks and renames it; `viewer` only reads.
+         * @enum {string}
+         */
+        ProjectRole: "owner" | "editor" | "viewer";
         /**
          * Role
          * @description `admin` may manage other users and holds the `admin` scope.
@@ -929,9 +1059,10 @@ export interface components {
         };
         /**
          * Task
-         * @description A task, visible to its owner only. Its `ETag` changes on every write.
+         * @description A task in a project: every member of the project sees it, its owner and editors write it. Its `ETag` changes on every write.
          * @example {
          *       "id": "5f0c6a4e-8a5b-4a53-9a8e-2a8f7f9c1b2d",
+         *       "project_id": "0b6f2c1e-3d4a-4b5c-8d9e-1f2a3b4c5d6e",
          *       "title": "Renew passport",
          *       "description": "Book an appointment at the town hall; bring two photos.",
          *       "completed": false,
@@ -942,6 +1073,8 @@ export interface components {
          *         "errands",
          *         "paperwork"
          *       ],
+         *       "assignee_id": null,
+         *       "created_by": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
          *       "created_at": "2026-11-23T09:30:00.123456Z",
          *       "updated_at": "2026-11-23T09:30:00.123456Z"
          *     }
@@ -952,6 +1085,12 @@ export interface components {
              * @example 5f0c6a4e-8a5b-4a53-9a8e-2a8f7f9c1b2d
              */
             id: string;
+            /**
+             * Format: uuid
+             * @description The project the task belongs to (your Inbox unless given on create). Changing it moves the task: you must be owner or editor of both projects, and an assignee who is not a member of the new project is cleared.
+             * @example 5f0c6a4e-8a5b-4a53-9a8e-2a8f7f9c1b2d
+             */
+            project_id: string;
             /**
              * @description 1 to 200 characters, not only white space.
              * @example Renew passport
@@ -985,6 +1124,18 @@ export interface components {
              */
             tags: string[];
             /**
+             * Format: uuid
+             * @description The member of the task's project it is assigned to, or null. Assigning someone who is not a member of the project is a 422 `ASSIGNEE_NOT_MEMBER`; removing a member from the project clears their assignments there.
+             * @example null
+             */
+            assignee_id: string | null;
+            /**
+             * Format: uuid
+             * @description Who created the task (set by the server); null once that account is deleted.
+             * @example 7c9e6679-7425-40de-944b-e07fc1f90ae7
+             */
+            created_by: string | null;
+            /**
              * Format: date-time
              * @description RFC 3339 timestamp in UTC, with microseconds.
              * @example 2026-11-23T09:30:00.123456Z
@@ -999,7 +1150,7 @@ export interface components {
         };
         /**
          * TaskCreate
-         * @description A new task. Omitted fields take their defaults: description and due_at null, priority `medium`, no tags, not completed. Unknown fields are refused.
+         * @description A new task. Omitted fields take their defaults: your Inbox, nobody assigned, description and due_at null, priority `medium`, no tags, not completed. Unknown fields are refused.
          * @example {
          *       "title": "Renew passport",
          *       "priority": "high",
@@ -1010,6 +1161,18 @@ export interface components {
          *     }
          */
         TaskCreate: {
+            /**
+             * Format: uuid
+             * @description The project the task belongs to (your Inbox unless given on create). Changing it moves the task: you must be owner or editor of both projects, and an assignee who is not a member of the new project is cleared.
+             * @example 5f0c6a4e-8a5b-4a53-9a8e-2a8f7f9c1b2d
+             */
+            project_id?: string;
+            /**
+             * Format: uuid
+             * @description The member of the task's project it is assigned to, or null. Assigning someone who is not a member of the project is a 422 `ASSIGNEE_NOT_MEMBER`; removing a member from the project clears their assignments there.
+             * @example null
+             */
+            assignee_id?: string | null;
             /**
              * @description 1 to 200 characters, not only white space.
              * @example Renew passport
@@ -1043,7 +1206,7 @@ export interface components {
         };
         /**
          * TaskReplace
-         * @description Every writable field of a task. Omitted fields are reset to their defaults (as on create), not kept. Unknown fields are refused.
+         * @description Every writable field of a task. Omitted fields are reset to their defaults (as on create), not kept, except `project_id` and `assignee_id`: omitted, they are kept, so that a client that predates projects neither moves nor unassigns tasks. Unknown fields are refused.
          * @example {
          *       "title": "Renew passport",
          *       "description": null,
@@ -1054,6 +1217,18 @@ export interface components {
          *     }
          */
         TaskReplace: {
+            /**
+             * Format: uuid
+             * @description The project the task belongs to (your Inbox unless given on create). Changing it moves the task: you must be owner or editor of both projects, and an assignee who is not a member of the new project is cleared.
+             * @example 5f0c6a4e-8a5b-4a53-9a8e-2a8f7f9c1b2d
+             */
+            project_id?: string;
+            /**
+             * Format: uuid
+             * @description The member of the task's project it is assigned to, or null. Assigning someone who is not a member of the project is a 422 `ASSIGNEE_NOT_MEMBER`; removing a member from the project clears their assignments there.
+             * @example null
+             */
+            assignee_id?: string | null;
             /**
              * @description 1 to 200 characters, not only white space.
              * @example Renew passport
@@ -1094,6 +1269,18 @@ export interface components {
          */
         TaskPatch: {
             /**
+             * Format: uuid
+             * @description The project the task belongs to (your Inbox unless given on create). Changing it moves the task: you must be owner or editor of both projects, and an assignee who is not a member of the new project is cleared.
+             * @example 5f0c6a4e-8a5b-4a53-9a8e-2a8f7f9c1b2d
+             */
+            project_id?: string;
+            /**
+             * Format: uuid
+             * @description The member of the task's project it is assigned to, or null. Assigning someone who is not a member of the project is a 422 `ASSIGNEE_NOT_MEMBER`; removing a member from the project clears their assignments there.
+             * @example null
+             */
+            assignee_id?: string | null;
+            /**
              * @description 1 to 200 characters, not only white space.
              * @example Renew passport
              */
@@ -1131,6 +1318,7 @@ export interface components {
          *       "items": [
          *         {
          *           "id": "5f0c6a4e-8a5b-4a53-9a8e-2a8f7f9c1b2d",
+         *           "project_id": "0b6f2c1e-3d4a-4b5c-8d9e-1f2a3b4c5d6e",
          *           "title": "Renew passport",
          *           "description": "Book an appointment at the town hall; bring two photos.",
          *           "completed": false,
@@ -1141,6 +1329,8 @@ export interface components {
          *             "errands",
          *             "paperwork"
          *           ],
+         *           "assignee_id": null,
+         *           "created_by": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
          *           "created_at": "2026-11-23T09:30:00.123456Z",
          *           "updated_at": "2026-11-23T09:30:00.123456Z"
          *         }
@@ -1154,6 +1344,223 @@ export interface components {
             /**
              * @description Pass as `cursor` to get the next page (also sent in the `Link` header); null on the last page.
              * @example WyIyMDI2LTExLTIzVDA5OjMwOjAwLjEyMzQ1NloiLCI1ZjBjNmE0ZS04YTViLTRhNTMtOWE4ZS0yYThmN2Y5YzFiMmQiXQ.3q2-7wXxVYk0a1bC2dE3fA
+             */
+            next_cursor: string | null;
+        };
+        /**
+         * Project
+         * @description A project: a list of tasks shared by its members. `role` is yours. Its `ETag` changes when it is renamed or its description changes.
+         * @example {
+         *       "id": "0b6f2c1e-3d4a-4b5c-8d9e-1f2a3b4c5d6e",
+         *       "name": "Kitchen renovation",
+         *       "description": "Everything for the new kitchen, by the end of March.",
+         *       "is_inbox": false,
+         *       "owner_id": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+         *       "role": "owner",
+         *       "member_count": 2,
+         *       "created_at": "2026-11-23T09:30:00.123456Z",
+         *       "updated_at": "2026-11-23T09:30:00.123456Z"
+         *     }
+         */
+        Project: {
+            /**
+             * Format: uuid
+             * @example 5f0c6a4e-8a5b-4a53-9a8e-2a8f7f9c1b2d
+             */
+            id: string;
+            /**
+             * @description 1 to 100 characters, not only white space. Names need not be unique.
+             * @example Kitchen renovation
+             */
+            name: string;
+            /**
+             * @description Free text, at most 2 000 characters, or null.
+             * @example Everything for the new kitchen, by the end of March.
+             */
+            description: string | null;
+            /**
+             * @description Your Inbox: made with your account, where tasks go when no project is given. It cannot be renamed, shared or deleted.
+             * @example false
+             */
+            is_inbox: boolean;
+            /**
+             * Format: uuid
+             * @description The one member whose role is `owner`.
+             * @example 5f0c6a4e-8a5b-4a53-9a8e-2a8f7f9c1b2d
+             */
+            owner_id: string;
+            role: components["schemas"]["ProjectRole"];
+            /**
+             * @description How many members the project has, the owner included.
+             * @example 2
+             */
+            member_count: number;
+            /**
+             * Format: date-time
+             * @description RFC 3339 timestamp in UTC, with microseconds.
+             * @example 2026-11-23T09:30:00.123456Z
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description Moves forward when the project is renamed or its description changes.
+             * @example 2026-11-23T09:30:00.123456Z
+             */
+            updated_at: string;
+        };
+        /**
+         * ProjectCreate
+         * @description A new project, owned by you. Unknown fields are refused.
+         * @example {
+         *       "name": "Kitchen renovation",
+         *       "description": "Everything for the new kitchen, by the end of March."
+         *     }
+         */
+        ProjectCreate: {
+            /**
+             * @description 1 to 100 characters, not only white space. Names need not be unique.
+             * @example Kitchen renovation
+             */
+            name: string;
+            /**
+             * @description Free text, at most 2 000 characters, or null.
+             * @example Everything for the new kitchen, by the end of March.
+             */
+            description?: string | null;
+        };
+        /**
+         * ProjectPatch
+         * @description A JSON merge patch (RFC 7396) of a project: fields present are set, absent ones kept; `null` clears the description. The Inbox keeps its name (409 `INBOX_IMMUTABLE`). Unknown fields are refused.
+         * @example {
+         *       "name": "Kitchen and bathroom"
+         *     }
+         */
+        ProjectPatch: {
+            /**
+             * @description 1 to 100 characters, not only white space. Names need not be unique.
+             * @example Kitchen renovation
+             */
+            name?: string;
+            /**
+             * @description Free text, at most 2 000 characters, or null.
+             * @example Everything for the new kitchen, by the end of March.
+             */
+            description?: string | null;
+        };
+        /**
+         * ProjectPage
+         * @description One page of the projects you are a member of.
+         * @example {
+         *       "items": [
+         *         {
+         *           "id": "0b6f2c1e-3d4a-4b5c-8d9e-1f2a3b4c5d6e",
+         *           "name": "Kitchen renovation",
+         *           "description": "Everything for the new kitchen, by the end of March.",
+         *           "is_inbox": false,
+         *           "owner_id": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+         *           "role": "owner",
+         *           "member_count": 2,
+         *           "created_at": "2026-11-23T09:30:00.123456Z",
+         *           "updated_at": "2026-11-23T09:30:00.123456Z"
+         *         }
+         *       ],
+         *       "next_cursor": null
+         *     }
+         */
+        ProjectPage: {
+            /** @description At most `limit` projects, in the requested order. */
+            items: components["schemas"]["Project"][];
+            /**
+             * @description Pass as `cursor` to get the next page (also sent in the `Link` header); null on the last page.
+             * @example WyJLaXRjaGVuIiwiMGI2ZjJjMWUtM2Q0YS00YjVjLThkOWUtMWYyYTNiNGM1ZDZlIl0.3q2-7wXxVYk0a1bC2dE3fA
+             */
+            next_cursor: string | null;
+        };
+        /**
+         * Member
+         * @description A member of a project and their role. Its `ETag` changes when the role does.
+         * @example {
+         *       "user_id": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+         *       "username": "bob",
+         *       "display_name": "Bob Builder",
+         *       "role": "editor",
+         *       "added_at": "2026-11-24T10:00:00.000000Z"
+         *     }
+         */
+        Member: {
+            /**
+             * Format: uuid
+             * @example 5f0c6a4e-8a5b-4a53-9a8e-2a8f7f9c1b2d
+             */
+            user_id: string;
+            /**
+             * @description Letters, digits, `_`, `.` and `-`, starting with a letter or digit; unique regardless of case.
+             * @example alice
+             */
+            username: string;
+            /** @example Alice Liddell */
+            display_name: string | null;
+            role: components["schemas"]["ProjectRole"];
+            /**
+             * Format: date-time
+             * @description When they joined the project.
+             * @example 2026-11-23T09:30:00.123456Z
+             */
+            added_at: string;
+        };
+        /**
+         * MemberCreate
+         * @description Shares the project with an account. An unknown username is a 422 `UNKNOWN_USERNAME`; someone already a member, a 409 `ALREADY_MEMBER`. Unknown fields are refused.
+         * @example {
+         *       "username": "bob",
+         *       "role": "editor"
+         *     }
+         */
+        MemberCreate: {
+            /**
+             * @description The username of the account to add (any case).
+             * @example alice
+             */
+            username: string;
+            /**
+             * @description The new member's role: `editor` or `viewer` (ownership is handed over by changing an existing member's role to `owner`).
+             * @example editor
+             * @enum {string}
+             */
+            role: "editor" | "viewer";
+        };
+        /**
+         * MemberPatch
+         * @description A member's new role. `owner` hands the project over: that member becomes its owner and you become an editor. The owner's own role changes only that way (409 `OWNER_REQUIRED` otherwise). Unknown fields are refused.
+         * @example {
+         *       "role": "viewer"
+         *     }
+         */
+        MemberPatch: {
+            role: components["schemas"]["ProjectRole"];
+        };
+        /**
+         * MemberPage
+         * @description One page of a project's members, in the order they joined (the owner who made it first).
+         * @example {
+         *       "items": [
+         *         {
+         *           "user_id": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+         *           "username": "bob",
+         *           "display_name": "Bob Builder",
+         *           "role": "editor",
+         *           "added_at": "2026-11-24T10:00:00.000000Z"
+         *         }
+         *       ],
+         *       "next_cursor": null
+         *     }
+         */
+        MemberPage: {
+            /** @description At most `limit` members, in the order they joined. */
+            items: components["schemas"]["Member"][];
+            /**
+             * @description Pass as `cursor` to get the next page (also sent in the `Link` header); null on the last page.
+             * @example WyJLaXRjaGVuIiwiMGI2ZjJjMWUtM2Q0YS00YjVjLThkOWUtMWYyYTNiNGM1ZDZlIl0.3q2-7wXxVYk0a1bC2dE3fA
              */
             next_cursor: string | null;
         };
@@ -1186,6 +1593,7 @@ export interface components {
     pathItems: never;
 }
 export type Priority = components['schemas']['Priority'];
+export type ProjectRole = components['schemas']['ProjectRole'];
 export type Role = components['schemas']['Role'];
 export type ApiKeyScope = components['schemas']['ApiKeyScope'];
 export type ValidationIssue = components['schemas']['ValidationIssue'];
@@ -1210,6 +1618,14 @@ export type TaskCreate = components['schemas']['TaskCreate'];
 export type TaskReplace = components['schemas']['TaskReplace'];
 export type TaskPatch = components['schemas']['TaskPatch'];
 export type TaskPage = components['schemas']['TaskPage'];
+export type Project = components['schemas']['Project'];
+export type ProjectCreate = components['schemas']['ProjectCreate'];
+export type ProjectPatch = components['schemas']['ProjectPatch'];
+export type ProjectPage = components['schemas']['ProjectPage'];
+export type Member = components['schemas']['Member'];
+export type MemberCreate = components['schemas']['MemberCreate'];
+export type MemberPatch = components['schemas']['MemberPatch'];
+export type MemberPage = components['schemas']['MemberPage'];
 export type HeaderXRequestId = components['headers']['X-Request-Id'];
 export type HeaderRateLimitLimit = components['headers']['RateLimit-Limit'];
 export type HeaderRateLimitRemaining = components['headers']['RateLimit-Remaining'];
@@ -1978,7 +2394,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authenticated, but the credentials lack the scope or role this operation needs. */
+            /** @description Authenticated, but the credentials lack the scope or role this operation needs, or your role in the project does not allow it (`ROLE_FORBIDDEN`). */
             403: {
                 headers: {
                     "x-request-id": components["headers"]["X-Request-Id"];
@@ -2076,7 +2492,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authenticated, but the credentials lack the scope or role this operation needs. */
+            /** @description Authenticated, but the credentials lack the scope or role this operation needs, or your role in the project does not allow it (`ROLE_FORBIDDEN`). */
             403: {
                 headers: {
                     "x-request-id": components["headers"]["X-Request-Id"];
@@ -2206,7 +2622,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authenticated, but the credentials lack the scope or role this operation needs. */
+            /** @description Authenticated, but the credentials lack the scope or role this operation needs, or your role in the project does not allow it (`ROLE_FORBIDDEN`). */
             403: {
                 headers: {
                     "x-request-id": components["headers"]["X-Request-Id"];
@@ -2347,7 +2763,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authenticated, but the credentials lack the scope or role this operation needs. */
+            /** @description Authenticated, but the credentials lack the scope or role this operation needs, or your role in the project does not allow it (`ROLE_FORBIDDEN`). */
             403: {
                 headers: {
                     "x-request-id": components["headers"]["X-Request-Id"];
@@ -2492,7 +2908,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authenticated, but the credentials lack the scope or role this operation needs. */
+            /** @description Authenticated, but the credentials lack the scope or role this operation needs, or your role in the project does not allow it (`ROLE_FORBIDDEN`). */
             403: {
                 headers: {
                     "x-request-id": components["headers"]["X-Request-Id"];
@@ -2608,7 +3024,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authenticated, but the credentials lack the scope or role this operation needs. */
+            /** @description Authenticated, but the credentials lack the scope or role this operation needs, or your role in the project does not allow it (`ROLE_FORBIDDEN`). */
             403: {
                 headers: {
                     "x-request-id": components["headers"]["X-Request-Id"];
@@ -2622,7 +3038,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource, or it belongs to someone else. */
+            /** @description No such resource, or one you may not see (someone else's, or in a project you are not a member of). */
             404: {
                 headers: {
                     "x-request-id": components["headers"]["X-Request-Id"];
@@ -2745,7 +3161,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authenticated, but the credentials lack the scope or role this operation needs. */
+            /** @description Authenticated, but the credentials lack the scope or role this operation needs, or your role in the project does not allow it (`ROLE_FORBIDDEN`). */
             403: {
                 headers: {
                     "x-request-id": components["headers"]["X-Request-Id"];
@@ -2759,7 +3175,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource, or it belongs to someone else. */
+            /** @description No such resource, or one you may not see (someone else's, or in a project you are not a member of). */
             404: {
                 headers: {
                     "x-request-id": components["headers"]["X-Request-Id"];
@@ -2901,7 +3317,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authenticated, but the credentials lack the scope or role this operation needs. */
+            /** @description Authenticated, but the credentials lack the scope or role this operation needs, or your role in the project does not allow it (`ROLE_FORBIDDEN`). */
             403: {
                 headers: {
                     "x-request-id": components["headers"]["X-Request-Id"];
@@ -2915,7 +3331,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource, or it belongs to someone else. */
+            /** @description No such resource, or one you may not see (someone else's, or in a project you are not a member of). */
             404: {
                 headers: {
                     "x-request-id": components["headers"]["X-Request-Id"];
@@ -3063,7 +3479,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authenticated, but the credentials lack the scope or role this operation needs. */
+            /** @description Authenticated, but the credentials lack the scope or role this operation needs, or your role in the project does not allow it (`ROLE_FORBIDDEN`). */
             403: {
                 headers: {
                     "x-request-id": components["headers"]["X-Request-Id"];
@@ -3180,7 +3596,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authenticated, but the credentials lack the scope or role this operation needs. */
+            /** @description Authenticated, but the credentials lack the scope or role this operation needs, or your role in the project does not allow it (`ROLE_FORBIDDEN`). */
             403: {
                 headers: {
                     "x-request-id": components["headers"]["X-Request-Id"];
@@ -3320,7 +3736,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authenticated, but the credentials lack the scope or role this operation needs. */
+            /** @description Authenticated, but the credentials lack the scope or role this operation needs, or your role in the project does not allow it (`ROLE_FORBIDDEN`). */
             403: {
                 headers: {
                     "x-request-id": components["headers"]["X-Request-Id"];
@@ -3334,7 +3750,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource, or it belongs to someone else. */
+            /** @description No such resource, or one you may not see (someone else's, or in a project you are not a member of). */
             404: {
                 headers: {
                     "x-request-id": components["headers"]["X-Request-Id"];
@@ -3413,6 +3829,10 @@ export interface operations {
     listTasks: {
         parameters: {
             query?: {
+                /** @description Only the tasks of this project, e.g. `0b6f2c1e-3d4a-4b5c-8d9e-1f2a3b4c5d6e`. A project you are not a member of (or none at all) lists nothing. */
+                project_id?: string;
+                /** @description Only the tasks assigned to this user id, to you (`me`), or to nobody (`none`). */
+                assignee_id?: string;
                 /** @description Only completed (`true`) or only open (`false`) tasks. */
                 completed?: boolean;
                 /** @description Only tasks of this priority, e.g. `high`. */
@@ -3476,7 +3896,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authenticated, but the credentials lack the scope or role this operation needs. */
+            /** @description Authenticated, but the credentials lack the scope or role this operation needs, or your role in the project does not allow it (`ROLE_FORBIDDEN`). */
             403: {
                 headers: {
                     "x-request-id": components["headers"]["X-Request-Id"];
@@ -3599,11 +4019,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authenticated, but the credentials lack the scope or role this operation needs. */
+            /** @description Authenticated, but the credentials lack the scope or role this operation needs, or your role in the project does not allow it (`ROLE_FORBIDDEN`). */
             403: {
                 headers: {
                     "x-request-id": components["headers"]["X-Request-Id"];
                     "www-authenticate": components["headers"]["WWW-Authenticate"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource, or one you may not see (someone else's, or in a project you are not a member of). */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
                     "ratelimit-limit": components["headers"]["RateLimit-Limit"];
                     "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
                     "ratelimit-reset": components["headers"]["RateLimit-Reset"];
@@ -3653,7 +4086,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The `Idempotency-Key` was already used with a different request. */
+            /** @description Well-formed, but refers to something unusable: an `Idempotency-Key` used with another request, an unknown username, an assignee who is not a member of the project. */
             422: {
                 headers: {
                     "x-request-id": components["headers"]["X-Request-Id"];
@@ -3784,7 +4217,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authenticated, but the credentials lack the scope or role this operation needs. */
+            /** @description Authenticated, but the credentials lack the scope or role this operation needs, or your role in the project does not allow it (`ROLE_FORBIDDEN`). */
             403: {
                 headers: {
                     "x-request-id": components["headers"]["X-Request-Id"];
@@ -3798,7 +4231,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource, or it belongs to someone else. */
+            /** @description No such resource, or one you may not see (someone else's, or in a project you are not a member of). */
             404: {
                 headers: {
                     "x-request-id": components["headers"]["X-Request-Id"];
@@ -3931,7 +4364,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authenticated, but the credentials lack the scope or role this operation needs. */
+            /** @description Authenticated, but the credentials lack the scope or role this operation needs, or your role in the project does not allow it (`ROLE_FORBIDDEN`). */
             403: {
                 headers: {
                     "x-request-id": components["headers"]["X-Request-Id"];
@@ -3945,8 +4378,21 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource, or it belongs to someone else. */
+            /** @description No such resource, or one you may not see (someone else's, or in a project you are not a member of). */
             404: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state of the resource. */
+            409: {
                 headers: {
                     "x-request-id": components["headers"]["X-Request-Id"];
                     "ratelimit-limit": components["headers"]["RateLimit-Limit"];
@@ -3996,6 +4442,19 @@ export interface operations {
             };
             /** @description The request body is not `application/json`. */
             415: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Well-formed, but refers to something unusable: an `Idempotency-Key` used with another request, an unknown username, an assignee who is not a member of the project. */
+            422: {
                 headers: {
                     "x-request-id": components["headers"]["X-Request-Id"];
                     "ratelimit-limit": components["headers"]["RateLimit-Limit"];
@@ -4110,7 +4569,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authenticated, but the credentials lack the scope or role this operation needs. */
+            /** @description Authenticated, but the credentials lack the scope or role this operation needs, or your role in the project does not allow it (`ROLE_FORBIDDEN`). */
             403: {
                 headers: {
                     "x-request-id": components["headers"]["X-Request-Id"];
@@ -4124,8 +4583,21 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource, or it belongs to someone else. */
+            /** @description No such resource, or one you may not see (someone else's, or in a project you are not a member of). */
             404: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state of the resource. */
+            409: {
                 headers: {
                     "x-request-id": components["headers"]["X-Request-Id"];
                     "ratelimit-limit": components["headers"]["RateLimit-Limit"];
@@ -4271,7 +4743,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Authenticated, but the credentials lack the scope or role this operation needs. */
+            /** @description Authenticated, but the credentials lack the scope or role this operation needs, or your role in the project does not allow it (`ROLE_FORBIDDEN`). */
             403: {
                 headers: {
                     "x-request-id": components["headers"]["X-Request-Id"];
@@ -4285,8 +4757,1711 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource, or it belongs to someone else. */
+            /** @description No such resource, or one you may not see (someone else's, or in a project you are not a member of). */
             404: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state of the resource. */
+            409: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The `If-Match` precondition failed: the resource changed since you read it. */
+            412: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than the server accepts. */
+            413: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A path parameter is longer than the server accepts (200 characters). */
+            414: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is not `application/json`. */
+            415: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Well-formed, but refers to something unusable: an `Idempotency-Key` used with another request, an unknown username, an assignee who is not a member of the project. */
+            422: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: wait for `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unexpected error; the request id identifies it in the server log. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable or the server is shutting down; retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Any other error, for instance 400 for a request that is not valid HTTP, 408 for one not received in time, 431 for headers larger than the server accepts or 501 for an unknown method. */
+            default: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listProjects: {
+        parameters: {
+            query?: {
+                /** @description Sort field; a leading `-` sorts descending. Ties are broken by `id` in the same direction. `name` sorts by Unicode code point (case-sensitive, `Z` before `a`). */
+                sort?: "name" | "-name" | "created_at" | "-created_at";
+                /** @description Page size, 1 to 100. */
+                limit?: number;
+                /** @description Opaque `next_cursor` of the previous page. It only works for you and with the same `sort`: otherwise, or altered, it is a 400 `INVALID_CURSOR`. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of projects. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    link: components["headers"]["Link"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProjectPage"];
+                };
+            };
+            /** @description Bad request: malformed JSON, a schema violation or a bad parameter (see `errors`). */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials. */
+            401: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "www-authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but the credentials lack the scope or role this operation needs, or your role in the project does not allow it (`ROLE_FORBIDDEN`). */
+            403: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "www-authenticate": components["headers"]["WWW-Authenticate"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: wait for `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unexpected error; the request id identifies it in the server log. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable or the server is shutting down; retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Any other error, for instance 400 for a request that is not valid HTTP, 408 for one not received in time, 431 for headers larger than the server accepts or 501 for an unknown method. */
+            default: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createProject: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A unique key (a UUID is a good choice) that makes retrying this POST safe. Within 24 hours, the same key with the same JSON body (key order and white space do not matter) replays the first response — status, `Location`, `ETag` and body, with `Idempotent-Replayed: true` — and creates nothing. The same key with another body is 422. A duplicate sent while the first is still running is answered at once with 409 `IDEMPOTENCY_IN_FLIGHT` and `Retry-After`; retry then to get the replay. A request refused as invalid, or one that failed, is not remembered, so a corrected retry may reuse its key. Keys are per user. */
+                "idempotency-key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProjectCreate"];
+            };
+        };
+        responses: {
+            /** @description The project was created (or, with `Idempotent-Replayed: true`, the first response to this key is replayed). */
+            201: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    location: components["headers"]["Location"];
+                    etag: components["headers"]["ETag"];
+                    "idempotent-replayed": components["headers"]["Idempotent-Replayed"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Project"];
+                };
+            };
+            /** @description Bad request: malformed JSON, a schema violation or a bad parameter (see `errors`). */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials. */
+            401: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "www-authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but the credentials lack the scope or role this operation needs, or your role in the project does not allow it (`ROLE_FORBIDDEN`). */
+            403: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "www-authenticate": components["headers"]["WWW-Authenticate"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state of the resource. */
+            409: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than the server accepts. */
+            413: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is not `application/json`. */
+            415: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Well-formed, but refers to something unusable: an `Idempotency-Key` used with another request, an unknown username, an assignee who is not a member of the project. */
+            422: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: wait for `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unexpected error; the request id identifies it in the server log. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable or the server is shutting down; retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Any other error, for instance 400 for a request that is not valid HTTP, 408 for one not received in time, 431 for headers larger than the server accepts or 501 for an unknown method. */
+            default: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getProject: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The `ETag` you hold (or several, or `*`): when the task still matches, the answer is 304 with no body. Weak comparison (`W/"3"` matches `"3"`). */
+                "if-none-match"?: string;
+            };
+            path: {
+                /** @description The resource id (a UUID). A malformed id is a 400. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The project, as you see it. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    etag: components["headers"]["ETag"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Project"];
+                };
+            };
+            /** @description Not modified: the project still matches `If-None-Match`. */
+            304: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    etag: components["headers"]["ETag"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad request: malformed JSON, a schema violation or a bad parameter (see `errors`). */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials. */
+            401: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "www-authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but the credentials lack the scope or role this operation needs, or your role in the project does not allow it (`ROLE_FORBIDDEN`). */
+            403: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "www-authenticate": components["headers"]["WWW-Authenticate"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource, or one you may not see (someone else's, or in a project you are not a member of). */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A path parameter is longer than the server accepts (200 characters). */
+            414: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: wait for `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unexpected error; the request id identifies it in the server log. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable or the server is shutting down; retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Any other error, for instance 400 for a request that is not valid HTTP, 408 for one not received in time, 431 for headers larger than the server accepts or 501 for an unknown method. */
+            default: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteProject: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Only write when the task's current `ETag` is one of these (strong comparison: a weak `W/"…"` tag never matches), or when it exists at all with `*`. Otherwise 412 and nothing changes. Omit it to write unconditionally. */
+                "if-match"?: string;
+            };
+            path: {
+                /** @description The resource id (a UUID). A malformed id is a 400. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The project and its tasks were deleted. */
+            204: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad request: malformed JSON, a schema violation or a bad parameter (see `errors`). */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials. */
+            401: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "www-authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but the credentials lack the scope or role this operation needs, or your role in the project does not allow it (`ROLE_FORBIDDEN`). */
+            403: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "www-authenticate": components["headers"]["WWW-Authenticate"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource, or one you may not see (someone else's, or in a project you are not a member of). */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state of the resource. */
+            409: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The `If-Match` precondition failed: the resource changed since you read it. */
+            412: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A path parameter is longer than the server accepts (200 characters). */
+            414: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: wait for `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unexpected error; the request id identifies it in the server log. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable or the server is shutting down; retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Any other error, for instance 400 for a request that is not valid HTTP, 408 for one not received in time, 431 for headers larger than the server accepts or 501 for an unknown method. */
+            default: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updateProject: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Only write when the task's current `ETag` is one of these (strong comparison: a weak `W/"…"` tag never matches), or when it exists at all with `*`. Otherwise 412 and nothing changes. Omit it to write unconditionally. */
+                "if-match"?: string;
+            };
+            path: {
+                /** @description The resource id (a UUID). A malformed id is a 400. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/merge-patch+json": components["schemas"]["ProjectPatch"];
+                "application/json": components["schemas"]["ProjectPatch"];
+            };
+        };
+        responses: {
+            /** @description The project, as you see it. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    etag: components["headers"]["ETag"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Project"];
+                };
+            };
+            /** @description Bad request: malformed JSON, a schema violation or a bad parameter (see `errors`). */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials. */
+            401: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "www-authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but the credentials lack the scope or role this operation needs, or your role in the project does not allow it (`ROLE_FORBIDDEN`). */
+            403: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "www-authenticate": components["headers"]["WWW-Authenticate"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource, or one you may not see (someone else's, or in a project you are not a member of). */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state of the resource. */
+            409: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The `If-Match` precondition failed: the resource changed since you read it. */
+            412: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than the server accepts. */
+            413: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A path parameter is longer than the server accepts (200 characters). */
+            414: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is not `application/json`. */
+            415: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: wait for `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unexpected error; the request id identifies it in the server log. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable or the server is shutting down; retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Any other error, for instance 400 for a request that is not valid HTTP, 408 for one not received in time, 431 for headers larger than the server accepts or 501 for an unknown method. */
+            default: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listProjectMembers: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 100. */
+                limit?: number;
+                /** @description Opaque `next_cursor` of the previous page; only for you and this project (else 400 `INVALID_CURSOR`). */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The resource id (a UUID). A malformed id is a 400. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of members. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    link: components["headers"]["Link"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MemberPage"];
+                };
+            };
+            /** @description Bad request: malformed JSON, a schema violation or a bad parameter (see `errors`). */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials. */
+            401: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "www-authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but the credentials lack the scope or role this operation needs, or your role in the project does not allow it (`ROLE_FORBIDDEN`). */
+            403: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "www-authenticate": components["headers"]["WWW-Authenticate"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource, or one you may not see (someone else's, or in a project you are not a member of). */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A path parameter is longer than the server accepts (200 characters). */
+            414: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: wait for `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unexpected error; the request id identifies it in the server log. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable or the server is shutting down; retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Any other error, for instance 400 for a request that is not valid HTTP, 408 for one not received in time, 431 for headers larger than the server accepts or 501 for an unknown method. */
+            default: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    addProjectMember: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A unique key (a UUID is a good choice) that makes retrying this POST safe. Within 24 hours, the same key with the same JSON body (key order and white space do not matter) replays the first response — status, `Location`, `ETag` and body, with `Idempotent-Replayed: true` — and creates nothing. The same key with another body is 422. A duplicate sent while the first is still running is answered at once with 409 `IDEMPOTENCY_IN_FLIGHT` and `Retry-After`; retry then to get the replay. A request refused as invalid, or one that failed, is not remembered, so a corrected retry may reuse its key. Keys are per user. */
+                "idempotency-key"?: string;
+            };
+            path: {
+                /** @description The resource id (a UUID). A malformed id is a 400. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MemberCreate"];
+            };
+        };
+        responses: {
+            /** @description The member was added (or, with `Idempotent-Replayed: true`, the first response to this key is replayed). */
+            201: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    location: components["headers"]["Location"];
+                    etag: components["headers"]["ETag"];
+                    "idempotent-replayed": components["headers"]["Idempotent-Replayed"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Member"];
+                };
+            };
+            /** @description Bad request: malformed JSON, a schema violation or a bad parameter (see `errors`). */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials. */
+            401: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "www-authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but the credentials lack the scope or role this operation needs, or your role in the project does not allow it (`ROLE_FORBIDDEN`). */
+            403: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "www-authenticate": components["headers"]["WWW-Authenticate"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource, or one you may not see (someone else's, or in a project you are not a member of). */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state of the resource. */
+            409: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than the server accepts. */
+            413: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A path parameter is longer than the server accepts (200 characters). */
+            414: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is not `application/json`. */
+            415: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Well-formed, but refers to something unusable: an `Idempotency-Key` used with another request, an unknown username, an assignee who is not a member of the project. */
+            422: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: wait for `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unexpected error; the request id identifies it in the server log. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable or the server is shutting down; retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Any other error, for instance 400 for a request that is not valid HTTP, 408 for one not received in time, 431 for headers larger than the server accepts or 501 for an unknown method. */
+            default: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getProjectMember: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project id (a UUID). A malformed id is a 400. */
+                id: string;
+                /** @description The member's user id (a UUID). A malformed id is a 400. */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The member. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    etag: components["headers"]["ETag"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Member"];
+                };
+            };
+            /** @description Bad request: malformed JSON, a schema violation or a bad parameter (see `errors`). */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials. */
+            401: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "www-authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but the credentials lack the scope or role this operation needs, or your role in the project does not allow it (`ROLE_FORBIDDEN`). */
+            403: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "www-authenticate": components["headers"]["WWW-Authenticate"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource, or one you may not see (someone else's, or in a project you are not a member of). */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A path parameter is longer than the server accepts (200 characters). */
+            414: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: wait for `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unexpected error; the request id identifies it in the server log. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable or the server is shutting down; retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Any other error, for instance 400 for a request that is not valid HTTP, 408 for one not received in time, 431 for headers larger than the server accepts or 501 for an unknown method. */
+            default: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    removeProjectMember: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Only write when the task's current `ETag` is one of these (strong comparison: a weak `W/"…"` tag never matches), or when it exists at all with `*`. Otherwise 412 and nothing changes. Omit it to write unconditionally. */
+                "if-match"?: string;
+            };
+            path: {
+                /** @description The project id (a UUID). A malformed id is a 400. */
+                id: string;
+                /** @description The member's user id (a UUID). A malformed id is a 400. */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The member was removed. */
+            204: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad request: malformed JSON, a schema violation or a bad parameter (see `errors`). */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials. */
+            401: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "www-authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but the credentials lack the scope or role this operation needs, or your role in the project does not allow it (`ROLE_FORBIDDEN`). */
+            403: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "www-authenticate": components["headers"]["WWW-Authenticate"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource, or one you may not see (someone else's, or in a project you are not a member of). */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state of the resource. */
+            409: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The `If-Match` precondition failed: the resource changed since you read it. */
+            412: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A path parameter is longer than the server accepts (200 characters). */
+            414: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: wait for `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unexpected error; the request id identifies it in the server log. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable or the server is shutting down; retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Any other error, for instance 400 for a request that is not valid HTTP, 408 for one not received in time, 431 for headers larger than the server accepts or 501 for an unknown method. */
+            default: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updateProjectMember: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Only write when the task's current `ETag` is one of these (strong comparison: a weak `W/"…"` tag never matches), or when it exists at all with `*`. Otherwise 412 and nothing changes. Omit it to write unconditionally. */
+                "if-match"?: string;
+            };
+            path: {
+                /** @description The project id (a UUID). A malformed id is a 400. */
+                id: string;
+                /** @description The member's user id (a UUID). A malformed id is a 400. */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/merge-patch+json": components["schemas"]["MemberPatch"];
+                "application/json": components["schemas"]["MemberPatch"];
+            };
+        };
+        responses: {
+            /** @description The member. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    etag: components["headers"]["ETag"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Member"];
+                };
+            };
+            /** @description Bad request: malformed JSON, a schema violation or a bad parameter (see `errors`). */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials. */
+            401: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "www-authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but the credentials lack the scope or role this operation needs, or your role in the project does not allow it (`ROLE_FORBIDDEN`). */
+            403: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "www-authenticate": components["headers"]["WWW-Authenticate"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource, or one you may not see (someone else's, or in a project you are not a member of). */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state of the resource. */
+            409: {
                 headers: {
                     "x-request-id": components["headers"]["X-Request-Id"];
                     "ratelimit-limit": components["headers"]["RateLimit-Limit"];

@@ -6,6 +6,7 @@ import { createRefreshTokensRepository } from '../../repositories/refresh-tokens
 import { createApiKeysRepository } from '../../repositories/api-keys.js'
 import { createTasksRepository } from '../../repositories/tasks.js'
 import { createIdempotencyKeysRepository } from '../../repositories/idempotency-keys.js'
+import { createProjectsRepository } from '../../repositories/projects.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -14,6 +15,7 @@ declare module 'fastify' {
     apiKeysRepository: ReturnType<typeof createApiKeysRepository>
     tasksRepository: ReturnType<typeof createTasksRepository>
     idempotencyKeysRepository: ReturnType<typeof createIdempotencyKeysRepository>
+    projectsRepository: ReturnType<typeof createProjectsRepository>
   }
 }
 
@@ -24,6 +26,7 @@ async function repositoriesPlugin (app: FastifyInstance, opts: { config: Config 
   app.decorate('apiKeysRepository', createApiKeysRepository(app.db))
   app.decorate('tasksRepository', createTasksRepository(app.database))
   app.decorate('idempotencyKeysRepository', createIdempotencyKeysRepository(app.db))
+  app.decorate('projectsRepository', createProjectsRepository(app.db))
 }
 
 export default fp(repositoriesPlugin, { name: 'repositories', dependencies: ['database'] })

@@ -101,7 +101,8 @@ async function swaggerPlugin (app: FastifyInstance): Promise<void> {
         { name: 'auth', description: 'Sign up, sign in and manage tokens.' },
         { name: 'users', description: 'Your account, and user administration for admins.' },
         { name: 'api-keys', description: 'Keys for integrations: a subset of your scopes, shown once, revocable.' },
-        { name: 'tasks', description: 'Your tasks: create, list, filter, search, update, delete.' },
+        { name: 'tasks', description: 'The tasks of every project you are a member of: create, list, filter, search, assign, move, update, delete.' },
+        { name: 'projects', description: 'Projects and sharing: your Inbox and the projects you own or were added to, their members and roles.' },
         { name: 'health', description: 'Liveness and readiness for orchestrators and load balancers.' },
       ],
       components: {

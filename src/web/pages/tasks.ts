@@ -75,7 +75,10 @@ function formOf (task: TaskRecord): TaskForm {
 /** The form as the API's TaskCreate: the same rules decide what is valid. */
 function valuesOf (form: TaskForm): { values: TaskValues, errors: FieldErrors } {
   const description = form.description.replaceAll('\r\n', '\n')
+  // The form does not move or assign tasks yet: an edit keeps both, a new task goes to the Inbox.
   const values = {
+    project_id: undefined,
+    assignee_id: undefined,
     title: form.title.trim(),
     description: description.trim() === '' ? null : description,
     priority: form.priority as Priority,

@@ -1,0 +1,271 @@
+import { and, asc, desc, eq, sql, type SQL } from 'drizzle-orm'
+import type { Database } from '../db/client.js'
+import { projectMembers, projects, tasks, users } from '../db/schema.js'
+import { rfc3339FromPostgres, timestampText } from '../db/timestamps.js'
+import { problem } from '../errors.js'
+import type { ListRequest, PagedList, Position } from '../lib/paging.js'
+import type { Member, MemberCreate, Project, ProjectCreate, ProjectPatch, ProjectRole, ProjectSort } from '../schemas/projects.js'
+import { ProjectListQuery } from '../schemas/projects.js'
+
+/** A project as the API shows it to one member, plus the version its ETag is made of. */
+export type ProjectRecord = Project & { version: number }
+/** A member as the API shows it, plus the version its ETag is made of. */
+export type MemberRecord = Member & { version: number }
+
+/** The project list, as paging (src/lib/paging.ts) declares it: no filters, four orders. */
+export const projectList: PagedList<Record<never, never>, ProjectSort> = {
+  filters: {},
+  defaultSort: ProjectListQuery.properties.sort.default as ProjectSort,
+  defaultLimit: ProjectListQuery.properties.limit.default as number,
+}
+
+/** The member list: no filters, one order (who joined first). */
+export const memberList: PagedList<Record<never, never>, 'added_at'> = { filters: {}, defaultSort: 'added_at', defaultLimit: 20 }
+
+const projectColumns = {
+  id: projects.id,
+  name: projects.name,
+  description: projects.description,
+  is_inbox: projects.isInbox,
+  owner_id: projects.ownerId,
+  role: projectMembers.role,
+  member_count: sql<number>`(select count(*)::int from project_members c where c.project_id = ${projects.id})`.as('member_count'),
+  created_at: timestampText<string>(projects.createdAt, 'created_at'),
+  updated_at: timestampText<string>(projects.updatedAt, 'updated_at'),
+  version: projects.version,
+}
+
+const memberColumns = {
+  user_id: projectMembers.userId,
+  username: users.username,
+  display_name: users.displayName,
+  role: projectMembers.role,
+  added_at: timestampText<string>(projectMembers.addedAt, 'added_at'),
+  version: projectMembers.version,
+}
+
+function projectOf<R extends { created_at: string, updated_at: string }> (row: R): R {
+  row.created_at = rfc3339FromPostgres(row.created_at)
+  row.updated_at = rfc3339FromPostgres(row.updated_at)
+  return row
+}
+
+function memberOf<R extends { added_at: string }> (row: R): R {
+  row.added_at = rfc3339FromPostgres(row.added_at)
+  return row
+}
+
+/** Sort keys of the project list: the expression, its cursor value's cast, and the field it is read from. */
+const projectSortKeys: Record<'name' | 'created_at', { key: SQL, cast: (value: string) => SQL, field: 'name' | 'created_at' }> = {
+  name: { key: sql`(${projects.name} collate "C")`, cast: (value) => sql`(${value}::text collate "C")`, field: 'name' },
+  created_at: { key: sql`${projects.createdAt}`, cast: (value) => sql`${value}::timestamptz`, field: 'created_at' },
+}
+
+/** The Inbox every account has, with its owner's membership: part of the unit of work that makes the account. */
+export async function createInbox (tx: Database, userId: string): Promise<void> {
+  const [inbox] = await tx.insert(projects).values({ name: 'Inbox', isInbox: true, ownerId: userId }).returning({ id: projects.id })
+  await tx.insert(projectMembers).values({ projectId: inbox!.id, userId, role: 'owner' })
+}
+
+/**
+ * Projects and their members. Every method takes the caller and decides access itself: a project
+ * the caller is not a member of does not exist for them (404), and a role that may not do something
+ * is a 403. Writes lock the project row first (FOR NO KEY UPDATE, which task writes in it do not wait
+ * for) and then the membership rows, the same order in every write, so they cannot deadlock.
+ */
+export function createProjectsRepository (db: Database) {
+  /** The caller's view of the project, locked for a change of it or its members; 404 when they are not a member. */
+  async function lockedProject (tx: Database, userId: string, projectId: string): Promise<ProjectRecord> {
+    const [row] = await tx.select(projectColumns).from(projects)
+      .innerJoin(projectMembers, and(eq(projectMembers.projectId, projects.id), eq(projectMembers.userId, userId)))
+      .where(eq(projects.id, projectId)).for('no key update', { of: projects })
+    if (row === undefined) throw problem('PROJECT_NOT_FOUND', `No project ${projectId}.`)
+    return projectOf(row)
+  }
+
+  function requireOwner (project: ProjectRecord, what: string): void {
+    if (project.role !== 'owner') throw problem('ROLE_FORBIDDEN', `Only the project's owner can ${what}; you are ${project.role === 'editor' ? 'an editor' : 'a viewer'}.`)
+  }
+
+  function requireVersion (versions: number[] | null, version: number, what: string): void {
+    if (versions !== null && !versions.includes(version)) {
+      throw problem('PRECONDITION_FAILED', `The ${what} has changed since you read it (If-Match does not match its ETag); read it again and retry.`)
+    }
+  }
+
+  async function member (executor: Database, projectId: string, userId: string): Promise<MemberRecord | undefined> {
+    const [row] = await executor.select(memberColumns).from(projectMembers).innerJoin(users, eq(users.id, projectMembers.userId))
+      .where(and(eq(projectMembers.projectId, projectId), eq(projectMembers.userId, userId)))
+    return row === undefined ? undefined : memberOf(row)
+  }
+
+  const self = {
+    /** A member of a project the caller is a member of; 404 otherwise. */
+    async member (userId: string, projectId: string, memberId: string): Promise<MemberRecord> {
+      if (await self.get(userId, projectId) === undefined) throw problem('PROJECT_NOT_FOUND', `No project ${projectId}.`)
+      const found = await member(db, projectId, memberId)
+      if (found === undefined) throw problem('MEMBER_NOT_FOUND', `User ${memberId} is not a member of this project.`)
+      return found
+    },
+
+    /** The projects the caller is a member of, one page in the requested order. */
+    async list (userId: string, request: ListRequest<Record<never, never>, ProjectSort>): Promise<{ items: ProjectRecord[], next: Position | null }> {
+      const descending = request.sort.startsWith('-')
+      const { key, cast, field } = projectSortKeys[request.sort.replace('-', '') as 'name' | 'created_at']
+      const conditions = [eq(projectMembers.userId, userId)]
+      if (request.after !== undefined) {
+        const [afterKey, afterId] = request.after
+        conditions.push(descending
+          ? sql`(${key}, ${projects.id}) < (${cast(afterKey!)}, ${afterId}::uuid)`
+          : sql`(${key}, ${projects.id}) > (${cast(afterKey!)}, ${afterId}::uuid)`)
+      }
+      const rows = await db.select(projectColumns).from(projectMembers)
+        .innerJoin(projects, eq(projects.id, projectMembers.projectId))
+        .where(and(...conditions))
+        .orderBy(...(descending ? [sql`${key} desc`, desc(projects.id)] : [sql`${key} asc`, asc(projects.id)]))
+        .limit(request.limit + 1)
+      const items = rows.slice(0, request.limit).map(projectOf)
+      const last = rows.length > request.limit ? items[request.limit - 1]! : undefined
+      return { items, next: last === undefined ? null : [last[field], last.id] }
+    },
+
+    /** The project, when the caller is a member; undefined otherwise. */
+    async get (userId: string, projectId: string, tx?: Database): Promise<ProjectRecord | undefined> {
+      const [row] = await (tx ?? db).select(projectColumns).from(projects)
+        .innerJoin(projectMembers, and(eq(projectMembers.projectId, projects.id), eq(projectMembers.userId, userId)))
+        .where(eq(projects.id, projectId))
+      return row === undefined ? undefined : projectOf(row)
+    },
+
+    /** A new project owned by the caller. */
+    async create (userId: string, values: ProjectCreate, tx?: Database): Promise<ProjectRecord> {
+      const work = async (executor: Database) => {
+        const [row] = await executor.insert(projects).values({ name: values.name, description: values.description ?? null, ownerId: userId })
+          .returning({ id: projects.id })
+        await executor.insert(projectMembers).values({ projectId: row!.id, userId, role: 'owner' })
+        return (await self.get(userId, row!.id, executor))!
+      }
+      return tx === undefined ? await db.transaction(work) : await work(tx)
+    },
+
+    /** Renames the project or changes its description: owner or editor; the Inbox keeps its name. */
+    async update (userId: string, projectId: string, patch: ProjectPatch, versions: number[] | null): Promise<ProjectRecord> {
+      return await db.transaction(async (tx) => {
+        const project = await lockedProject(tx, userId, projectId)
+        if (project.role === 'viewer') throw problem('ROLE_FORBIDDEN', 'You are a viewer of this project: only its owner and editors change it.')
+        if (project.is_inbox && patch.name !== undefined && patch.name !== project.name) throw problem('INBOX_IMMUTABLE', 'The Inbox cannot be renamed.')
+        requireVersion(versions, project.version, 'project')
+        await tx.update(projects).set({
+          ...(patch.name !== undefined ? { name: patch.name } : {}),
+          ...(patch.description !== undefined ? { description: patch.description } : {}),
+          version: sql`${projects.version} + 1`,
+          updatedAt: sql`greatest(now(), ${projects.updatedAt} + interval '1 microsecond')`,
+        }).where(eq(projects.id, projectId))
+        return (await self.get(userId, projectId, tx))!
+      })
+    },
+
+    /**
+     * Deletes the project and its tasks: owner only; the Inbox never. The members are locked before
+     * the project is deleted: a member's task write in flight finishes first, and one that comes
+     * after finds no membership (404) instead of a project that vanished under it.
+     */
+    async delete (userId: string, projectId: string, versions: number[] | null): Promise<void> {
+      await db.transaction(async (tx) => {
+        const project = await lockedProject(tx, userId, projectId)
+        requireOwner(project, 'delete it')
+        if (project.is_inbox) throw problem('INBOX_IMMUTABLE', 'The Inbox cannot be deleted.')
+        requireVersion(versions, project.version, 'project')
+        await tx.select({ userId: projectMembers.userId }).from(projectMembers).where(eq(projectMembers.projectId, projectId)).for('update')
+        await tx.delete(projects).where(eq(projects.id, projectId))
+      })
+    },
+
+    /** The project's members, who joined first first; 404 for a project the caller is not a member of. */
+    async members (userId: string, projectId: string, request: ListRequest<Record<never, never>, 'added_at'>): Promise<{ items: MemberRecord[], next: Position | null }> {
+      if (await self.get(userId, projectId) === undefined) throw problem('PROJECT_NOT_FOUND', `No project ${projectId}.`)
+      const conditions = [eq(projectMembers.projectId, projectId)]
+      if (request.after !== undefined) {
+        conditions.push(sql`(${projectMembers.addedAt}, ${projectMembers.userId}) > (${request.after[0]}::timestamptz, ${request.after[1]}::uuid)`)
+      }
+      const rows = await db.select(memberColumns).from(projectMembers).innerJoin(users, eq(users.id, projectMembers.userId))
+        .where(and(...conditions)).orderBy(asc(projectMembers.addedAt), asc(projectMembers.userId)).limit(request.limit + 1)
+      const items = rows.slice(0, request.limit).map(memberOf)
+      const last = rows.length > request.limit ? items[request.limit - 1]! : undefined
+      return { items, next: last === undefined ? null : [last.added_at, last.user_id] }
+    },
+
+    /** Shares the project with an account: owner only; not the Inbox. */
+    async addMember (userId: string, projectId: string, values: MemberCreate, tx?: Database): Promise<MemberRecord> {
+      const work = async (executor: Database) => {
+        const project = await lockedProject(executor, userId, projectId)
+        requireOwner(project, 'share it')
+        if (project.is_inbox) throw problem('INBOX_IMMUTABLE', 'The Inbox cannot be shared: create a project to share.')
+        const [account] = await executor.select({ id: users.id }).from(users).where(sql`lower(${users.username}) = lower(${values.username})`)
+        if (account === undefined) {
+          throw problem('UNKNOWN_USERNAME', `No account is called "${values.username}".`, { errors: [{ in: 'body', path: '/username', message: 'is not a username' }] })
+        }
+        const added = await executor.insert(projectMembers).values({ projectId, userId: account.id, role: values.role })
+          .onConflictDoNothing().returning({ userId: projectMembers.userId })
+        if (added.length === 0) throw problem('ALREADY_MEMBER', `"${values.username}" is already a member of this project.`)
+        return (await member(executor, projectId, account.id))!
+      }
+      return tx === undefined ? await db.transaction(work) : await work(tx)
+    },
+
+    /**
+     * Changes a member's role: owner only. `owner` hands the project over (the old owner becomes an
+     * editor); the owner's own role changes only that way.
+     */
+    async updateMember (userId: string, projectId: string, memberId: string, role: ProjectRole, versions: number[] | null): Promise<MemberRecord> {
+      return await db.transaction(async (tx) => {
+        const project = await lockedProject(tx, userId, projectId)
+        requireOwner(project, 'change roles')
+        const target = await member(tx, projectId, memberId)
+        if (target === undefined) throw problem('MEMBER_NOT_FOUND', `User ${memberId} is not a member of this project.`)
+        requireVersion(versions, target.version, 'member')
+        if (target.role === 'owner') {
+          if (role === 'owner') return target
+          throw problem('OWNER_REQUIRED', 'You own this project: hand it over by making another member its owner, and you become an editor.')
+        }
+        const setRole = async (id: string, to: ProjectRole) => {
+          await tx.update(projectMembers).set({ role: to, version: sql`${projectMembers.version} + 1` })
+            .where(and(eq(projectMembers.projectId, projectId), eq(projectMembers.userId, id)))
+        }
+        if (role === 'owner') {
+          await setRole(userId, 'editor')
+          await tx.update(projects).set({ ownerId: memberId }).where(eq(projects.id, projectId))
+        }
+        if (role !== target.role) await setRole(memberId, role)
+        return (await member(tx, projectId, memberId))!
+      })
+    },
+
+    /**
+     * Removes a member (owner only), or the caller themself (leaving; not the owner). Their
+     * assignments in the project are cleared in the same transaction.
+     */
+    async removeMember (userId: string, projectId: string, memberId: string, versions: number[] | null): Promise<void> {
+      await db.transaction(async (tx) => {
+        const project = await lockedProject(tx, userId, projectId)
+        if (memberId === userId) {
+          if (project.role === 'owner') throw problem('OWNER_CANNOT_LEAVE', 'You own this project: hand it over to another member first, or delete it.')
+        } else {
+          requireOwner(project, 'remove members')
+        }
+        const target = await member(tx, projectId, memberId)
+        if (target === undefined) throw problem('MEMBER_NOT_FOUND', `User ${memberId} is not a member of this project.`)
+        requireVersion(versions, target.version, 'member')
+        await tx.delete(projectMembers).where(and(eq(projectMembers.projectId, projectId), eq(projectMembers.userId, memberId)))
+        await tx.update(tasks).set({
+          assigneeId: null,
+          version: sql`${tasks.version} + 1`,
+          updatedAt: sql`greatest(now(), ${tasks.updatedAt} + interval '1 microsecond')`,
+        }).where(and(eq(tasks.assigneeId, memberId), eq(tasks.projectId, projectId)))
+      })
+    },
+  }
+  return self
+}
+
+export type ProjectsRepository = ReturnType<typeof createProjectsRepository>

@@ -6,9 +6,12 @@
  * table and writes the figures as JSON (`--json FILE`, default bench-results.json).
  *
  * Options: --duration S (10), --warmup S (2), --connections N (32), --scenarios list,get,create,update,
- * --users N and --tasks-per-user M (1000 × 100; 10000 × 100 measures the list at 1 000 000 tasks).
- * Scenario `deep` lists the page reached after 500 cursor steps of a user with 10 100 tasks; `first`
- * lists that user's first page, to compare it with (`list` is the first page of bench1, 100 tasks).
+ * --users N and --tasks-per-user M (1000 × 100; 10000 × 100 measures the list at 1 000 000 tasks),
+ * --projects-per-user P and --members-per-project K (1 and 1: everyone in their Inbox alone; see
+ * scripts/seed.ts). Scenario `deep` lists the page reached after 500 cursor steps of a user with
+ * 10 100 tasks; `first` lists that user's first page, to compare it with (`list` is the first page
+ * of bench1, 100 tasks). `create-shared` creates into bench1's first project other than the Inbox
+ * (shared with K−1 others), to compare with `create` (into the Inbox).
  */
 import { spawn, execFileSync } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
@@ -30,6 +33,8 @@ const { values } = parseArgs({
     json: { type: 'string', default: 'bench-results.json' },
     users: { type: 'string', default: '1000' },
     'tasks-per-user': { type: 'string', default: '100' },
+    'projects-per-user': { type: 'string', default: '1' },
+    'members-per-project': { type: 'string', default: '1' },
   },
 })
 const databaseUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/tasks_bench'
@@ -53,11 +58,11 @@ function tsx (script: string, args: string[], env: Record<string, string>): void
 
 interface Cell { scenario: string, requests_per_second: number, latency_ms: { p50: number, p90: number, p99: number, max: number }, non_2xx: number, errors: number }
 
-async function run (url: string, scenario: string, token: string, taskId: string, seconds: number, deepCursor = ''): Promise<Cell> {
+async function run (url: string, scenario: string, token: string, taskId: string, seconds: number, deepCursor = '', projectId = ''): Promise<Cell> {
   const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' }
   const createBody = JSON.stringify({
     title: 'Benchmark task', description: 'Created by npm run bench', priority: 'high',
-    due_at: '2027-01-01T09:00:00.000Z', tags: ['bench', 'load'],
+    due_at: '2027-01-01T09:00:00.000Z', tags: ['bench', 'load'], ...(scenario === 'create-shared' ? { project_id: projectId } : {}),
   })
   let flip = false
   const options: autocannon.Options = {
@@ -68,7 +73,7 @@ async function run (url: string, scenario: string, token: string, taskId: string
       scenario === 'list' || scenario === 'first' ? { method: 'GET', path: '/v1/tasks?limit=20', headers: auth }
         : scenario === 'deep' ? { method: 'GET', path: `/v1/tasks?limit=20&cursor=${encodeURIComponent(deepCursor)}`, headers: auth }
         : scenario === 'get' ? { method: 'GET', path: `/v1/tasks/${taskId}`, headers: auth }
-          : scenario === 'create' ? { method: 'POST', path: '/v1/tasks', headers: auth, body: createBody }
+          : scenario === 'create' || scenario === 'create-shared' ? { method: 'POST', path: '/v1/tasks', headers: auth, body: createBody }
             : {
                 method: 'PATCH',
                 path: `/v1/tasks/${taskId}`,
@@ -91,15 +96,17 @@ async function run (url: string, scenario: string, token: string, taskId: string
 }
 
 const scenarios = values.scenarios.split(',')
-const scenarioNames = ['list', 'first', 'deep', 'get', 'create', 'update']
+const scenarioNames = ['list', 'first', 'deep', 'get', 'create', 'create-shared', 'update']
 const unknownScenarios = scenarios.filter((s) => !scenarioNames.includes(s))
 if (unknownScenarios.length > 0) throw new Error(`unknown scenario ${unknownScenarios.join(', ')}: use one of ${scenarioNames.join(', ')}`)
 
 await ensureDatabase()
-tsx('scripts/seed.ts', ['--users', values.users, '--tasks-per-user', values['tasks-per-user'], '--prefix', 'bench', '--password', 'bench-password', '--reset'], { DATABASE_URL: databaseUrl })
+const projectOptions = ['--projects-per-user', values['projects-per-user'], '--members-per-project', values['members-per-project']]
+tsx('scripts/seed.ts', ['--users', values.users, '--tasks-per-user', values['tasks-per-user'], ...projectOptions, '--prefix', 'bench', '--password', 'bench-password', '--reset'], { DATABASE_URL: databaseUrl })
 const deepUser = (scenario: string) => scenario === 'deep' || scenario === 'first'
 if (scenarios.some(deepUser)) {
-  tsx('scripts/seed.ts', ['--users', '1', '--tasks-per-user', '10100', '--prefix', 'deep', '--password', 'bench-password', '--reset'], { DATABASE_URL: databaseUrl })
+  // One user: their projects are shared with nobody else.
+  tsx('scripts/seed.ts', ['--users', '1', '--tasks-per-user', '10100', '--projects-per-user', values['projects-per-user'], '--prefix', 'deep', '--password', 'bench-password', '--reset'], { DATABASE_URL: databaseUrl })
 }
 
 // The production artefact, as the container runs it: the bundle with `npm start`'s V8 flags, no TypeScript loader.
@@ -141,6 +148,13 @@ try {
     const headers = { authorization: `Bearer ${token}` }
     const list = await fetch(`${base}/v1/tasks?limit=1`, { headers })
     const taskId = ((await list.json()) as { items: Array<{ id: string }> }).items[0]!.id
+    let projectId = ''
+    if (scenario === 'create-shared') {
+      const projects = await fetch(`${base}/v1/projects?sort=created_at&limit=100`, { headers })
+      const shared = ((await projects.json()) as { items: Array<{ id: string, is_inbox: boolean }> }).items.find((p) => !p.is_inbox)
+      if (shared === undefined) throw new Error('create-shared needs --projects-per-user 2 or more')
+      projectId = shared.id
+    }
     let deepCursor = ''
     if (scenario === 'deep') {
       for (let step = 0; step < 500; step++) {
@@ -148,8 +162,8 @@ try {
         deepCursor = ((await page.json()) as { next_cursor: string }).next_cursor
       }
     }
-    if (warmup > 0) await run(base, scenario, token, taskId, warmup, deepCursor)
-    cells.push(await run(base, scenario, token, taskId, duration, deepCursor))
+    if (warmup > 0) await run(base, scenario, token, taskId, warmup, deepCursor, projectId)
+    cells.push(await run(base, scenario, token, taskId, duration, deepCursor, projectId))
   }
   const rows = cells.map((c) => `| ${c.scenario} | ${c.requests_per_second} | ${c.latency_ms.p50} | ${c.latency_ms.p99} | ${c.latency_ms.max} | ${c.non_2xx + c.errors} |`)
   process.stdout.write([

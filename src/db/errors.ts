@@ -34,3 +34,14 @@ export function isUniqueViolation (error: unknown, constraint?: string): boolean
   }
   return false
 }
+
+/**
+ * True when the database aborted a transaction to resolve a conflict with another (a deadlock, or a
+ * serialization failure): the same request can succeed when retried.
+ */
+export function isTransientConflict (error: unknown): boolean {
+  for (const e of chain(error)) {
+    if (e.code === '40P01' || e.code === '40001') return true
+  }
+  return false
+}

@@ -16,12 +16,14 @@ export function isMember (project: SQL, user: SQL): SQL {
 }
 
 /**
- * Whether the user is a member of the project, locking that membership until the transaction ends:
- * for a write that makes them the assignee, so their removal (which clears their assignments)
- * cannot pass it unseen.
+ * Whether the user is a member of the project, keeping that membership from being deleted until the
+ * transaction ends: for a write that makes them the assignee, so their removal (which clears their
+ * assignments) cannot pass it unseen. FOR KEY SHARE, which a change of role does not wait for: a
+ * write locks two members (the writer and the assignee) in no fixed order, and a handover changes
+ * two roles, so stronger locks on both could deadlock.
  */
 export function isLockedMember (project: SQL, user: SQL): SQL {
-  return sql`exists (select 1 from project_members m where m.project_id = ${project} and m.user_id = ${user} for share)`
+  return sql`exists (select 1 from project_members m where m.project_id = ${project} and m.user_id = ${user} for key share)`
 }
 
 /**

@@ -121,15 +121,14 @@ export function createTasksRepository ({ compile }: DatabaseHandle) {
   // nothing, and the membership stays locked until the task is committed.
   const createStatement = compile<TaskRecord>((executor) => sqlStatement(executor, (value) => sql`
     insert into tasks (project_id, assignee_id, created_by, title, description, priority, due_at, tags, completed, completed_at)
-    select m.project_id, ${value('assignee_id')}::uuid, m.user_id, ${value('title')}, ${value('description')},
+    select caller.project_id, ${value('assignee_id')}::uuid, caller.user_id, ${value('title')}, ${value('description')},
       ${value('priority')}::task_priority, ${value('due_at')}::timestamptz, ${value('tags')}::text[], ${value('completed')}::boolean,
       case when ${value('completed')}::boolean then now() end
-    from project_members m
-    where m.project_id = coalesce(${value('project_id')}::uuid, (select p.id from projects p where p.owner_id = ${value('user')}::uuid and p.is_inbox))
-      and m.user_id = ${value('user')}::uuid and m.role <> 'viewer'
-      and (${value('assignee_id')}::uuid is null or exists (
-        select 1 from project_members a where a.project_id = m.project_id and a.user_id = ${value('assignee_id')}::uuid for share))
-    for share of m
+    from project_members caller
+    where caller.project_id = coalesce(${value('project_id')}::uuid, (select p.id from projects p where p.owner_id = ${value('user')}::uuid and p.is_inbox))
+      and caller.user_id = ${value('user')}::uuid and caller.role <> 'viewer'
+      and (${value('assignee_id')}::uuid is null or ${isLockedMember(sql`caller.project_id`, sql`${value('assignee_id')}::uuid`)})
+    for share of caller
     returning ${returning}`))
   const createStateStatement = compile<WriteState>((executor) => executor.select({
     version: sql<number | null>`case when ${createProject} is null then null else 0 end`.as('version'),

@@ -46,7 +46,7 @@ export async function login (app: FastifyInstance, username: string, password: s
 export async function createAdmin (app: FastifyInstance): Promise<TestUser> {
   const username = uniqueName('admin')
   const password = `pw-${username}-secret`
-  await app.db.insert(users).values({ username, passwordHash: await hashPassword(password), role: 'admin' })
+  await app.usersRepository.create({ username, passwordHash: await hashPassword(password), role: 'admin' })
   const res = await login(app, username, password)
   const tokens = res.json<{ access_token: string, refresh_token: string }>()
   const [row] = await app.db.select({ id: users.id }).from(users).where(eq(users.username, username))

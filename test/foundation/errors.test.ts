@@ -1,4 +1,5 @@
 import tap from 'tap'
+import { classifyError } from '../../src/plugins/app/error-classification.js'
 import { buildApp } from '../../src/app.js'
 import { createKeyring } from '../../src/lib/keys.js'
 import { openPglite, openPostgres } from '../../src/db/client.js'
@@ -164,4 +165,12 @@ tap.test('CORS answers only the configured origins', async (t) => {
   t.equal(allowed.headers['access-control-allow-origin'], 'https://app.example.com')
   const other = await app.inject({ method: 'GET', url: '/health/live', headers: { origin: 'https://evil.example.com' } })
   t.notOk(other.headers['access-control-allow-origin'])
+})
+
+tap.test('a deadlock or serialization failure, wrapped as drivers wrap it, is a retryable 409 WRITE_CONFLICT', async (t) => {
+  for (const code of ['40P01', '40001']) {
+    const wrapped = Object.assign(new Error('Failed query: update …'), { cause: Object.assign(new Error('deadlock detected'), { code }) })
+    t.same(classifyError(wrapped as never), { code: 'WRITE_CONFLICT', extras: { detail: 'Another request changed the same data at the same time; retry.', headers: { 'retry-after': '1' } } }, code)
+  }
+  t.equal(classifyError(Object.assign(new Error('x'), { code: '23503' }) as never).code, 'INTERNAL', 'another database error stays a 500')
 })

@@ -6,6 +6,7 @@
 import tap from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { assertProblem, build, createUser, injectAs, type TestUser } from '../helper.js'
+import { createAdmin } from '../auth/support.js'
 
 interface Project { id: string, name: string, description: string | null, is_inbox: boolean, owner_id: string, role: string, member_count: number }
 interface Member { user_id: string, username: string, role: string }
@@ -280,4 +281,22 @@ tap.test('deleting an account deletes the projects it owns and removes it from t
   const members = json<{ items: Member[] }>(await injectAs(app, owner, { method: 'GET', url: `/v1/projects/${project.id}/members` })).items
   t.notOk(members.some((m) => m.user_id === editor.id))
   t.equal(json<Project>(await injectAs(app, owner, { method: 'GET', url: `/v1/projects/${project.id}` })).member_count, 2)
+})
+
+tap.test('disabling an account hides nothing from the other members; an admin\'s deletion does what self-deletion does', async (t) => {
+  const app = await build(t)
+  const admin = await createAdmin(app)
+  const { owner, editor, viewer, project } = await sharedProject(app)
+  const byEditor = json<Task>(await injectAs(app, editor, { method: 'POST', url: '/v1/tasks', payload: { title: 'By the editor', project_id: project.id, assignee_id: editor.id } }))
+  t.equal((await injectAs(app, admin, { method: 'PATCH', url: `/v1/users/${editor.id}`, payload: { disabled: true } })).statusCode, 200)
+  t.match(json<Task>(await injectAs(app, viewer, { method: 'GET', url: `/v1/tasks/${byEditor.id}` })), { created_by: editor.id, assignee_id: editor.id }, 'their task and assignment stay')
+  t.ok(json<{ items: Member[] }>(await injectAs(app, viewer, { method: 'GET', url: `/v1/projects/${project.id}/members` })).items.some((m) => m.user_id === editor.id), 'and so does their membership')
+
+  const theirs = json<Project>(await injectAs(app, owner, { method: 'POST', url: '/v1/projects', payload: { name: 'Owner\'s other' } }))
+  await injectAs(app, owner, { method: 'POST', url: `/v1/projects/${theirs.id}/members`, payload: { username: viewer.username, role: 'viewer' } })
+  t.equal((await injectAs(app, admin, { method: 'DELETE', url: `/v1/users/${owner.id}` })).statusCode, 204)
+  assertProblem(t, await injectAs(app, viewer, { method: 'GET', url: `/v1/projects/${project.id}` }), 404, 'PROJECT_NOT_FOUND')
+  assertProblem(t, await injectAs(app, viewer, { method: 'GET', url: `/v1/projects/${theirs.id}` }), 404, 'PROJECT_NOT_FOUND')
+  assertProblem(t, await injectAs(app, viewer, { method: 'GET', url: `/v1/tasks/${byEditor.id}` }), 404, 'TASK_NOT_FOUND')
+  t.same(json<{ items: Project[] }>(await injectAs(app, viewer, { method: 'GET', url: '/v1/projects' })).items.map((p) => p.name), ['Inbox'], 'the owner\'s projects went with the owner')
 })

@@ -1,6 +1,6 @@
 import type { FastifyError } from 'fastify'
 import { type ErrorCode, ProblemError, type ProblemExtras } from '../../errors.js'
-import { isDatabaseUnavailable } from '../../db/errors.js'
+import { isDatabaseUnavailable, isTransientConflict } from '../../db/errors.js'
 
 /**
  * What an error is, as a catalogue entry with the request-specific detail to show: one decision
@@ -60,6 +60,9 @@ export function classifyError (error: FastifyError | ProblemError): Classificati
   if (mapped !== undefined) return { code: mapped[0], extras: { detail: mapped[1] ?? error.message } }
   if (isDatabaseUnavailable(error)) {
     return { code: 'SERVICE_UNAVAILABLE', extras: { detail: 'The database is unavailable; try again shortly.', headers: { 'retry-after': '5' } } }
+  }
+  if (isTransientConflict(error)) {
+    return { code: 'WRITE_CONFLICT', extras: { detail: 'Another request changed the same data at the same time; retry.', headers: { 'retry-after': '1' } } }
   }
   // Another plugin's client error (4xx with a message meant for the caller), e.g. a 408.
   const status = error.statusCode ?? 500

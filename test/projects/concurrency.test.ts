@@ -1,0 +1,143 @@
+/**
+ * Sharing under concurrent requests, against a real listening server: a member removed while they
+ * write, ownership handed over while the old owner edits, a project deleted while its members create
+ * tasks. In every case: no 5xx, no orphaned row, no assignment of a non-member, and no write of a
+ * removed member lands after the removal is answered.
+ *
+ * The races are real on PostgreSQL (TEST_DATABASE_URL), where requests run on a pool of connections;
+ * the embedded database runs one statement at a time, so there they race between statements only.
+ */
+import tap from 'tap'
+import { sql } from 'drizzle-orm'
+import { queryRows } from '../../src/db/client.js'
+import { build, createUser, type T, type TestUser } from '../helper.js'
+
+interface Answer { status: number, body: string }
+
+tap.test('sharing under concurrent writes', async (t) => {
+  const app = await build(t)
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const address = app.server.address()
+  const base = `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`
+  const call = async (user: TestUser, method: string, path: string, body?: object): Promise<Answer> => {
+    const res = await fetch(base + path, {
+      method,
+      headers: { authorization: `Bearer ${user.accessToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    })
+    return { status: res.status, body: await res.text() }
+  }
+  const idOf = (answer: Answer) => (JSON.parse(answer.body) as { id: string }).id
+  const count = async (query: ReturnType<typeof sql>) => (await queryRows<{ n: number }>(app.db, query))[0]!.n
+
+  /** Runs `write` in `workers` loops until `stop` resolves; returns every answer. */
+  async function writeUntil (stop: Promise<unknown>, workers: number, write: (i: number) => Promise<Answer>): Promise<Answer[]> {
+    let stopped = false
+    void stop.then(() => { stopped = true })
+    const answers: Answer[] = []
+    await Promise.all(Array.from({ length: workers }, async (_, worker) => {
+      for (let i = 0; !stopped; i++) answers.push(await write(worker * 1000 + i))
+    }))
+    return answers
+  }
+
+  /** Rows nothing should ever leave behind, and assignments of non-members. */
+  async function assertConsistent (t: T): Promise<void> {
+    t.equal(await count(sql`select count(*)::int as n from tasks t where not exists (select 1 from projects p where p.id = t.project_id)`), 0, 'no task without its project')
+    t.equal(await count(sql`select count(*)::int as n from project_members m where not exists (select 1 from projects p where p.id = m.project_id)`), 0, 'no member without their project')
+    t.equal(await count(sql`
+      select count(*)::int as n from tasks t where t.assignee_id is not null
+        and not exists (select 1 from project_members m where m.project_id = t.project_id and m.user_id = t.assignee_id)`), 0, 'no task assigned to a non-member')
+    t.equal(await count(sql`select count(*)::int as n from projects p where (select count(*) from project_members m where m.project_id = p.id and m.role = 'owner') <> 1`), 0, 'every project has exactly one owner member')
+    t.equal(await count(sql`select count(*)::int as n from projects p where not exists (select 1 from project_members m where m.project_id = p.id and m.user_id = p.owner_id and m.role = 'owner')`), 0, 'owner_id is the owner member')
+  }
+
+  async function sharedProject (owner: TestUser, members: Array<[TestUser, string]>): Promise<string> {
+    const project = idOf(await call(owner, 'POST', '/v1/projects', { name: 'Contended' }))
+    for (const [member, role] of members) {
+      const added = await call(owner, 'POST', `/v1/projects/${project}/members`, { username: member.username, role })
+      if (added.status !== 201) throw new Error(added.body)
+    }
+    return project
+  }
+
+  const [owner, editor, other] = [await createUser(app, 'owner'), await createUser(app, 'editor'), await createUser(app, 'other')]
+
+  await t.test('a member removed while they write: nothing of theirs lands after the removal, and they see nothing', async (t) => {
+    for (let round = 0; round < 3; round++) {
+      const project = await sharedProject(owner, [[editor, 'editor'], [other, 'editor']])
+      const seed = idOf(await call(owner, 'POST', '/v1/tasks', { title: 'Seed', project_id: project }))
+      let removed!: (at: { created: number, versions: number }) => void
+      const removal = new Promise<{ created: number, versions: number }>((resolve) => { removed = resolve })
+      const snapshot = async () => ({
+        created: await count(sql`select count(*)::int as n from tasks where project_id = ${project} and created_by = ${editor.id}`),
+        versions: await count(sql`select coalesce(sum(version), 0)::int as n from tasks where project_id = ${project}`),
+      })
+      const writes = writeUntil(removal, 6, async (i) => i % 2 === 0
+        ? await call(editor, 'POST', '/v1/tasks', { title: `By the editor ${i}`, project_id: project })
+        : await call(editor, 'PATCH', `/v1/tasks/${seed}`, { title: `Edited ${i}` }))
+      const assignments = writeUntil(removal, 2, async () => await call(other, 'PATCH', `/v1/tasks/${seed}`, { assignee_id: editor.id }))
+      await new Promise((resolve) => setTimeout(resolve, 150))
+      const answer = await call(owner, 'DELETE', `/v1/projects/${project}/members/${editor.id}`)
+      t.equal(answer.status, 204, 'the removal is answered')
+      // Only the others write from here on: the owner's and the other member's writes are not counted.
+      const atRemoval = await snapshot()
+      removed(atRemoval)
+      const statuses = [...await writes, ...await assignments].map((a) => a.status)
+      t.ok(statuses.every((s) => [200, 201, 404, 422].includes(s)), `round ${round}: only 200, 201, 404 or 422 (${[...new Set(statuses)].join(', ')})`)
+      t.ok(statuses.includes(404), 'some writes came after the removal and were refused')
+      const after = await snapshot()
+      t.equal(after.created, atRemoval.created, 'no task of theirs landed after the removal was answered')
+      t.equal(after.versions, atRemoval.versions, 'no write landed after the removal was answered')
+      t.equal((await call(editor, 'GET', `/v1/projects/${project}`)).status, 404)
+      t.equal((await call(editor, 'GET', `/v1/tasks/${seed}`)).status, 404)
+      t.same((JSON.parse((await call(editor, 'GET', `/v1/tasks?project_id=${project}`)).body) as { items: unknown[] }).items, [])
+      t.equal(await count(sql`select count(*)::int as n from tasks where project_id = ${project} and assignee_id = ${editor.id}`), 0, 'their assignments are cleared, and none is made after')
+      await assertConsistent(t)
+    }
+  })
+
+  await t.test('ownership handed over while the old owner edits', async (t) => {
+    for (let round = 0; round < 3; round++) {
+      const project = await sharedProject(owner, [[editor, 'editor']])
+      const task = idOf(await call(owner, 'POST', '/v1/tasks', { title: 'Edited', project_id: project }))
+      let handed!: () => void
+      const handover = new Promise<void>((resolve) => { handed = resolve })
+      const edits = writeUntil(handover, 4, async (i) => i % 3 === 0
+        ? await call(owner, 'PATCH', `/v1/projects/${project}`, { name: `Renamed ${i}` })
+        : await call(owner, 'PATCH', `/v1/tasks/${task}`, { title: `Edited ${i}`, assignee_id: i % 2 === 0 ? owner.id : editor.id }))
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      const answer = await call(owner, 'PATCH', `/v1/projects/${project}/members/${editor.id}`, { role: 'owner' })
+      t.equal(answer.status, 200)
+      // Keep editing a little after the handover: the old owner is an editor now.
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      handed()
+      const statuses = (await edits).map((a) => a.status)
+      t.ok(statuses.every((s) => s === 200), `round ${round}: every edit succeeds, before and after (${[...new Set(statuses)].join(', ')})`)
+      const project_ = JSON.parse((await call(owner, 'GET', `/v1/projects/${project}`)).body) as { owner_id: string, role: string }
+      t.match(project_, { owner_id: editor.id, role: 'editor' })
+      t.equal((await call(owner, 'DELETE', `/v1/projects/${project}`)).status, 403, 'the old owner can no longer delete it')
+      await assertConsistent(t)
+    }
+  })
+
+  await t.test('a project deleted while its members create tasks in it', async (t) => {
+    for (let round = 0; round < 3; round++) {
+      const project = await sharedProject(owner, [[editor, 'editor'], [other, 'editor']])
+      let deleted!: () => void
+      const deletion = new Promise<void>((resolve) => { deleted = resolve })
+      const creates = writeUntil(deletion, 6, async (i) => await call(i % 2 === 0 ? editor : other, 'POST', '/v1/tasks', { title: `Task ${i}`, project_id: project, assignee_id: owner.id }))
+      await new Promise((resolve) => setTimeout(resolve, 150))
+      t.equal((await call(owner, 'DELETE', `/v1/projects/${project}`)).status, 204)
+      deleted()
+      const answers = await creates
+      const statuses = answers.map((a) => a.status)
+      t.ok(statuses.every((s) => s === 201 || s === 404), `round ${round}: only 201 or 404 (${[...new Set(statuses)].join(', ')})`)
+      t.ok(statuses.includes(201) && statuses.includes(404), 'the deletion came in the middle of the writes')
+      t.ok(answers.filter((a) => a.status === 404).every((a) => a.body.includes('PROJECT_NOT_FOUND')), 'a late create finds no project')
+      t.equal(await count(sql`select count(*)::int as n from tasks where project_id = ${project}`), 0, 'nothing of it is left')
+      t.equal(await count(sql`select count(*)::int as n from project_members where project_id = ${project}`), 0)
+      await assertConsistent(t)
+    }
+  })
+})

@@ -1,4 +1,4 @@
-import { and, desc, eq, getTableColumns, sql } from 'drizzle-orm'
+import { and, desc, eq, getTableColumns, inArray, sql } from 'drizzle-orm'
 import type { Database } from '../db/client.js'
 import { users, type UserRow } from '../db/schema.js'
 import { rfc3339FromPostgres, timestampText } from '../db/timestamps.js'
@@ -90,6 +90,13 @@ export function createUsersRepository (db: Database) {
     async findById (id: string): Promise<UserRow | undefined> {
       const [row] = await db.select().from(users).where(eq(users.id, id)).limit(1)
       return row
+    },
+
+    /** The usernames of the given accounts, by id, in one query (deleted ones are left out). */
+    async usernames (ids: string[]): Promise<Map<string, string>> {
+      if (ids.length === 0) return new Map()
+      const rows = await db.select({ id: users.id, username: users.username }).from(users).where(inArray(users.id, ids))
+      return new Map(rows.map((row) => [row.id, row.username]))
     },
 
     async authState (id: string): Promise<AuthState | undefined> {

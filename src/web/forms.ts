@@ -1,7 +1,7 @@
 import type { TSchema } from '@sinclair/typebox'
 import { Ajv, type ErrorObject } from 'ajv'
 import addFormatsModule from 'ajv-formats'
-import { problem } from '../errors.js'
+import { type ErrorCode, problem } from '../errors.js'
 
 // ajv-formats is CommonJS; its default export arrives wrapped under ESM.
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default
@@ -69,4 +69,15 @@ export function tagsFromInput (value: string): string[] {
 /** Where to go after a form, from a `return_to` field: only a path of these pages, never elsewhere. */
 export function localPath (value: string, fallback: string): string {
   return /^\/app(\/|$|\?)/.test(value) && !value.includes('\\') && !/[\r\n]/.test(value) ? value : fallback
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+/**
+ * An id from a page's path, in lower case. A malformed one is a resource that does not exist: the
+ * page answers `code` (a 404) with `detail`, as for an id nobody has.
+ */
+export function idFromPath (value: string, code: ErrorCode, detail: string): string {
+  if (!UUID.test(value)) throw problem(code, detail)
+  return value.toLowerCase()
 }

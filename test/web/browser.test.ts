@@ -1,7 +1,8 @@
 /**
- * The pages in a real browser (Debian's Chromium, driven by playwright-core), as a person uses them:
- * sign up, create three tasks, filter, complete one, page through, log out. Screenshots of the main
- * pages at desktop and phone widths are written to a temporary folder.
+ * The pages in a real browser (Debian's Chromium, driven by playwright-core), as people use them:
+ * sign up, create three tasks, filter, complete one, page through, log out; and two people sharing a
+ * project, each in a browser of their own. Screenshots of the main pages at desktop and phone widths
+ * are written to a temporary folder.
  */
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -28,16 +29,20 @@ if (chromiumMissing) {
   const problems: string[] = []
   // Pages the test asks for on purpose that answer with an error status (a form with errors, a 404).
   const expectedErrors = new Set<string>()
-  page.on('console', (message) => {
-    if (message.text().startsWith('Failed to load resource') && expectedErrors.has(message.location().url)) return
-    if (message.type() === 'error' || message.type() === 'warning') problems.push(`console ${message.type()}: ${message.text()} at ${message.location().url}`)
-  })
-  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`))
-  page.on('requestfailed', (request) => problems.push(`request failed: ${request.url()} ${request.failure()?.errorText}`))
-  // A string, as it runs in the page (this file is compiled without the DOM's types).
-  await page.addInitScript(`document.addEventListener('securitypolicyviolation', (event) => {
-    console.error('CSP violation: ' + event.violatedDirective + ' blocked ' + event.blockedURI)
-  })`)
+  /** Reports the page's console errors and warnings, script errors, CSP violations and failed requests in `problems`. */
+  async function watch (p: Page): Promise<void> {
+    p.on('console', (message) => {
+      if (message.text().startsWith('Failed to load resource') && expectedErrors.has(message.location().url)) return
+      if (message.type() === 'error' || message.type() === 'warning') problems.push(`console ${message.type()}: ${message.text()} at ${message.location().url}`)
+    })
+    p.on('pageerror', (error) => problems.push(`page error: ${error.message}`))
+    p.on('requestfailed', (request) => problems.push(`request failed: ${request.url()} ${request.failure()?.errorText}`))
+    // A string, as it runs in the page (this file is compiled without the DOM's types).
+    await p.addInitScript(`document.addEventListener('securitypolicyviolation', (event) => {
+      console.error('CSP violation: ' + event.violatedDirective + ' blocked ' + event.blockedURI)
+    })`)
+  }
+  await watch(page)
 
   const shots = await mkdtemp(join(tmpdir(), 'tasks-app-screenshots-'))
   console.error(`# screenshots: ${shots}`)
@@ -51,6 +56,17 @@ if (chromiumMissing) {
   }
 
   const titles = async (p: Page) => (await p.locator('.task-title').allTextContents()).map((s) => s.trim())
+
+  /** Signs a new person up on `p`; answers their username. */
+  async function signUp (p: Page, prefix: string): Promise<string> {
+    const username = uniqueName(prefix)
+    await p.goto(`${baseUrl}/app/signup`)
+    await p.getByLabel('Username').fill(username)
+    await p.getByLabel('Password').fill('correct horse battery staple')
+    await p.getByRole('button', { name: 'Create account' }).click()
+    await p.waitForURL(`${baseUrl}/app/tasks`)
+    return username
+  }
 
   tap.test('sign up, create, filter, complete, page and log out', async (t) => {
     const username = uniqueName('browser')
@@ -145,5 +161,50 @@ if (chromiumMissing) {
     t.match(page.url(), /\/app\/login\?next=/, 'the tasks are behind the login again')
 
     t.same(problems, [], 'no console errors or warnings, CSP violations or failed requests')
+  })
+
+  tap.test('two people share a project: one assigns a task, the other finds it under "Assigned to me"', async (t) => {
+    // The second person has a browser of their own, so the two sessions never share a cookie.
+    const other = await launchChromium({ width: 1280, height: 900 })
+    t.teardown(other.close)
+    const theirs = other.context.pages()[0] ?? await other.context.newPage()
+    await watch(theirs)
+    const start = problems.length
+
+    await signUp(page, 'owner')
+    const editor = await signUp(theirs, 'editor')
+
+    await page.getByRole('link', { name: 'Projects', exact: true }).click()
+    await page.getByLabel('Name', { exact: true }).fill('Kitchen')
+    await page.getByRole('button', { name: 'Create project' }).click()
+    t.match(await page.locator('.flash').textContent(), 'Project “Kitchen” created.')
+    t.equal(await page.locator('h1').textContent(), 'Kitchen')
+    await screenshots(page, 'project')
+
+    await page.getByRole('link', { name: 'Members', exact: true }).click()
+    await page.getByLabel('Username', { exact: true }).fill(editor)
+    await page.getByLabel('Role', { exact: true }).selectOption('editor')
+    await page.getByRole('button', { name: 'Add member' }).click()
+    t.match(await page.locator('.flash').textContent(), `${editor} can now read and write the tasks of “Kitchen”.`)
+    t.match(await page.getByRole('row', { name: editor }).textContent(), 'Editor')
+    await screenshots(page, 'members')
+
+    await page.getByRole('link', { name: 'About the project' }).click()
+    await page.getByRole('link', { name: 'New task in “Kitchen”' }).click()
+    t.equal(await page.getByLabel('Project', { exact: true }).inputValue(), new URL(page.url()).searchParams.get('project_id'), 'the form is for the project')
+    await page.getByLabel('Title').fill('Order tiles')
+    await page.getByLabel('Assigned to', { exact: true }).selectOption({ label: editor })
+    await screenshots(page, 'new-task-in-project')
+    await page.getByRole('button', { name: 'Create task' }).click()
+    t.match(await page.locator('.flash').textContent(), 'Task “Order tiles” created.')
+
+    await theirs.getByRole('link', { name: 'Assigned to me' }).click()
+    t.same(await titles(theirs), ['Order tiles'])
+    t.equal(await theirs.locator('h1').textContent(), 'Assigned to you')
+    t.equal(await theirs.locator('.task-meta .project').textContent(), 'In Kitchen')
+    t.equal(await theirs.locator('.task-meta .assignee').textContent(), 'Assigned to you')
+    await screenshots(theirs, 'assigned-to-me')
+
+    t.same(problems.slice(start), [], 'no console errors or warnings, CSP violations or failed requests')
   })
 }

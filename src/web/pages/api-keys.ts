@@ -4,7 +4,7 @@ import { securityEvent } from '../../lib/security-events.js'
 import { toApiKey } from '../../repositories/api-keys.js'
 import { ApiKeyCreate, type ApiKeyScope } from '../../schemas/api-keys.js'
 import { scopes, scopesOf } from '../../schemas/scopes.js'
-import { field, fields, type FieldErrors, formChecker, instantFromInput } from '../forms.js'
+import { field, fields, type FieldErrors, formChecker, idFromPath, instantFromInput } from '../forms.js'
 
 const checkApiKey = formChecker(ApiKeyCreate, {
   name: 'Enter a name of 1 to 100 characters, to tell this key from others.',
@@ -13,8 +13,6 @@ const checkApiKey = formChecker(ApiKeyCreate, {
 })
 
 const scopeChoices = scopes.filter((scope) => scope.apiKeys).map((scope) => ({ value: scope.name, label: scope.label }))
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 /** Create API keys (the key shown once) and revoke them: POST/GET/DELETE /v1/api-keys as a page. */
 export default async function apiKeyPages (app: FastifyInstance): Promise<void> {
@@ -47,7 +45,7 @@ export default async function apiKeyPages (app: FastifyInstance): Promise<void> 
   app.post('/:id/revoke', async (request, reply) => {
     const userId = request.webUser!.id
     const { id } = request.params as { id: string }
-    if (!UUID.test(id) || !await keys.revoke(userId, id.toLowerCase())) throw problem('API_KEY_NOT_FOUND', 'There is no such API key.')
+    if (!await keys.revoke(userId, idFromPath(id, 'API_KEY_NOT_FOUND', 'There is no such API key.'))) throw problem('API_KEY_NOT_FOUND', 'There is no such API key.')
     app.forgetApiKey(id.toLowerCase())
     securityEvent(request.log, 'auth.api_key_revoked', { userId, keyId: id })
     request.session.flash = 'The API key is revoked: it no longer works.'

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { SESSION_COOKIE, type SessionStore } from '../../repositories/sessions.js'
 import accountPages from './account.js'
 import apiKeyPages from './api-keys.js'
+import projectPages from './projects.js'
 import taskPages from './tasks.js'
 
 export interface MemberPagesOptions {
@@ -40,6 +41,7 @@ export default async function memberPages (app: FastifyInstance, opts: MemberPag
   app.get('', async (_request, reply) => reply.redirect('/app/tasks', 303))
 
   await app.register(taskPages, { prefix: '/tasks' })
+  await app.register(projectPages, { prefix: '/projects' })
   await app.register(apiKeyPages, { prefix: '/api-keys' })
   await app.register(accountPages, { prefix: '/account', sessions: opts.sessions })
 }

@@ -21,7 +21,7 @@ if (chromiumMissing) {
 
   const { context, close } = await launchChromium({ width: 1280, height: 1000 })
   tap.teardown(close)
-  const page = context.pages()[0] ?? await context.newPage()
+  const page = await context.newPage()
 
   const problems: string[] = []
   page.on('console', (message) => { if (message.type() === 'error' || message.type() === 'warning') problems.push(`console ${message.type()}: ${message.text()}`) })

@@ -21,9 +21,9 @@ if (chromiumMissing) {
   tap.teardown(() => server.stop())
   const baseUrl = server.url
 
-  const { context, close } = await launchChromium({ width: 1280, height: 900 })
+  const { context, newContext, close } = await launchChromium({ width: 1280, height: 900 })
   tap.teardown(close)
-  const page = context.pages()[0] ?? await context.newPage()
+  const page = await context.newPage()
   // The pages must work without JavaScript; they have none, so the test runs with it on to see
   // CSP violations and console errors reported.
   const problems: string[] = []
@@ -164,10 +164,10 @@ if (chromiumMissing) {
   })
 
   tap.test('two people share a project: one assigns a task, the other finds it under "Assigned to me"', async (t) => {
-    // The second person has a browser of their own, so the two sessions never share a cookie.
-    const other = await launchChromium({ width: 1280, height: 900 })
-    t.teardown(other.close)
-    const theirs = other.context.pages()[0] ?? await other.context.newPage()
+    // The second person has a browser context of their own, so the two sessions never share a cookie.
+    const theirContext = await newContext()
+    t.teardown(() => theirContext.close())
+    const theirs = await theirContext.newPage()
     await watch(theirs)
     const start = problems.length
 

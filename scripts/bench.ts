@@ -12,6 +12,12 @@
  * 10 100 tasks; `first` lists that user's first page, to compare it with (`list` is the first page
  * of bench1, 100 tasks). `create-shared` creates into bench1's first project other than the Inbox
  * (shared with K−1 others), to compare with `create` (into the Inbox).
+ *
+ * Comparing builds: `--against DIR --against-database URL` also starts another checkout's bundle
+ * (built there with `npm run build`) on its own database (seeded there by a run of its own
+ * `npm run bench`), and `--rounds R` runs every scenario R times on each server in turn (in the
+ * opposite order every other round), so that both see the same drift of the machine; the table gives medians and the ratio per scenario.
+ * `--keep-data` skips seeding: the database holds what an earlier run seeded.
  */
 import { spawn, execFileSync } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
@@ -35,12 +41,18 @@ const { values } = parseArgs({
     'tasks-per-user': { type: 'string', default: '100' },
     'projects-per-user': { type: 'string', default: '1' },
     'members-per-project': { type: 'string', default: '1' },
+    rounds: { type: 'string', default: '1' },
+    against: { type: 'string' },
+    'against-database': { type: 'string' },
+    'keep-data': { type: 'boolean', default: false },
   },
 })
 const databaseUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/tasks_bench'
 const duration = Number(values.duration)
 const warmup = Number(values.warmup)
 const connections = Number(values.connections)
+const rounds = Number(values.rounds)
+if (values.against !== undefined && values['against-database'] === undefined) throw new Error('--against needs --against-database: the other build has its own schema')
 
 async function ensureDatabase (): Promise<void> {
   const url = new URL(databaseUrl)
@@ -56,7 +68,7 @@ function tsx (script: string, args: string[], env: Record<string, string>): void
   execFileSync(process.execPath, ['--import', 'tsx', join(projectRoot, script), ...args], { env: { ...process.env, ...env }, stdio: 'inherit' })
 }
 
-interface Cell { scenario: string, requests_per_second: number, latency_ms: { p50: number, p90: number, p99: number, max: number }, non_2xx: number, errors: number }
+interface Cell { target: string, round: number, scenario: string, requests_per_second: number, latency_ms: { p50: number, p90: number, p99: number, max: number }, non_2xx: number, errors: number }
 
 async function run (url: string, scenario: string, token: string, taskId: string, seconds: number, deepCursor = '', projectId = ''): Promise<Cell> {
   const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' }
@@ -87,6 +99,8 @@ async function run (url: string, scenario: string, token: string, taskId: string
   }
   const result = await autocannon(options)
   return {
+    target: '',
+    round: 0,
     scenario,
     requests_per_second: Math.round(result.requests.average),
     latency_ms: { p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, max: result.latency.max },
@@ -100,79 +114,116 @@ const scenarioNames = ['list', 'first', 'deep', 'get', 'create', 'create-shared'
 const unknownScenarios = scenarios.filter((s) => !scenarioNames.includes(s))
 if (unknownScenarios.length > 0) throw new Error(`unknown scenario ${unknownScenarios.join(', ')}: use one of ${scenarioNames.join(', ')}`)
 
-await ensureDatabase()
-const projectOptions = ['--projects-per-user', values['projects-per-user'], '--members-per-project', values['members-per-project']]
-tsx('scripts/seed.ts', ['--users', values.users, '--tasks-per-user', values['tasks-per-user'], ...projectOptions, '--prefix', 'bench', '--password', 'bench-password', '--reset'], { DATABASE_URL: databaseUrl })
 const deepUser = (scenario: string) => scenario === 'deep' || scenario === 'first'
-if (scenarios.some(deepUser)) {
-  // One user: their projects are shared with nobody else.
-  tsx('scripts/seed.ts', ['--users', '1', '--tasks-per-user', '10100', '--projects-per-user', values['projects-per-user'], '--prefix', 'deep', '--password', 'bench-password', '--reset'], { DATABASE_URL: databaseUrl })
+if (!values['keep-data']) {
+  await ensureDatabase()
+  const projectOptions = ['--projects-per-user', values['projects-per-user'], '--members-per-project', values['members-per-project']]
+  tsx('scripts/seed.ts', ['--users', values.users, '--tasks-per-user', values['tasks-per-user'], ...projectOptions, '--prefix', 'bench', '--password', 'bench-password', '--reset'], { DATABASE_URL: databaseUrl })
+  if (scenarios.some(deepUser)) {
+    // One user: their projects are shared with nobody else.
+    tsx('scripts/seed.ts', ['--users', '1', '--tasks-per-user', '10100', '--projects-per-user', values['projects-per-user'], '--prefix', 'deep', '--password', 'bench-password', '--reset'], { DATABASE_URL: databaseUrl })
+  }
 }
 
 // The production artefact, as the container runs it: the bundle with `npm start`'s V8 flags, no TypeScript loader.
 execFileSync('npm', ['run', '-s', 'build'], { cwd: projectRoot, stdio: 'inherit' })
-const port = await freePort()
-const server = spawn(process.execPath, [...await startFlags(), join(projectRoot, 'dist/server.mjs')], {
-  env: {
-    ...process.env,
-    NODE_ENV: 'production',
-    LOG_LEVEL: 'warn',
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    DATABASE_URL: databaseUrl,
-    JWT_SECRET: 'bench-secret-that-is-long-enough-0123456789',
-    // The benchmark is one user hammering one instance: the per-user limit would measure 429s.
-    RATE_LIMIT_MAX: '1000000000',
-  },
-  stdio: ['ignore', 'inherit', 'inherit'],
-})
-const base = `http://127.0.0.1:${port}`
-const startedAt = Date.now()
-for (;;) {
-  if (await fetch(`${base}/health/ready`).then((r) => r.ok, () => false)) break
-  if (Date.now() - startedAt > 30_000) throw new Error('server not ready in 30 s')
-  await new Promise((resolve) => setTimeout(resolve, 50))
-}
-const readyMs = Date.now() - startedAt
 
-try {
-  const cells: Cell[] = []
-  for (const scenario of scenarios) {
-    // A fresh token and task per cell, as the shared harness does.
-    const login = await fetch(`${base}/v1/auth/login`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ username: deepUser(scenario) ? 'deep1' : 'bench1', password: 'bench-password' }),
-    })
-    const { access_token: token } = await login.json() as { access_token: string }
-    const headers = { authorization: `Bearer ${token}` }
-    const list = await fetch(`${base}/v1/tasks?limit=1`, { headers })
-    const taskId = ((await list.json()) as { items: Array<{ id: string }> }).items[0]!.id
-    let projectId = ''
-    if (scenario === 'create-shared') {
-      const projects = await fetch(`${base}/v1/projects?sort=created_at&limit=100`, { headers })
-      const shared = ((await projects.json()) as { items: Array<{ id: string, is_inbox: boolean }> }).items.find((p) => !p.is_inbox)
-      if (shared === undefined) throw new Error('create-shared needs --projects-per-user 2 or more')
-      projectId = shared.id
-    }
-    let deepCursor = ''
-    if (scenario === 'deep') {
-      for (let step = 0; step < 500; step++) {
-        const page = await fetch(`${base}/v1/tasks?limit=20${deepCursor === '' ? '' : `&cursor=${encodeURIComponent(deepCursor)}`}`, { headers })
-        deepCursor = ((await page.json()) as { next_cursor: string }).next_cursor
-      }
-    }
-    if (warmup > 0) await run(base, scenario, token, taskId, warmup, deepCursor, projectId)
-    cells.push(await run(base, scenario, token, taskId, duration, deepCursor, projectId))
+interface Target { name: string, base: string, readyMs: number, stop: () => void }
+
+async function startTarget (name: string, bundle: string, database: string): Promise<Target> {
+  const port = await freePort()
+  const server = spawn(process.execPath, [...await startFlags(), bundle], {
+    env: {
+      ...process.env,
+      NODE_ENV: 'production',
+      LOG_LEVEL: 'warn',
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      DATABASE_URL: database,
+      JWT_SECRET: 'bench-secret-that-is-long-enough-0123456789',
+      // The benchmark is one user hammering one instance: the per-user limit would measure 429s.
+      RATE_LIMIT_MAX: '1000000000',
+    },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  })
+  const base = `http://127.0.0.1:${port}`
+  const startedAt = Date.now()
+  for (;;) {
+    if (await fetch(`${base}/health/ready`).then((r) => r.ok, () => false)) break
+    if (Date.now() - startedAt > 30_000) throw new Error(`${name}: server not ready in 30 s`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
   }
-  const rows = cells.map((c) => `| ${c.scenario} | ${c.requests_per_second} | ${c.latency_ms.p50} | ${c.latency_ms.p99} | ${c.latency_ms.max} | ${c.non_2xx + c.errors} |`)
+  return { name, base, readyMs: Date.now() - startedAt, stop: () => server.kill('SIGTERM') }
+}
+
+/** One cell: a fresh token and task, as the shared harness does, a warm-up, then the measured run. */
+async function measure (base: string, scenario: string): Promise<Cell> {
+  const login = await fetch(`${base}/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: deepUser(scenario) ? 'deep1' : 'bench1', password: 'bench-password' }),
+  })
+  const { access_token: token } = await login.json() as { access_token: string }
+  const headers = { authorization: `Bearer ${token}` }
+  const list = await fetch(`${base}/v1/tasks?limit=1`, { headers })
+  const taskId = ((await list.json()) as { items: Array<{ id: string }> }).items[0]!.id
+  let projectId = ''
+  if (scenario === 'create-shared') {
+    const projects = await fetch(`${base}/v1/projects?sort=created_at&limit=100`, { headers })
+    const shared = ((await projects.json()) as { items: Array<{ id: string, is_inbox: boolean }> }).items.find((p) => !p.is_inbox)
+    if (shared === undefined) throw new Error('create-shared needs --projects-per-user 2 or more')
+    projectId = shared.id
+  }
+  let deepCursor = ''
+  if (scenario === 'deep') {
+    for (let step = 0; step < 500; step++) {
+      const page = await fetch(`${base}/v1/tasks?limit=20${deepCursor === '' ? '' : `&cursor=${encodeURIComponent(deepCursor)}`}`, { headers })
+      deepCursor = ((await page.json()) as { next_cursor: string }).next_cursor
+    }
+  }
+  if (warmup > 0) await run(base, scenario, token, taskId, warmup, deepCursor, projectId)
+  return await run(base, scenario, token, taskId, duration, deepCursor, projectId)
+}
+
+const median = (numbers: number[]) => {
+  const sorted = [...numbers].sort((a, b) => a - b)
+  return sorted.length % 2 === 1 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2
+}
+
+const targets = [await startTarget('this build', join(projectRoot, 'dist/server.mjs'), databaseUrl)]
+try {
+  if (values.against !== undefined) targets.push(await startTarget(values.against, join(values.against, 'dist/server.mjs'), values['against-database']!))
+  const cells: Cell[] = []
+  for (let round = 1; round <= rounds; round++) {
+    for (const scenario of scenarios) {
+      // Every other round in the opposite order: the one measured second was seen to gain.
+      for (const target of round % 2 === 1 ? targets : [...targets].reverse()) cells.push({ ...await measure(target.base, scenario), target: target.name, round })
+    }
+  }
+  const summary = (scenario: string, target: Target) => {
+    const mine = cells.filter((c) => c.scenario === scenario && c.target === target.name)
+    return {
+      rps: median(mine.map((c) => c.requests_per_second)),
+      p50: median(mine.map((c) => c.latency_ms.p50)),
+      p99: median(mine.map((c) => c.latency_ms.p99)),
+      max: Math.max(...mine.map((c) => c.latency_ms.max)),
+      failed: mine.reduce((n, c) => n + c.non_2xx + c.errors, 0),
+    }
+  }
+  const compared = targets.length > 1
+  const rows = scenarios.flatMap((scenario) => targets.map((target) => {
+    const { rps, p50, p99, max, failed } = summary(scenario, target)
+    const other = compared && target === targets[0] ? summary(scenario, targets[1]!) : undefined
+    const versus = !compared ? '' : other === undefined ? ' |' : ` ${(rps / other.rps).toFixed(2)} × req/s, ${(p99 / other.p99).toFixed(2)} × p99 |`
+    return `| ${scenario} | ${target.name} | ${Math.round(rps)} | ${p50} | ${p99} | ${max} | ${failed} |${versus}`
+  }))
   process.stdout.write([
-    '', `tasks-api on PostgreSQL, ${connections} connections, ${duration} s per scenario (${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB); start to ready ${readyMs} ms`,
-    '', '| scenario | req/s | p50 ms | p99 ms | max ms | non-2xx + errors |', '|---|---:|---:|---:|---:|---:|', ...rows, '',
+    '', `tasks-api on PostgreSQL, ${connections} connections, ${duration} s per scenario, ${rounds} round(s), medians (${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB); start to ready ${targets.map((t) => `${t.name} ${t.readyMs} ms`).join(', ')}`,
+    '', `| scenario | build | req/s | p50 ms | p99 ms | max ms | non-2xx + errors |${compared ? ' this build ÷ other |' : ''}`, `|---|---|---:|---:|---:|---:|---:|${compared ? '---|' : ''}`, ...rows, '',
   ].join('\n'))
-  await writeFile(values.json, JSON.stringify({ date: new Date().toISOString(), connections, duration_s: duration, ready_ms: readyMs, cells }, null, 2) + '\n')
+  await writeFile(values.json, JSON.stringify({ date: new Date().toISOString(), connections, duration_s: duration, rounds, ready_ms: Object.fromEntries(targets.map((t) => [t.name, t.readyMs])), cells }, null, 2) + '\n')
   process.stdout.write(`wrote ${values.json}\n`)
   if (cells.some((c) => c.non_2xx + c.errors > 0)) process.exitCode = 3
 } finally {
-  server.kill('SIGTERM')
+  for (const target of targets) target.stop()
 }

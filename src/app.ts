@@ -35,6 +35,7 @@ import usersRoutes from './routes/users/index.js'
 import apiKeysRoutes from './routes/api-keys/index.js'
 import tasksRoutes from './routes/tasks/index.js'
 import projectsRoutes from './routes/projects/index.js'
+import eventsRoutes from './routes/events/index.js'
 import housekeeping from './plugins/app/housekeeping.js'
 import webPages from './web/plugin.js'
 
@@ -160,7 +161,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   await app.register(adminBootstrap, { config })
   await app.register(metrics, { config })
   await app.register(underPressure, { config })
-  await app.register(housekeeping)
+  await app.register(housekeeping, { config })
 
   await app.register(healthRoutes, { prefix: '/health' })
   await app.register(authRoutes, { prefix: '/v1/auth', config })
@@ -168,6 +169,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   await app.register(apiKeysRoutes, { prefix: '/v1/api-keys' })
   await app.register(tasksRoutes, { prefix: '/v1/tasks' })
   await app.register(projectsRoutes, { prefix: '/v1/projects' })
+  await app.register(eventsRoutes, { prefix: '/v1/events' })
   await app.register(webPages, { prefix: '/app', config })
 
   return app

@@ -30,6 +30,7 @@ export const ConfigSchema = Type.Object({
   JWT_ISSUER: Type.String({ minLength: 1, default: 'tasks-api', description: '`iss` of access tokens, checked on every request' }),
   JWT_AUDIENCE: Type.String({ minLength: 1, default: 'tasks-api', description: '`aud` of access tokens, checked on every request' }),
   ACCESS_TOKEN_TTL: Type.Integer({ minimum: 10, maximum: 86_400, default: 900, description: 'seconds an access token is valid' }),
+  EVENTS_RETENTION_DAYS: Type.Integer({ minimum: 1, maximum: 3650, default: 30, description: 'days the change feed (`GET /v1/events`) keeps events; an older `after` is a 410 SYNC_EXPIRED' }),
   REFRESH_TOKEN_TTL: Type.Integer({ minimum: 60, maximum: 31_536_000, default: 2_592_000, description: 'seconds a refresh token is valid' }),
   ADMIN_USERNAME: Type.Optional(Type.String({ minLength: 3, maxLength: 32, pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$', description: 'with ADMIN_PASSWORD (set both or neither): created as an admin at start unless a user of that name exists (which is then left as it is)' })),
   ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 8, maxLength: 128, description: 'password of ADMIN_USERNAME; must differ from the username, ignoring case' })),

@@ -37,6 +37,7 @@ const catalogue = {
   OWNER_CANNOT_LEAVE: [409, 'The owner cannot leave the project'],
   OWNER_REQUIRED: [409, 'A project keeps exactly one owner'],
   WRITE_CONFLICT: [409, 'Changed by someone else while you wrote'],
+  SYNC_EXPIRED: [410, 'The feed no longer reaches back this far'],
   PRECONDITION_FAILED: [412, 'Precondition failed'],
   PAYLOAD_TOO_LARGE: [413, 'Request body too large'],
   URI_TOO_LONG: [414, 'URI too long'],

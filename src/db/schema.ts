@@ -1,6 +1,6 @@
 import { sql, type SQL } from 'drizzle-orm'
 import {
-  type AnyPgColumn, boolean, index, integer, jsonb, pgEnum, pgTable, primaryKey, smallint, text, timestamp, uniqueIndex, uuid,
+  type AnyPgColumn, bigint, boolean, customType, index, integer, jsonb, pgEnum, pgTable, primaryKey, smallint, text, timestamp, uniqueIndex, uuid,
 } from 'drizzle-orm/pg-core'
 
 /** Timestamps are `timestamptz` and come back as JS Dates (UTC on the wire). */
@@ -149,6 +149,56 @@ export const tasks = pgTable('tasks', {
   // index instead of two.
   index('tasks_tags_search_idx').using('gin', t.tags, searchDocument(t.title, t.description)),
 ])
+
+/** What changed; the resource a type names is what the event's data holds. */
+export const eventType = pgEnum('event_type', [
+  'task.created', 'task.updated', 'task.deleted',
+  'project.created', 'project.updated', 'project.deleted',
+  'member.added', 'member.updated', 'member.removed',
+])
+
+/** PostgreSQL's 64-bit transaction id, as text (it outgrows a JS number's exact range). */
+const xid8 = customType<{ data: string, driverData: string }>({ dataType: () => 'xid8' })
+
+/**
+ * The change feed: one row per change of a task, project or membership, written in the change's own
+ * transaction. An event's place in the feed is (txid, id): the writing transaction, then the order
+ * of writing. Readers see only events of transactions older than every transaction still running
+ * (docs/decisions/0028-gap-free-event-feed.md), so a later commit never lands behind a reader.
+ */
+export const events = pgTable('events', {
+  // Orders the events of one transaction; across transactions `txid` comes first, so each session
+  // may take its ids from a cache of its own. No primary key: events are found by their place,
+  // through events_project_position_idx, and an index less is a write less for every change.
+  id: bigint('id', { mode: 'number' }).notNull().generatedAlwaysAsIdentity({ cache: 64 }),
+  txid: xid8('txid').notNull().default(sql`pg_current_xact_id()`),
+  type: eventType('type').notNull(),
+  occurredAt: timestamptz('occurred_at').notNull().defaultNow(),
+  /** Who made the change; null when no one did (an account's deletion by cascade). Not a foreign key: events outlive accounts. */
+  actorId: uuid('actor_id'),
+  /** Not a foreign key: a project's events outlive it until they expire. */
+  projectId: uuid('project_id').notNull(),
+  /**
+   * Who sees the event besides the project's current members: those it is about who are members no
+   * longer (everyone for project.deleted, the removed member for member.removed). Null otherwise.
+   */
+  audience: uuid('audience').array(),
+  /** The resource as the API shows it after the change, its timestamps still as the database prints them ({id} for a deletion). */
+  data: jsonb('data').notNull(),
+}, (t) => [
+  index('events_project_position_idx').on(t.projectId, t.txid, t.id),
+  index('events_audience_idx').using('gin', t.audience).where(sql`${t.audience} is not null`),
+  index('events_occurred_at_idx').using('brin', t.occurredAt),
+])
+
+/** How far housekeeping has purged the feed: a reader resuming from before this position has missed events. */
+export const eventPurges = pgTable('event_purges', {
+  /** Always true: the table has one row. */
+  singleton: boolean('singleton').primaryKey().default(true),
+  txid: xid8('txid').notNull(),
+  id: bigint('id', { mode: 'number' }).notNull(),
+  purgedAt: timestamptz('purged_at').notNull().defaultNow(),
+})
 
 /** Responses to POSTs sent with an Idempotency-Key, kept 24 h per caller. */
 export const idempotencyKeys = pgTable('idempotency_keys', {

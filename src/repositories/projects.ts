@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, sql, type SQL } from 'drizzle-orm'
+import { and, asc, desc, eq, ne, sql, type SQL } from 'drizzle-orm'
 import type { Database } from '../db/client.js'
 import { projectMembers, projects, tasks, users } from '../db/schema.js'
 import { rfc3339FromPostgres, timestampText } from '../db/timestamps.js'
@@ -6,6 +6,8 @@ import { problem } from '../errors.js'
 import type { ListRequest, PagedList, Position } from '../lib/paging.js'
 import type { Member, MemberCreate, Project, ProjectCreate, ProjectPatch, ProjectRole, ProjectSort } from '../schemas/projects.js'
 import { ProjectListQuery } from '../schemas/projects.js'
+import { eventData, recordEvents, taskEventInsert } from './events.js'
+import { taskColumns } from './task-query.js'
 
 /** A project as the API shows it to one member, plus the version its ETag is made of. */
 export type ProjectRecord = Project & { version: number }
@@ -65,6 +67,35 @@ const projectSortKeys: Record<'name' | 'created_at', { key: SQL, cast: (value: s
 export async function createInbox (tx: Database, userId: string): Promise<void> {
   const [inbox] = await tx.insert(projects).values({ name: 'Inbox', isInbox: true, ownerId: userId }).returning({ id: projects.id })
   await tx.insert(projectMembers).values({ projectId: inbox!.id, userId, role: 'owner' })
+  await recordEvents(tx, [{ type: 'project.created', actorId: userId, projectId: inbox!.id, data: eventData(await viewOf(tx, userId, inbox!.id)) }])
+}
+
+/** The project as one member sees it (with their role in it); undefined when they are not a member. */
+async function projectView (executor: Database, userId: string, projectId: string): Promise<ProjectRecord | undefined> {
+  const [row] = await executor.select(projectColumns).from(projects)
+    .innerJoin(projectMembers, and(eq(projectMembers.projectId, projects.id), eq(projectMembers.userId, userId)))
+    .where(eq(projects.id, projectId))
+  return row === undefined ? undefined : projectOf(row)
+}
+
+/** The view of a project the caller has just made or changed. */
+const viewOf = async (executor: Database, userId: string, projectId: string) => (await projectView(executor, userId, projectId))!
+
+/**
+ * The events of an account's deletion, recorded before it (its projects and memberships then go by
+ * cascade): each project it owns is deleted for its other members, and it leaves every other
+ * project. No one is the actor: the account is gone.
+ */
+export async function recordAccountDeletion (tx: Database, userId: string): Promise<void> {
+  const owned = await tx.select({ id: projects.id, members: sql<string[]>`array(select m.user_id from project_members m where m.project_id = ${projects.id})` })
+    .from(projects).where(eq(projects.ownerId, userId))
+  const memberships = await tx.select({ ...memberColumns, project_id: projectMembers.projectId }).from(projectMembers)
+    .innerJoin(users, eq(users.id, projectMembers.userId)).innerJoin(projects, eq(projects.id, projectMembers.projectId))
+    .where(and(eq(projectMembers.userId, userId), ne(projects.ownerId, userId)))
+  await recordEvents(tx, [
+    ...owned.map((project) => ({ type: 'project.deleted' as const, actorId: null, projectId: project.id, data: { id: project.id }, audience: project.members })),
+    ...memberships.map(({ project_id: projectId, ...row }) => ({ type: 'member.removed' as const, actorId: null, projectId, data: eventData(memberOf(row)) })),
+  ])
 }
 
 /**
@@ -131,10 +162,7 @@ export function createProjectsRepository (db: Database) {
 
     /** The project, when the caller is a member; undefined otherwise. */
     async get (userId: string, projectId: string, tx?: Database): Promise<ProjectRecord | undefined> {
-      const [row] = await (tx ?? db).select(projectColumns).from(projects)
-        .innerJoin(projectMembers, and(eq(projectMembers.projectId, projects.id), eq(projectMembers.userId, userId)))
-        .where(eq(projects.id, projectId))
-      return row === undefined ? undefined : projectOf(row)
+      return await projectView(tx ?? db, userId, projectId)
     },
 
     /** A new project owned by the caller. */
@@ -143,7 +171,9 @@ export function createProjectsRepository (db: Database) {
         const [row] = await executor.insert(projects).values({ name: values.name, description: values.description ?? null, ownerId: userId })
           .returning({ id: projects.id })
         await executor.insert(projectMembers).values({ projectId: row!.id, userId, role: 'owner' })
-        return (await self.get(userId, row!.id, executor))!
+        const project = await viewOf(executor, userId, row!.id)
+        await recordEvents(executor, [{ type: 'project.created', actorId: userId, projectId: project.id, data: eventData(project) }])
+        return project
       }
       return tx === undefined ? await db.transaction(work) : await work(tx)
     },
@@ -161,7 +191,9 @@ export function createProjectsRepository (db: Database) {
           version: sql`${projects.version} + 1`,
           updatedAt: sql`greatest(now(), ${projects.updatedAt} + interval '1 microsecond')`,
         }).where(eq(projects.id, projectId))
-        return (await self.get(userId, projectId, tx))!
+        const updated = await viewOf(tx, userId, projectId)
+        await recordEvents(tx, [{ type: 'project.updated', actorId: userId, projectId, data: eventData(updated) }])
+        return updated
       })
     },
 
@@ -176,8 +208,10 @@ export function createProjectsRepository (db: Database) {
         requireOwner(project, 'delete it')
         if (project.is_inbox) throw problem('INBOX_IMMUTABLE', 'The Inbox cannot be deleted.')
         requireVersion(versions, project.version, 'project')
-        await tx.select({ userId: projectMembers.userId }).from(projectMembers).where(eq(projectMembers.projectId, projectId)).for('update')
+        const members = await tx.select({ userId: projectMembers.userId }).from(projectMembers).where(eq(projectMembers.projectId, projectId)).for('update')
         await tx.delete(projects).where(eq(projects.id, projectId))
+        // Its members are members no longer, so the event names them to reach their feeds.
+        await recordEvents(tx, [{ type: 'project.deleted', actorId: userId, projectId, data: { id: projectId }, audience: members.map((m) => m.userId) }])
       })
     },
 
@@ -208,7 +242,9 @@ export function createProjectsRepository (db: Database) {
         const added = await executor.insert(projectMembers).values({ projectId, userId: account.id, role: values.role })
           .onConflictDoNothing().returning({ userId: projectMembers.userId })
         if (added.length === 0) throw problem('ALREADY_MEMBER', `"${values.username}" is already a member of this project.`)
-        return (await member(executor, projectId, account.id))!
+        const newMember = (await member(executor, projectId, account.id))!
+        await recordEvents(executor, [{ type: 'member.added', actorId: userId, projectId, data: eventData(newMember) }])
+        return newMember
       }
       return tx === undefined ? await db.transaction(work) : await work(tx)
     },
@@ -232,12 +268,19 @@ export function createProjectsRepository (db: Database) {
           await tx.update(projectMembers).set({ role: to, version: sql`${projectMembers.version} + 1` })
             .where(and(eq(projectMembers.projectId, projectId), eq(projectMembers.userId, id)))
         }
+        const changed: string[] = []
         if (role === 'owner') {
           await setRole(userId, 'editor')
           await tx.update(projects).set({ ownerId: memberId }).where(eq(projects.id, projectId))
+          changed.push(userId)
         }
-        if (role !== target.role) await setRole(memberId, role)
-        return (await member(tx, projectId, memberId))!
+        if (role !== target.role) {
+          await setRole(memberId, role)
+          changed.push(memberId)
+        }
+        const updated = await Promise.all(changed.map(async (id) => (await member(tx, projectId, id))!))
+        await recordEvents(tx, updated.map((m) => ({ type: 'member.updated' as const, actorId: userId, projectId, data: eventData(m) })))
+        return updated.find((m) => m.user_id === memberId) ?? target
       })
     },
 
@@ -257,11 +300,13 @@ export function createProjectsRepository (db: Database) {
         if (target === undefined) throw problem('MEMBER_NOT_FOUND', `User ${memberId} is not a member of this project.`)
         requireVersion(versions, target.version, 'member')
         await tx.delete(projectMembers).where(and(eq(projectMembers.projectId, projectId), eq(projectMembers.userId, memberId)))
-        await tx.update(tasks).set({
+        await recordEvents(tx, [{ type: 'member.removed', actorId: userId, projectId, data: eventData(target), audience: [memberId] }])
+        const unassign = tx.update(tasks).set({
           assigneeId: null,
           version: sql`${tasks.version} + 1`,
           updatedAt: sql`greatest(now(), ${tasks.updatedAt} + interval '1 microsecond')`,
-        }).where(and(eq(tasks.assigneeId, memberId), eq(tasks.projectId, projectId)))
+        }).where(and(eq(tasks.assigneeId, memberId), eq(tasks.projectId, projectId))).returning(taskColumns)
+        await tx.execute(sql`with updated as (${unassign.getSQL()}) ${taskEventInsert('task.updated', sql`${userId}::uuid`, 'updated')}`)
       })
     },
   }

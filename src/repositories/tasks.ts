@@ -6,6 +6,7 @@ import type { Position } from '../lib/paging.js'
 import type { Priority } from '../schemas/tasks.js'
 import { listParameters, listQuery, positionOf, shapeOf, taskColumns, taskOf, type TaskListRequest, type TaskRecord } from './task-query.js'
 import { canWrite, isLockedMember, isMember, roleOf } from './membership.js'
+import { taskEventInsert } from './events.js'
 
 export type { TaskRecord } from './task-query.js'
 
@@ -26,15 +27,18 @@ export interface TaskValues {
 
 const placeholder = (name: string) => sql.placeholder(name)
 
+/** Where a statement's value goes: a placeholder when it is rendered once, the value itself inside a transaction (see sqlStatement). */
+type Value = (name: string) => unknown
+
 /** Fields a merge patch may set, in a fixed order so each combination is one statement. */
 const patchable = ['project_id', 'assignee_id', 'title', 'description', 'priority', 'due_at', 'tags', 'completed'] as const
 type Patchable = typeof patchable[number]
 
 /** The project a write leaves the task in: the one it moves to, or its own. */
-const targetProject = (fields: readonly Patchable[]) => fields.includes('project_id') ? sql`${placeholder('project_id')}::uuid` : sql`${tasks.projectId}`
+const targetProject = (fields: readonly Patchable[], value: Value) => fields.includes('project_id') ? sql`${value('project_id')}::uuid` : sql`${tasks.projectId}`
 
 /** The SET clause of an update writing `fields`; every write bumps the version and updated_at. */
-function setClause (fields: readonly Patchable[]) {
+function setClause (fields: readonly Patchable[], value: Value) {
   const set: Record<string, SQL> = {
     version: sql`${tasks.version} + 1`,
     // Strictly later than before even when the clock is not, so updated_at orders writes.
@@ -43,22 +47,22 @@ function setClause (fields: readonly Patchable[]) {
   for (const field of fields) {
     switch (field) {
       case 'project_id':
-        set.projectId = sql`${placeholder('project_id')}::uuid`
+        set.projectId = sql`${value('project_id')}::uuid`
         // A move keeps the assignee only when they are a member of the new project too.
         if (!fields.includes('assignee_id')) {
-          set.assigneeId = sql`case when ${isLockedMember(sql`${placeholder('project_id')}::uuid`, sql`${tasks.assigneeId}`)} then ${tasks.assigneeId} end`
+          set.assigneeId = sql`case when ${isLockedMember(sql`${value('project_id')}::uuid`, sql`${tasks.assigneeId}`)} then ${tasks.assigneeId} end`
         }
         break
-      case 'assignee_id': set.assigneeId = sql`${placeholder('assignee_id')}::uuid`; break
-      case 'title': set.title = sql`${placeholder('title')}`; break
-      case 'description': set.description = sql`${placeholder('description')}`; break
-      case 'priority': set.priority = sql`${placeholder('priority')}::task_priority`; break
-      case 'due_at': set.dueAt = sql`${placeholder('due_at')}::timestamptz`; break
-      case 'tags': set.tags = sql`${placeholder('tags')}::text[]`; break
+      case 'assignee_id': set.assigneeId = sql`${value('assignee_id')}::uuid`; break
+      case 'title': set.title = sql`${value('title')}`; break
+      case 'description': set.description = sql`${value('description')}`; break
+      case 'priority': set.priority = sql`${value('priority')}::task_priority`; break
+      case 'due_at': set.dueAt = sql`${value('due_at')}::timestamptz`; break
+      case 'tags': set.tags = sql`${value('tags')}::text[]`; break
       case 'completed':
-        set.completed = sql`${placeholder('completed')}`
+        set.completed = sql`${value('completed')}`
         // Completing a completed task keeps its stamp; reopening clears it.
-        set.completedAt = sql`case when ${placeholder('completed')}::boolean then coalesce(${tasks.completedAt}, now()) end`
+        set.completedAt = sql`case when ${value('completed')}::boolean then coalesce(${tasks.completedAt}, now()) end`
         break
     }
   }
@@ -71,20 +75,29 @@ function setClause (fields: readonly Patchable[]) {
  * is one If-Match allows. The membership rows are locked (FOR SHARE) until the write commits, so a
  * member's removal waits for their writes in flight, and no write of theirs lands after it.
  */
-function writeConditions (fields: readonly Patchable[]): SQL {
-  const user = sql`${placeholder('user')}::uuid`
+function writeConditions (fields: readonly Patchable[], value: Value): SQL {
+  const user = sql`${value('user')}::uuid`
   const conditions = [
-    eq(tasks.id, placeholder('id')),
+    sql`${tasks.id} = ${value('id')}`,
     canWrite(sql`${tasks.projectId}`, user),
     // If-Match lists the versions the write may apply to; null (no If-Match, or `*`) means any.
-    sql`(${placeholder('versions')}::int[] is null or ${tasks.version} = any(${placeholder('versions')}::int[]))`,
+    sql`(${value('versions')}::int[] is null or ${tasks.version} = any(${value('versions')}::int[]))`,
   ]
-  if (fields.includes('project_id')) conditions.push(canWrite(sql`${placeholder('project_id')}::uuid`, user))
+  if (fields.includes('project_id')) conditions.push(canWrite(sql`${value('project_id')}::uuid`, user))
   if (fields.includes('assignee_id')) {
-    conditions.push(sql`(${placeholder('assignee_id')}::uuid is null or ${isLockedMember(targetProject(fields), sql`${placeholder('assignee_id')}::uuid`)})`)
+    conditions.push(sql`(${value('assignee_id')}::uuid is null or ${isLockedMember(targetProject(fields, value), sql`${value('assignee_id')}::uuid`)})`)
   }
   return and(...conditions)!
 }
+
+/**
+ * For a move: the members of the project the task leaves who are not members of the one it joins,
+ * so that the event (in the new project) still tells them it has gone. The task's row as this
+ * statement found it still names the old project.
+ */
+const leftBehind = (value: Value) => sql`(select array_agg(m.user_id) from project_members m
+  where m.project_id = (select t.project_id from tasks t where t.id = ${value('id')}::uuid)
+    and not exists (select 1 from project_members n where n.project_id = "updated".project_id and n.user_id = m.user_id))`
 
 /**
  * A write's statement parameters: the caller, the writable fields under their own names (those a
@@ -118,18 +131,22 @@ export function createTasksRepository ({ compile }: DatabaseHandle) {
   const getStatement = compile<TaskRecord>((executor) => executor.select(taskColumns).from(tasks)
     .where(and(eq(tasks.id, placeholder('id')), isMember(sql`${tasks.projectId}`, user))))
   // INSERT … SELECT from the caller's membership, so that a caller who may not write there inserts
-  // nothing, and the membership stays locked until the task is committed.
+  // nothing, and the membership stays locked until the task is committed; the event is written by
+  // the same statement.
   const createStatement = compile<TaskRecord>((executor) => sqlStatement(executor, (value) => sql`
-    insert into tasks (project_id, assignee_id, created_by, title, description, priority, due_at, tags, completed, completed_at)
-    select caller.project_id, ${value('assignee_id')}::uuid, caller.user_id, ${value('title')}, ${value('description')},
-      ${value('priority')}::task_priority, ${value('due_at')}::timestamptz, ${value('tags')}::text[], ${value('completed')}::boolean,
-      case when ${value('completed')}::boolean then now() end
-    from project_members caller
-    where caller.project_id = coalesce(${value('project_id')}::uuid, (select p.id from projects p where p.owner_id = ${value('user')}::uuid and p.is_inbox))
-      and caller.user_id = ${value('user')}::uuid and caller.role <> 'viewer'
-      and (${value('assignee_id')}::uuid is null or ${isLockedMember(sql`caller.project_id`, sql`${value('assignee_id')}::uuid`)})
-    for share of caller
-    returning ${returning}`))
+    with created as (
+      insert into tasks (project_id, assignee_id, created_by, title, description, priority, due_at, tags, completed, completed_at)
+      select caller.project_id, ${value('assignee_id')}::uuid, caller.user_id, ${value('title')}, ${value('description')},
+        ${value('priority')}::task_priority, ${value('due_at')}::timestamptz, ${value('tags')}::text[], ${value('completed')}::boolean,
+        case when ${value('completed')}::boolean then now() end
+      from project_members caller
+      where caller.project_id = coalesce(${value('project_id')}::uuid, (select p.id from projects p where p.owner_id = ${value('user')}::uuid and p.is_inbox))
+        and caller.user_id = ${value('user')}::uuid and caller.role <> 'viewer'
+        and (${value('assignee_id')}::uuid is null or ${isLockedMember(sql`caller.project_id`, sql`${value('assignee_id')}::uuid`)})
+      for share of caller
+      returning ${returning}
+    ), event as (${taskEventInsert('task.created', sql`${value('user')}::uuid`, 'created')})
+    select * from created`))
   const createStateStatement = compile<WriteState>((executor) => executor.select({
     version: sql<number | null>`case when ${createProject} is null then null else 0 end`.as('version'),
     role: sql<string | null>`${roleOf(createProject, user)}`.as('role'),
@@ -142,7 +159,10 @@ export function createTasksRepository ({ compile }: DatabaseHandle) {
     target_role: sql<string | null>`${roleOf(sql`${placeholder('project_id')}::uuid`, user)}`.as('target_role'),
     assignee_member: sql<boolean>`(${placeholder('assignee_id')}::uuid is null or ${isMember(sql`coalesce(${placeholder('project_id')}::uuid, ${tasks.projectId})`, sql`${placeholder('assignee_id')}::uuid`)})`.as('assignee_member'),
   }).from(tasks).where(eq(tasks.id, placeholder('id'))))
-  const deleteStatement = compile<{ id: string }>((executor) => executor.delete(tasks).where(writeConditions([])).returning({ id: tasks.id }))
+  const deleteStatement = compile<{ id: string }>((executor) => sqlStatement(executor, (value) => sql`
+    with deleted as (${executor.delete(tasks).where(writeConditions([], value)).returning({ id: tasks.id, project_id: tasks.projectId }).getSQL()}),
+    event as (${taskEventInsert('task.deleted', sql`${value('user')}::uuid`, 'deleted')})
+    select id from deleted`))
 
   const listStatements = new Map<string, Statement<TaskRecord>>()
   const updateStatements = new Map<string, Statement<TaskRecord>>()
@@ -230,9 +250,10 @@ export function createTasksRepository ({ compile }: DatabaseHandle) {
       const shape = fields.join()
       let statement = updateStatements.get(shape)
       if (statement === undefined) {
-        const set = setClause(fields)
-        const where = writeConditions(fields)
-        statement = compile<TaskRecord>((executor) => executor.update(tasks).set(set).where(where).returning(taskColumns))
+        statement = compile<TaskRecord>((executor) => sqlStatement(executor, (value) => sql`
+          with updated as (${executor.update(tasks).set(setClause(fields, value)).where(writeConditions(fields, value)).returning(taskColumns).getSQL()}),
+          event as (${taskEventInsert('task.updated', sql`${value('user')}::uuid`, 'updated', fields.includes('project_id') ? leftBehind(value) : undefined)})
+          select * from updated`))
         updateStatements.set(shape, statement)
       }
       const [row] = await statement(writeParameters(userId, patch, { id, versions }), tx)

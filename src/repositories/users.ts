@@ -6,7 +6,7 @@ import { isUniqueViolation } from '../db/errors.js'
 import { problem } from '../errors.js'
 import type { ListRequest, PagedList, Position } from '../lib/paging.js'
 import { type Role, type User, type UserAdminPatch, UserListQuery, type UserSelfPatch } from '../schemas/users.js'
-import { createInbox } from './projects.js'
+import { createInbox, recordAccountDeletion } from './projects.js'
 import { revokeAllRefreshTokens } from './refresh-tokens.js'
 
 /** The one mapper from a users row to the API's User: the password hash stays behind. */
@@ -169,6 +169,7 @@ export function createUsersRepository (db: Database) {
     async delete (id: string): Promise<boolean> {
       return await db.transaction(async (tx) => {
         await assertNotLastAdmin(tx, id)
+        await recordAccountDeletion(tx, id)
         const rows = await tx.delete(users).where(eq(users.id, id)).returning({ id: users.id })
         return rows.length === 1
       })

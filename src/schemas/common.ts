@@ -122,6 +122,7 @@ const statusDescriptions: Record<number, string> = {
   403: 'Authenticated, but the credentials lack the scope or role this operation needs, or your role in the project does not allow it (`ROLE_FORBIDDEN`).',
   404: 'No such resource, or one you may not see (someone else\'s, or in a project you are not a member of).',
   409: 'Conflict with the current state of the resource.',
+  410: 'Gone: the change feed no longer reaches back to `after` (`SYNC_EXPIRED`); list the resources again and poll from the `next_after` of a fresh poll.',
   412: 'The `If-Match` precondition failed: the resource changed since you read it.',
   413: 'The request body is larger than the server accepts.',
   414: 'A path parameter is longer than the server accepts (200 characters).',

@@ -5,6 +5,7 @@ import { ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyList, ApiKeyScope } from './
 import { Health } from './health.js'
 import { PasswordChange, Role, User, UserAdminPatch, UserPage, UserSelfPatch } from './users.js'
 import { Priority, Task, TaskCreate, TaskPage, TaskPatch, TaskReplace } from './tasks.js'
+import { Event, EventPage, EventType } from './events.js'
 import { Member, MemberCreate, MemberPage, MemberPatch, Project, ProjectCreate, ProjectPage, ProjectPatch, ProjectRole } from './projects.js'
 
 /**
@@ -17,6 +18,7 @@ export const sharedSchemas: TSchema[] = [
   ApiKeyCreate, ApiKey, ApiKeyCreated, ApiKeyList,
   Task, TaskCreate, TaskReplace, TaskPatch, TaskPage,
   Project, ProjectCreate, ProjectPatch, ProjectPage, Member, MemberCreate, MemberPatch, MemberPage,
+  Event, EventPage,
 ]
 
 /**
@@ -24,4 +26,4 @@ export const sharedSchemas: TSchema[] = [
  * validate forms with these schemas alone (src/web/forms.ts); the OpenAPI document still declares
  * each once, as `components.schemas`, and refers to it wherever it is used.
  */
-export const namedEnums: TSchema[] = [Priority, ProjectRole, Role, ApiKeyScope]
+export const namedEnums: TSchema[] = [Priority, ProjectRole, Role, ApiKeyScope, EventType]

@@ -498,6 +498,36 @@ export interface paths {
         patch: operations["updateProjectMember"];
         trace?: never;
     };
+    "/v1/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Poll the change feed
+         * @description The changes to tasks, projects and memberships in the projects you are a member of, oldest first, after `after`.
+         *
+         *     Poll again with `after=` the `next_after` of each page: a client that always does never misses an event and never sees one twice,
+         *     however many writers commit at once and in whatever order their transactions finish (an event appears once every transaction
+         *     older than its own has finished, so a long transaction elsewhere can hold the feed back for its duration).
+         *
+         *     You see the events of the projects you are a member of now, and the `project.deleted` and `member.removed` events that concern you.
+         *     When you are added to a project, the `member.added` event about you is your cue to list its tasks: its earlier events are not replayed.
+         *     Events are kept `EVENTS_RETENTION_DAYS` days (30 unless the operator says otherwise): an `after` from before that is a 410 `SYNC_EXPIRED`.
+         *
+         *     **Requires:** scopes `tasks:read`. Access tokens and API keys are accepted.
+         */
+        get: operations["listEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -526,6 +556,12 @@ export interface components {
          * @example tasks:read
          */
         ApiKeyScope: "tasks:read" | "tasks:write";
+        /**
+         * EventType
+         * @description What changed: a task, a project or a membership was created (added), updated or deleted (removed).
+         * @enum {string}
+         */
+        EventType: "task.created" | "task.updated" | "task.deleted" | "project.created" | "project.updated" | "project.deleted" | "member.added" | "member.updated" | "member.removed";
         /**
          * ValidationIssue
          * @example {
@@ -1564,6 +1600,60 @@ export interface components {
              */
             next_cursor: string | null;
         };
+        /**
+         * Event
+         * @description A change to a task, a project or a membership, recorded in the same transaction as the change.
+         */
+        Event: {
+            /**
+             * @description The event's id and its place in the feed (opaque): resume after it with `after=`. Webhook deliveries carry it as `webhook-id`.
+             * @example 7345-1042
+             */
+            id: string;
+            type: components["schemas"]["EventType"];
+            /**
+             * Format: date-time
+             * @description When the change was made: the start of its transaction, RFC 3339 in UTC with microseconds.
+             * @example 2026-11-23T09:30:00.123456Z
+             */
+            occurred_at: string;
+            /**
+             * Format: uuid
+             * @description Who made the change; null when no one did (an account's deletion removes its memberships and its projects).
+             * @example 5f0c6a4e-8a5b-4a53-9a8e-2a8f7f9c1b2d
+             */
+            actor_id: string | null;
+            /**
+             * Format: uuid
+             * @description The project the change happened in (for a project event, the project itself).
+             * @example 5f0c6a4e-8a5b-4a53-9a8e-2a8f7f9c1b2d
+             */
+            project_id: string;
+            /**
+             * @description The resource after the change, as the API returns it: a `Task` for `task.created` and `task.updated`, a `Project` for `project.created` and `project.updated` (its `role` is the actor's), a `Member` for `member.*` (for `member.removed`, the member as they were). For `task.deleted` and `project.deleted`, only `{id}`: the tasks of a deleted project are gone with it, without an event each.
+             * @example {
+             *       "id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+             *       "title": "Buy milk",
+             *       "completed": true
+             *     }
+             */
+            data: {
+                [key: string]: unknown;
+            };
+        };
+        /**
+         * EventPage
+         * @description A page of the change feed.
+         */
+        EventPage: {
+            /** @description Oldest first; fewer than `limit` when you have caught up. */
+            items: components["schemas"]["Event"][];
+            /**
+             * @description Always set: poll again with `after=` this value. It may be past the last item when you have caught up.
+             * @example 7345-1042
+             */
+            next_after: string;
+        };
     };
     responses: never;
     parameters: never;
@@ -1596,6 +1686,7 @@ export type Priority = components['schemas']['Priority'];
 export type ProjectRole = components['schemas']['ProjectRole'];
 export type Role = components['schemas']['Role'];
 export type ApiKeyScope = components['schemas']['ApiKeyScope'];
+export type EventType = components['schemas']['EventType'];
 export type ValidationIssue = components['schemas']['ValidationIssue'];
 export type Problem = components['schemas']['Problem'];
 export type Health = components['schemas']['Health'];
@@ -1626,6 +1717,8 @@ export type Member = components['schemas']['Member'];
 export type MemberCreate = components['schemas']['MemberCreate'];
 export type MemberPatch = components['schemas']['MemberPatch'];
 export type MemberPage = components['schemas']['MemberPage'];
+export type Event = components['schemas']['Event'];
+export type EventPage = components['schemas']['EventPage'];
 export type HeaderXRequestId = components['headers']['X-Request-Id'];
 export type HeaderRateLimitLimit = components['headers']['RateLimit-Limit'];
 export type HeaderRateLimitRemaining = components['headers']['RateLimit-Remaining'];
@@ -6511,6 +6604,137 @@ export interface operations {
             };
             /** @description The request body is not `application/json`. */
             415: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: wait for `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unexpected error; the request id identifies it in the server log. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable or the server is shutting down; retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Any other error, for instance 400 for a request that is not valid HTTP, 408 for one not received in time, 431 for headers larger than the server accepts or 501 for an unknown method. */
+            default: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listEvents: {
+        parameters: {
+            query?: {
+                /** @description Resume after this place: the `next_after` of your previous poll (or an event's `id`). Omitted: from the oldest event kept. Past the retention (`EVENTS_RETENTION_DAYS`) it is a 410 `SYNC_EXPIRED`. */
+                after?: string;
+                /** @description Page size, 1 to 500. */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of events, and where to resume. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventPage"];
+                };
+            };
+            /** @description Bad request: malformed JSON, a schema violation or a bad parameter (see `errors`). */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials. */
+            401: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "www-authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but the credentials lack the scope or role this operation needs, or your role in the project does not allow it (`ROLE_FORBIDDEN`). */
+            403: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "www-authenticate": components["headers"]["WWW-Authenticate"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Gone: the change feed no longer reaches back to `after` (`SYNC_EXPIRED`); list the resources again and poll from the `next_after` of a fresh poll. */
+            410: {
                 headers: {
                     "x-request-id": components["headers"]["X-Request-Id"];
                     "ratelimit-limit": components["headers"]["RateLimit-Limit"];

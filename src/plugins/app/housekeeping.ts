@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import type { Config } from '../../config.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -13,10 +14,10 @@ declare module 'fastify' {
 const INTERVAL_MS = 60 * 60 * 1000
 
 /**
- * Hourly deletion of expired rows (idempotency keys, refresh tokens, web sessions): they are never
+ * Hourly deletion of expired rows (idempotency keys, refresh tokens, web sessions, events past their retention): they are never
  * served, only take space. Every instance runs it; the deletes are idempotent, so that is harmless.
  */
-async function housekeepingPlugin (app: FastifyInstance): Promise<void> {
+async function housekeepingPlugin (app: FastifyInstance, opts: { config: Config }): Promise<void> {
   const jobs = new Map<string, () => Promise<number>>()
   app.decorate('addPurgeJob', (name: string, job: () => Promise<number>) => { jobs.set(name, job) })
   app.decorate('runHousekeeping', async () => {
@@ -35,6 +36,7 @@ async function housekeepingPlugin (app: FastifyInstance): Promise<void> {
 
   app.addPurgeJob('idempotency keys', app.idempotencyKeysRepository.purgeExpired)
   app.addPurgeJob('refresh tokens', app.refreshTokensRepository.purgeExpired)
+  app.addPurgeJob('events', async () => await app.eventsRepository.purgeOlderThan(opts.config.EVENTS_RETENTION_DAYS))
 }
 
 export default fp(housekeepingPlugin, { name: 'housekeeping', dependencies: ['repositories'] })

@@ -7,6 +7,7 @@ import { createApiKeysRepository } from '../../repositories/api-keys.js'
 import { createTasksRepository } from '../../repositories/tasks.js'
 import { createIdempotencyKeysRepository } from '../../repositories/idempotency-keys.js'
 import { createProjectsRepository } from '../../repositories/projects.js'
+import { createEventsRepository } from '../../repositories/events.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -16,6 +17,7 @@ declare module 'fastify' {
     tasksRepository: ReturnType<typeof createTasksRepository>
     idempotencyKeysRepository: ReturnType<typeof createIdempotencyKeysRepository>
     projectsRepository: ReturnType<typeof createProjectsRepository>
+    eventsRepository: ReturnType<typeof createEventsRepository>
   }
 }
 
@@ -27,6 +29,7 @@ async function repositoriesPlugin (app: FastifyInstance, opts: { config: Config 
   app.decorate('tasksRepository', createTasksRepository(app.database))
   app.decorate('idempotencyKeysRepository', createIdempotencyKeysRepository(app.db))
   app.decorate('projectsRepository', createProjectsRepository(app.db))
+  app.decorate('eventsRepository', createEventsRepository(app.database))
 }
 
 export default fp(repositoriesPlugin, { name: 'repositories', dependencies: ['database'] })

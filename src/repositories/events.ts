@@ -1,0 +1,179 @@
+import { type SQL, sql } from 'drizzle-orm'
+import { type Database, type DatabaseHandle, sqlStatement } from '../db/client.js'
+import { type eventType, events } from '../db/schema.js'
+import { rfc3339FromPostgres } from '../db/timestamps.js'
+import { taskOf, type TaskRecord } from './task-query.js'
+
+/**
+ * The change feed: recording an event inside the transaction of its change, and reading the feed
+ * of the projects a user is a member of, in an order later commits can never land behind
+ * (docs/decisions/0028-gap-free-event-feed.md).
+ */
+
+export type EventType = typeof eventType.enumValues[number]
+
+/** An event as the API shows it. */
+export interface FeedEvent {
+  id: string
+  type: EventType
+  occurred_at: string
+  actor_id: string | null
+  project_id: string
+  data: Record<string, unknown>
+}
+
+/** An event of a change made in JS (projects and members), recorded in the change's transaction. */
+export interface NewEvent {
+  type: EventType
+  actorId: string | null
+  projectId: string
+  /** The resource as the API shows it, or {id} for a deletion; `version` is left out. */
+  data: Record<string, unknown>
+  /** Former members the event is about (see the events table). */
+  audience?: string[]
+}
+
+/** The resource without the version its ETag is made of, which the API does not show as a field. */
+export function eventData<R extends { version: number }> (resource: R): Record<string, unknown> {
+  const data: Record<string, unknown> = { ...resource }
+  delete data.version
+  return data
+}
+
+export async function recordEvents (tx: Database, rows: NewEvent[]): Promise<void> {
+  if (rows.length === 0) return
+  await tx.insert(events).values(rows.map((row) => ({
+    type: row.type, actorId: row.actorId, projectId: row.projectId, data: row.data, audience: row.audience ?? null,
+  })))
+}
+
+/**
+ * The INSERT of one event per row of `changed` (a CTE of a task statement that returns the task's
+ * columns under their API names): the task write and its event are one statement. `data` is the
+ * row as the statement returns it, its timestamps finished when the feed is read; for a deletion,
+ * only the id. `audience`, an expression over the row, names former members the event is about.
+ */
+export function taskEventInsert (type: EventType, actor: SQL, changed: string, audience?: SQL): SQL {
+  const table = sql.identifier(changed)
+  const data = type === 'task.deleted' ? sql`jsonb_build_object('id', ${table}.id)` : sql`to_jsonb(${table}) - 'version'`
+  return sql`insert into events (type, actor_id, project_id, data, audience)
+    select ${type}::event_type, ${actor}, ${table}.project_id, ${data}, ${audience ?? sql`null`} from ${table}`
+}
+
+/** A place in the feed: the writing transaction and the order of writing, as `<txid>-<id>` (the Event schema's pattern). */
+export type FeedPosition = readonly [txid: bigint, id: bigint]
+
+export function parseFeedPosition (text: string): FeedPosition {
+  const [txid, id] = text.split('-')
+  return [BigInt(txid!), BigInt(id!)]
+}
+
+const formatFeedPosition = ([txid, id]: FeedPosition) => `${txid}-${id}`
+
+const before = (a: FeedPosition, b: FeedPosition) => a[0] < b[0] || (a[0] === b[0] && a[1] < b[1])
+
+interface FeedRow {
+  txid: string | null
+  id: string | null
+  type: EventType | null
+  occurred_at: string | null
+  actor_id: string | null
+  project_id: string | null
+  data: Record<string, unknown> | string | null
+  horizon: string
+  purged_txid: string | null
+  purged_id: string | null
+}
+
+/** The event's data as the API shows it: a task's timestamps are finished here, as the list does. */
+function dataOf (type: EventType, data: Record<string, unknown>): Record<string, unknown> {
+  if (type === 'task.created' || type === 'task.updated') return taskOf(data as unknown as TaskRecord)
+  return data
+}
+
+export function createEventsRepository ({ compile }: DatabaseHandle) {
+  // A page of the caller's events after a position, with the feed's horizon (the oldest transaction
+  // still running: only events of older ones are final) and the purge mark, in one statement. Each
+  // of the caller's projects gives at most a page (one range scan of events_project_position_idx),
+  // and so do the events about them in projects they have left; those are merged and cut to a page.
+  const pageStatement = compile<FeedRow>((executor) => sqlStatement(executor, (value) => {
+    const after = sql`(${value('after_txid')}::xid8, ${value('after_id')}::bigint)`
+    const limit = sql`${value('limit')}::int`
+    const user = sql`${value('user')}::uuid`
+    return sql`
+      select page.txid::text as txid, page.id::text as id, e.type, replace(e.occurred_at::text, ' ', 'T') as occurred_at,
+        e.actor_id, e.project_id, e.data, h.horizon::text as horizon, h.purged_txid::text as purged_txid, h.purged_id::text as purged_id
+      from (select pg_snapshot_xmin(pg_current_snapshot()) as horizon, p.txid as purged_txid, p.id as purged_id
+            from (select 1) one left join event_purges p on true) h
+      left join lateral (
+        select mine.project_id, mine.txid, mine.id from (
+          select pm.project_id, own.txid, own.id from project_members pm cross join lateral (
+            select ev.txid, ev.id from events ev
+            where ev.project_id = pm.project_id and (ev.txid, ev.id) > ${after} and ev.txid < h.horizon
+            order by ev.txid, ev.id limit ${limit}) own
+          where pm.user_id = ${user}
+          union all
+          (select ev.project_id, ev.txid, ev.id from events ev
+           where ev.audience @> array[${user}] and ev.audience is not null and (ev.txid, ev.id) > ${after} and ev.txid < h.horizon
+             and not exists (select 1 from project_members m where m.project_id = ev.project_id and m.user_id = ${user})
+           order by ev.txid, ev.id limit ${limit})
+        ) mine order by mine.txid, mine.id limit ${limit}
+      ) page on true
+      left join events e on e.project_id = page.project_id and e.txid = page.txid and e.id = page.id
+      order by page.txid, page.id`
+  }))
+
+  const purgeStatement = compile<{ deleted: number }>((executor) => sqlStatement(executor, (value) => sql`
+    with gone as (
+      delete from events where occurred_at < now() - ${value('days')}::int * interval '1 day' returning txid, id
+    ), last as (
+      select txid, id from gone order by txid desc, id desc limit 1
+    ), mark as (
+      insert into event_purges (singleton, txid, id) select true, txid, id from last
+      on conflict (singleton) do update set txid = excluded.txid, id = excluded.id, purged_at = now()
+      where (event_purges.txid, event_purges.id) < (excluded.txid, excluded.id)
+    )
+    select count(*)::int as deleted from gone`))
+
+  return {
+    /**
+     * Up to `limit` events of the caller's projects after `after` (from the oldest kept when
+     * undefined), oldest first, and where to resume. `expired` when events after `after` have been
+     * purged: the caller must resynchronise by listing.
+     */
+    async page (userId: string, after: FeedPosition | undefined, limit: number): Promise<{ items: FeedEvent[], next: string } | { expired: true }> {
+      const from = after ?? [0n, 0n]
+      const rows = await pageStatement({ user: userId, after_txid: from[0].toString(), after_id: from[1].toString(), limit })
+      const first = rows[0]!
+      if (after !== undefined && first.purged_txid !== null && before(after, [BigInt(first.purged_txid), BigInt(first.purged_id!)])) return { expired: true }
+      const items: FeedEvent[] = []
+      let last: FeedPosition = from
+      for (const row of rows) {
+        if (row.id === null) continue
+        last = [BigInt(row.txid!), BigInt(row.id)]
+        const data = typeof row.data === 'string' ? JSON.parse(row.data) as Record<string, unknown> : row.data!
+        items.push({
+          id: formatFeedPosition(last),
+          type: row.type!,
+          occurred_at: rfc3339FromPostgres(row.occurred_at!),
+          actor_id: row.actor_id,
+          project_id: row.project_id!,
+          data: dataOf(row.type!, data),
+        })
+      }
+      // A short page holds every final event there is: the next one can only come from a
+      // transaction at or after the horizon, so resuming there skips nothing.
+      const horizon: FeedPosition = [BigInt(first.horizon), 0n]
+      const next = items.length < limit && before(last, horizon) ? horizon : last
+      return { items, next: formatFeedPosition(next) }
+    },
+
+    /** Deletes the events older than `days` days, marking how far the feed is purged; how many it deleted. */
+    async purgeOlderThan (days: number): Promise<number> {
+      const [row] = await purgeStatement({ days })
+      return row?.deleted ?? 0
+    },
+  }
+}
+
+export type EventsRepository = ReturnType<typeof createEventsRepository>

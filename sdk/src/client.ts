@@ -1,6 +1,6 @@
 import createClient, { type Client } from 'openapi-fetch'
 import { idempotentPosts } from './generated/idempotent-posts.js'
-import type { paths, TokenPair } from './generated/openapi.js'
+import type { Event, paths, TokenPair } from './generated/openapi.js'
 import { ProblemError, toProblem, unwrap } from './problem.js'
 
 /** A bearer session (the refresh token lets the client renew an expired access token) or an API key. */
@@ -48,12 +48,34 @@ export type TasksApi = Client<paths> & {
    * fill a nested collection's path (`items('/v1/projects/{id}/members', {}, { id })`).
    */
   items: <P extends PagedPath>(path: P, query?: PageQuery<P>, pathParams?: PagePathParams<P>) => AsyncGenerator<Page<P>['items'][number], void, undefined>
+  /**
+   * The change feed, polled: every event of your projects after `after` (from the oldest kept when
+   * omitted), each once and in order, then new ones as they come, until `signal` aborts. Keep the id
+   * of the last event you handled to resume from it. A resume point past the feed's retention
+   * throws a ProblemError with code `SYNC_EXPIRED`: list again, then poll without `after`.
+   */
+  events: (options?: EventsOptions) => AsyncGenerator<Event, void, undefined>
+}
+
+export interface EventsOptions {
+  /** Where to resume: an event's id, or a `next_after`. */
+  after?: string
+  /** Events per request, 1 to 500. Default 100. */
+  limit?: number
+  /** How long to wait before polling again once caught up, in ms. Default 1000. */
+  intervalMs?: number
+  /** Ends the iteration (between polls, and during the wait). */
+  signal?: AbortSignal
 }
 
 const retryableStatus = new Set([429, 503])
 
-function sleep (ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
+function sleep (ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => { clearTimeout(timer); resolve() }
+    const timer = setTimeout(() => { signal?.removeEventListener('abort', done); resolve() }, ms)
+    signal?.addEventListener('abort', done, { once: true })
+  })
 }
 
 /** The client: every operation of the API, typed from openapi.json, with the session handled. */
@@ -154,6 +176,20 @@ export function createTasksApi (options: TasksApiOptions): TasksApi {
     } while (cursor !== undefined)
   }
 
+  async function * events (options: EventsOptions = {}): AsyncGenerator<Event, void, undefined> {
+    const limit = options.limit ?? 100
+    let after = options.after
+    while (options.signal?.aborted !== true) {
+      const query = { limit, ...(after === undefined ? {} : { after }) }
+      const { data: page, error, response } = await client.GET('/v1/events', { params: { query }, signal: options.signal })
+      if (page === undefined) throw new ProblemError(toProblem(error, response), response)
+      yield * page.items
+      after = page.next_after
+      // A short page: caught up. next_after may be past the last event, so it is where to resume.
+      if (page.items.length < limit) await sleep(options.intervalMs ?? 1000, options.signal)
+    }
+  }
+
   const api = Object.assign(client, {
     setCredentials,
     async logIn (username: string, password: string): Promise<TokenPair> {
@@ -168,6 +204,7 @@ export function createTasksApi (options: TasksApiOptions): TasksApi {
       setCredentials(undefined)
     },
     items,
+    events,
   })
   // A getter, which Object.assign would have copied as a value.
   Object.defineProperty(api, 'credentials', { get: () => credentials, enumerable: true })

@@ -1,8 +1,8 @@
 /**
  * The Tasks API client: `createTasksApi({ baseUrl, credentials })` gives typed `GET`/`POST`/...
- * for every operation of openapi.json, plus session handling and paging; `unwrap` turns a result
+ * for every operation of openapi.json, plus session handling, paging and the change feed; `unwrap` turns a result
  * into its data or a thrown `ProblemError`.
  */
-export { createTasksApi, type Credentials, type PagedPath, type TasksApi, type TasksApiOptions } from './client.js'
+export { createTasksApi, type Credentials, type EventsOptions, type PagedPath, type TasksApi, type TasksApiOptions } from './client.js'
 export { ProblemError, toProblem, unwrap } from './problem.js'
 export type * from './generated/openapi.js'

@@ -207,3 +207,23 @@ tap.test('with retries, a POST whose response was lost is sent again under the s
   await t.rejects(plain.POST('/v1/tasks', { body: { title: 'No retries' } }), TypeError, 'without retries the failure reaches the caller')
   t.equal(keys.at(-1), '', 'and no key is invented')
 })
+
+tap.test('events() follows the change feed: what happened, then what happens, until aborted', async (t) => {
+  const api = await loggedIn()
+  const project = await unwrap(api.POST('/v1/projects', { body: { name: 'Followed' } }))
+  const first = await unwrap(api.POST('/v1/tasks', { body: { title: 'Before', project_id: project.id } }))
+  const abort = new AbortController()
+  const seen: Array<[string, unknown]> = []
+  const following = (async () => {
+    for await (const event of api.events({ limit: 2, intervalMs: 20, signal: abort.signal })) {
+      seen.push([event.type, event.data.id])
+      if (event.type === 'task.updated') abort.abort()
+    }
+  })()
+  // Written while the iteration waits for news.
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  await unwrap(api.PATCH('/v1/tasks/{id}', { params: { path: { id: first.id } }, body: { completed: true } }))
+  await following
+  t.same(seen, [['project.created', seen[0]![1]], ['project.created', project.id], ['task.created', first.id], ['task.updated', first.id]], 'the Inbox, the history, then the news, in order')
+  t.ok(abort.signal.aborted)
+})

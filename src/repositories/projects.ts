@@ -83,8 +83,8 @@ const viewOf = async (executor: Database, userId: string, projectId: string) => 
 
 /**
  * The events of an account's deletion, recorded before it (its projects and memberships then go by
- * cascade): each project it owns is deleted for its other members, and it leaves every other
- * project. No one is the actor: the account is gone.
+ * cascade): each project it owns is deleted for its other members, it leaves every other project,
+ * and the tasks assigned to it there are unassigned. No one is the actor: the account is gone.
  */
 export async function recordAccountDeletion (tx: Database, userId: string): Promise<void> {
   const owned = await tx.select({ id: projects.id, members: sql<string[]>`array(select m.user_id from project_members m where m.project_id = ${projects.id})` })
@@ -96,6 +96,19 @@ export async function recordAccountDeletion (tx: Database, userId: string): Prom
     ...owned.map((project) => ({ type: 'project.deleted' as const, actorId: null, projectId: project.id, data: { id: project.id }, audience: project.members })),
     ...memberships.map(({ project_id: projectId, ...row }) => ({ type: 'member.removed' as const, actorId: null, projectId, data: eventData(memberOf(row)) })),
   ])
+  // Its assignments in the projects that stay are cleared here, as a removal clears them, rather
+  // than silently by the foreign key: each task's version moves and its members hear of it.
+  await unassign(tx, and(eq(tasks.assigneeId, userId), sql`${tasks.projectId} not in (select p.id from projects p where p.owner_id = ${userId})`)!, null)
+}
+
+/** Clears the assignee of the tasks `which` selects, each a write with its task.updated event. */
+async function unassign (tx: Database, which: SQL, actorId: string | null): Promise<void> {
+  const cleared = tx.update(tasks).set({
+    assigneeId: null,
+    version: sql`${tasks.version} + 1`,
+    updatedAt: sql`greatest(now(), ${tasks.updatedAt} + interval '1 microsecond')`,
+  }).where(which).returning(taskColumns)
+  await tx.execute(sql`with updated as (${cleared.getSQL()}) ${taskEventInsert('task.updated', sql`${actorId}::uuid`, 'updated')}`)
 }
 
 /**
@@ -301,12 +314,7 @@ export function createProjectsRepository (db: Database) {
         requireVersion(versions, target.version, 'member')
         await tx.delete(projectMembers).where(and(eq(projectMembers.projectId, projectId), eq(projectMembers.userId, memberId)))
         await recordEvents(tx, [{ type: 'member.removed', actorId: userId, projectId, data: eventData(target), audience: [memberId] }])
-        const unassign = tx.update(tasks).set({
-          assigneeId: null,
-          version: sql`${tasks.version} + 1`,
-          updatedAt: sql`greatest(now(), ${tasks.updatedAt} + interval '1 microsecond')`,
-        }).where(and(eq(tasks.assigneeId, memberId), eq(tasks.projectId, projectId))).returning(taskColumns)
-        await tx.execute(sql`with updated as (${unassign.getSQL()}) ${taskEventInsert('task.updated', sql`${userId}::uuid`, 'updated')}`)
+        await unassign(tx, and(eq(tasks.assigneeId, memberId), eq(tasks.projectId, projectId))!, userId)
       })
     },
   }

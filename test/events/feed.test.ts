@@ -149,17 +149,22 @@ tap.test('who sees which events', async (t) => {
   t.same(summary((await drain(app, outsider, outsiderStart, 1)).events), ['marker'], 'an outsider sees nothing of it')
 })
 
-tap.test('an account\'s deletion reaches the members of its projects and of the projects it was in', async (t) => {
+tap.test('an account\'s deletion reaches the members of its projects and of the projects it was in, and unassigns its tasks there', async (t) => {
   const app = await build(t)
   const [leaving, other] = [await createUser(app, 'leaving'), await createUser(app, 'other')]
   const theirs = json<{ id: string }>(await injectAs(app, leaving, { method: 'POST', url: '/v1/projects', payload: { name: 'Theirs' } }))
   const mine = json<{ id: string }>(await injectAs(app, other, { method: 'POST', url: '/v1/projects', payload: { name: 'Mine' } }))
   await injectAs(app, leaving, { method: 'POST', url: `/v1/projects/${theirs.id}/members`, payload: { username: other.username, role: 'editor' } })
   await injectAs(app, other, { method: 'POST', url: `/v1/projects/${mine.id}/members`, payload: { username: leaving.username, role: 'editor' } })
-  const { next } = await drain(app, other, undefined, 4)
+  const assigned = json<{ id: string }>(await injectAs(app, other, { method: 'POST', url: '/v1/tasks', payload: { title: 'Theirs to do', project_id: mine.id, assignee_id: leaving.id } }))
+  // Six events: their Inbox, both projects' creations, the two joinings and the task.
+  const { next } = await drain(app, other, undefined, 6)
   t.equal((await injectAs(app, leaving, { method: 'DELETE', url: '/v1/users/me' })).statusCode, 204)
-  const { events } = await drain(app, other, next, 2)
-  t.same(events.map((e) => [e.type, e.project_id, e.actor_id]).sort(), [['member.removed', mine.id, null], ['project.deleted', theirs.id, null]].sort())
+  const { events } = await drain(app, other, next, 3)
+  t.same(events.map((e) => [e.type, e.project_id, e.actor_id]).sort(), [['member.removed', mine.id, null], ['project.deleted', theirs.id, null], ['task.updated', mine.id, null]].sort())
+  const unassigned = json<Record<string, unknown>>(await injectAs(app, other, { method: 'GET', url: `/v1/tasks/${assigned.id}` }))
+  t.same(events.find((e) => e.type === 'task.updated')!.data, unassigned, 'its assignment is cleared as a change of the task')
+  t.equal(unassigned.assignee_id, null)
 })
 
 tap.test('paging: next_after is always set, and a caught-up poll resumes where it is', async (t) => {
@@ -209,7 +214,8 @@ tap.test('moving a task tells the members it leaves behind', async (t) => {
   const to = json<{ id: string }>(await injectAs(app, owner, { method: 'POST', url: '/v1/projects', payload: { name: 'To' } }))
   await injectAs(app, owner, { method: 'POST', url: `/v1/projects/${from.id}/members`, payload: { username: behind.username, role: 'viewer' } })
   const task = json<{ id: string }>(await injectAs(app, owner, { method: 'POST', url: '/v1/tasks', payload: { title: 'Travelling', project_id: from.id } }))
-  const { next } = await drain(app, behind, undefined, 3)
+  // Their Inbox, the creation of From (they are a member now), their joining and the task.
+  const { next } = await drain(app, behind, undefined, 4)
   const moved = json<Record<string, unknown>>(await injectAs(app, owner, { method: 'PATCH', url: `/v1/tasks/${task.id}`, payload: { project_id: to.id }, headers: { 'content-type': 'application/merge-patch+json' } }))
   await injectAs(app, owner, { method: 'PATCH', url: `/v1/tasks/${task.id}`, payload: { title: 'Arrived' }, headers: { 'content-type': 'application/merge-patch+json' } })
   await marker(app, behind)

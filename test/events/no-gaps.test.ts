@@ -27,7 +27,6 @@ if (databaseKind !== 'postgres') {
       /** Committed task ids, in the order their transactions committed. */
       const commitOrder: string[] = []
       const positionOf = new Map<string, FeedPosition>()
-      let writing = true
 
       const writer = async (w: number) => {
         for (let i = 0; i < WRITES_PER_WRITER; i++) {
@@ -45,27 +44,36 @@ if (databaseKind !== 'postgres') {
         }
       }
 
+      // The reader stops at a marker written after every writer has finished: its transaction is
+      // younger than all of theirs, so once it shows, every one of their events could have too
+      // (the horizon also waits for transactions of other tests on the same server).
       const seen: string[] = []
       const reader = async () => {
+        const deadline = Date.now() + 60_000
         for (;;) {
-          const last = !writing
           const page = await app.eventsRepository.page(user.id, parseFeedPosition(after), 7)
           if ('expired' in page) throw new Error('expired')
+          after = page.next
+          let marked = false
           for (const event of page.items) {
+            if (event.type !== 'task.created') continue
+            if (event.data.title === 'marker') {
+              marked = true
+              continue
+            }
             seen.push(event.id)
             const id = event.data.id as string
             committed.set(id, (committed.get(id) ?? 0) + 1)
             positionOf.set(id, parseFeedPosition(event.id))
           }
-          after = page.next
-          if (last && page.items.length < 7) return
+          if (marked || Date.now() > deadline) return
           await sleep(1)
         }
       }
 
       const reading = reader()
       await Promise.all(Array.from({ length: WRITERS }, async (_, w) => await writer(w)))
-      writing = false
+      await app.tasksRepository.create(user.id, { project_id: null, assignee_id: null, title: 'marker', description: null, priority: 'low', due_at: null, tags: [], completed: false })
       await reading
 
       const counts = [...committed.values()]

@@ -16,7 +16,8 @@
  * Comparing builds: `--against DIR --against-database URL` also starts another checkout's bundle
  * (built there with `npm run build`) on its own database (seeded there by a run of its own
  * `npm run bench`), and `--rounds R` runs every scenario R times on each server in turn (in the
- * opposite order every other round), so that both see the same drift of the machine; the table gives medians and the ratio per scenario.
+ * opposite order every other round), so that both see the same drift of the machine; the table
+ * gives medians and the ratio per scenario.
  * `--keep-data` skips seeding: the database holds what an earlier run seeded.
  */
 import { spawn, execFileSync } from 'node:child_process'

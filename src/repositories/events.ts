@@ -1,7 +1,8 @@
 import { type SQL, sql } from 'drizzle-orm'
 import { type Database, type DatabaseHandle, sqlStatement } from '../db/client.js'
-import { type eventType, events } from '../db/schema.js'
+import { events } from '../db/schema.js'
 import { rfc3339FromPostgres } from '../db/timestamps.js'
+import type { Event, EventType } from '../schemas/events.js'
 import { taskOf, type TaskRecord } from './task-query.js'
 
 /**
@@ -9,18 +10,6 @@ import { taskOf, type TaskRecord } from './task-query.js'
  * of the projects a user is a member of, in an order later commits can never land behind
  * (docs/decisions/0028-gap-free-event-feed.md).
  */
-
-export type EventType = typeof eventType.enumValues[number]
-
-/** An event as the API shows it. */
-export interface FeedEvent {
-  id: string
-  type: EventType
-  occurred_at: string
-  actor_id: string | null
-  project_id: string
-  data: Record<string, unknown>
-}
 
 /** An event of a change made in JS (projects and members), recorded in the change's transaction. */
 export interface NewEvent {
@@ -79,7 +68,7 @@ interface FeedRow {
   occurred_at: string | null
   actor_id: string | null
   project_id: string | null
-  data: Record<string, unknown> | string | null
+  data: Record<string, unknown> | null
   horizon: string
   purged_txid: string | null
   purged_id: string | null
@@ -141,17 +130,17 @@ export function createEventsRepository ({ compile }: DatabaseHandle) {
      * undefined), oldest first, and where to resume. `expired` when events after `after` have been
      * purged: the caller must resynchronise by listing.
      */
-    async page (userId: string, after: FeedPosition | undefined, limit: number): Promise<{ items: FeedEvent[], next: string } | { expired: true }> {
+    async page (userId: string, after: FeedPosition | undefined, limit: number): Promise<{ items: Event[], next: string } | { expired: true }> {
       const from = after ?? [0n, 0n]
       const rows = await pageStatement({ user: userId, after_txid: from[0].toString(), after_id: from[1].toString(), limit })
       const first = rows[0]!
       if (after !== undefined && first.purged_txid !== null && before(after, [BigInt(first.purged_txid), BigInt(first.purged_id!)])) return { expired: true }
-      const items: FeedEvent[] = []
+      const items: Event[] = []
       let last: FeedPosition = from
       for (const row of rows) {
         if (row.id === null) continue
         last = [BigInt(row.txid!), BigInt(row.id)]
-        const data = typeof row.data === 'string' ? JSON.parse(row.data) as Record<string, unknown> : row.data!
+        const data = row.data!
         items.push({
           id: formatFeedPosition(last),
           type: row.type!,

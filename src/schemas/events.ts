@@ -37,7 +37,8 @@ export const Event = Type.Object({
   title: 'Event',
   description: 'A change to a task, a project or a membership, recorded in the same transaction as the change.',
 })
-export type Event = Static<typeof Event>
+/** `data` is any of the resources, so its fields are read as unknown. */
+export type Event = Omit<Static<typeof Event>, 'data'> & { data: Record<string, unknown> }
 
 export const EventPage = Type.Object({
   items: Type.Array(Type.Ref(Event), { description: 'Oldest first; fewer than `limit` when you have caught up.' }),

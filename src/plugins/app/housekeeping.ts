@@ -14,8 +14,9 @@ declare module 'fastify' {
 const INTERVAL_MS = 60 * 60 * 1000
 
 /**
- * Hourly deletion of expired rows (idempotency keys, refresh tokens, web sessions, events past their retention): they are never
- * served, only take space. Every instance runs it; the deletes are idempotent, so that is harmless.
+ * Hourly deletion of expired rows (idempotency keys, refresh tokens, web sessions, events past their
+ * retention): they are never served, only take space. Every instance runs it; the deletes are
+ * idempotent, so that is harmless.
  */
 async function housekeepingPlugin (app: FastifyInstance, opts: { config: Config }): Promise<void> {
   const jobs = new Map<string, () => Promise<number>>()

@@ -7,6 +7,7 @@ import { jsonResponse, problemResponses } from '../../schemas/common.js'
 import { EventListQuery, EventPage } from '../../schemas/events.js'
 
 const read = { auth: { scopes: ['tasks:read' as const] } }
+const defaultLimit = EventListQuery.properties.limit.default as number
 
 const eventsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const events = app.eventsRepository
@@ -36,7 +37,7 @@ const eventsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (request) => {
     const after = request.query.after === undefined ? undefined : parseFeedPosition(request.query.after)
-    const page = await events.page(request.auth!.userId, after, request.query.limit ?? 100)
+    const page = await events.page(request.auth!.userId, after, request.query.limit ?? defaultLimit)
     if ('expired' in page) throw problem('SYNC_EXPIRED', 'Events after this position have been purged: list your tasks and projects again, then poll without `after`.')
     return { items: page.items, next_after: page.next }
   })

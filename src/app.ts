@@ -37,6 +37,8 @@ import tasksRoutes from './routes/tasks/index.js'
 import projectsRoutes from './routes/projects/index.js'
 import eventsRoutes from './routes/events/index.js'
 import housekeeping from './plugins/app/housekeeping.js'
+import feedSignal from './plugins/app/feed-signal.js'
+import eventStreams from './plugins/app/event-streams.js'
 import webPages from './web/plugin.js'
 
 declare module 'fastify' {
@@ -162,6 +164,8 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   await app.register(metrics, { config })
   await app.register(underPressure, { config })
   await app.register(housekeeping, { config })
+  await app.register(feedSignal, { config })
+  await app.register(eventStreams, { config })
 
   await app.register(healthRoutes, { prefix: '/health' })
   await app.register(authRoutes, { prefix: '/v1/auth', config })
@@ -169,7 +173,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   await app.register(apiKeysRoutes, { prefix: '/v1/api-keys' })
   await app.register(tasksRoutes, { prefix: '/v1/tasks' })
   await app.register(projectsRoutes, { prefix: '/v1/projects' })
-  await app.register(eventsRoutes, { prefix: '/v1/events' })
+  await app.register(eventsRoutes, { prefix: '/v1/events', config })
   await app.register(webPages, { prefix: '/app', config })
 
   return app

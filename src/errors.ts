@@ -28,6 +28,7 @@ const catalogue = {
   API_KEY_NOT_FOUND: [404, 'API key not found'],
   PROJECT_NOT_FOUND: [404, 'Project not found'],
   MEMBER_NOT_FOUND: [404, 'Member not found'],
+  NOT_ACCEPTABLE: [406, 'Not acceptable'],
   REQUEST_TIMEOUT: [408, 'Request timeout'],
   USERNAME_TAKEN: [409, 'Username already taken'],
   IDEMPOTENCY_IN_FLIGHT: [409, 'Request with this Idempotency-Key is still in progress'],

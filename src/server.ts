@@ -25,7 +25,7 @@ async function main (): Promise<void> {
 
   const connections = trackConnections(app.server)
   // On SIGTERM/SIGINT: report not-ready and answer with `Connection: close`; give load balancers
-  // SHUTDOWN_DRAIN_MS to notice; stop accepting connections; answer every request already read and
+  // SHUTDOWN_DRAIN_MS to notice; stop accepting connections; end the event streams; answer every request already read and
   // close the connections; close the pool. Connections still busy after SHUTDOWN_TIMEOUT_MS are cut
   // off; if closing hangs past that, close-with-grace exits 1.
   const closingMs = 5_000
@@ -38,6 +38,8 @@ async function main (): Promise<void> {
     }
     await connections.stopListening()
     app.shuttingDown = true
+    // Streams never end by themselves: ended here, their clients reconnect to another instance.
+    app.eventStreams.endAll()
     const { idleClosed, remaining } = await connections.drain(config.SHUTDOWN_TIMEOUT_MS)
     app.log.info({ idle_closed: idleClosed, cut_off: remaining }, 'connections closed')
     app.server.closeAllConnections()

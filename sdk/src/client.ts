@@ -1,3 +1,4 @@
+import { EventSourceParserStream } from 'eventsource-parser/stream'
 import createClient, { type Client } from 'openapi-fetch'
 import { idempotentPosts } from './generated/idempotent-posts.js'
 import type { Event, paths, TokenPair } from './generated/openapi.js'
@@ -49,10 +50,12 @@ export type TasksApi = Client<paths> & {
    */
   items: <P extends PagedPath>(path: P, query?: PageQuery<P>, pathParams?: PagePathParams<P>) => AsyncGenerator<Page<P>['items'][number], void, undefined>
   /**
-   * The change feed, polled: every event of your projects after `after` (from the oldest kept when
-   * omitted), each once and in order, then new ones as they come, until `signal` aborts. Keep the id
-   * of the last event you handled to resume from it. A resume point past the feed's retention
-   * throws a ProblemError with code `SYNC_EXPIRED`: list again, then poll without `after`.
+   * The change feed: every event of your projects after `after` (from the oldest kept when omitted;
+   * from now with `stream`), each once and in order, then new ones as they come, until `signal`
+   * aborts. It polls, or with `stream: true` follows the live stream, reconnecting after the last
+   * event whenever the server ends it. Keep the id of the last event you handled to resume from it.
+   * A resume point past the feed's retention throws a ProblemError with code `SYNC_EXPIRED`: list
+   * again, then start without `after`.
    */
   events: (options?: EventsOptions) => AsyncGenerator<Event, void, undefined>
 }
@@ -64,8 +67,10 @@ export interface EventsOptions {
   limit?: number
   /** How long to wait before polling again once caught up, in ms. Default 1000. */
   intervalMs?: number
-  /** Ends the iteration (between polls, and during the wait). */
+  /** Ends the iteration (between polls, during the wait, and while a stream is open). */
   signal?: AbortSignal
+  /** Follow `GET /v1/events/stream` instead of polling: events as they happen. */
+  stream?: boolean
 }
 
 const retryableStatus = new Set([429, 503])
@@ -177,6 +182,10 @@ export function createTasksApi (options: TasksApiOptions): TasksApi {
   }
 
   async function * events (options: EventsOptions = {}): AsyncGenerator<Event, void, undefined> {
+    if (options.stream === true) {
+      yield * streamedEvents(options)
+      return
+    }
     const limit = options.limit ?? 100
     let after = options.after
     while (options.signal?.aborted !== true) {
@@ -187,6 +196,43 @@ export function createTasksApi (options: TasksApiOptions): TasksApi {
       after = page.next_after
       // A short page: caught up. next_after may be past the last event, so it is where to resume.
       if (page.items.length < limit) await sleep(options.intervalMs ?? 1000, options.signal)
+    }
+  }
+
+  /** The live stream, reopened after the last event received whenever it ends. */
+  async function * streamedEvents (options: EventsOptions): AsyncGenerator<Event, void, undefined> {
+    let after = options.after
+    let retryMs = 2000
+    while (options.signal?.aborted !== true) {
+      const { data: body, error, response } = await client.GET('/v1/events/stream', {
+        params: { query: after === undefined ? {} : { after } },
+        headers: { accept: 'text/event-stream' },
+        parseAs: 'stream',
+        signal: options.signal,
+      }).catch((err: unknown) => {
+        if (options.signal?.aborted === true) return { data: undefined, error: undefined, response: undefined }
+        throw err
+      })
+      if (response === undefined) return
+      if (body === undefined || body === null) throw new ProblemError(toProblem(error, response), response)
+      const reader = body
+        .pipeThrough(new TextDecoderStream())
+        .pipeThrough(new EventSourceParserStream({ onRetry: (ms) => { retryMs = ms } }))
+        .getReader()
+      try {
+        for (;;) {
+          const { done, value } = await reader.read()
+          if (done) break
+          const event = JSON.parse(value.data) as Event
+          after = event.id
+          yield event
+        }
+      } catch {
+        // A broken connection: reconnect after the last event, as when the server ends the stream.
+      } finally {
+        await reader.cancel().catch(() => {})
+      }
+      await sleep(retryMs, options.signal)
     }
   }
 

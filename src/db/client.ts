@@ -47,6 +47,14 @@ export interface DatabaseHandle {
   poolStats: () => Promise<Record<string, number>>
   /** The most connections this handle opens at once: the pool's maximum, 1 for the embedded database. */
   poolMax: number
+  /**
+   * Subscribes to PostgreSQL notifications on `channel`: `onNotify` runs for each, `onListen` each
+   * time the listening session starts or restarts (notifications sent while it was down are lost).
+   * Returns the unsubscription.
+   */
+  listen: (channel: string, onNotify: () => void, onListen: () => void) => Promise<() => Promise<void>>
+  /** Sends a notification on `channel` to every session listening to it, on any instance. */
+  notify: (channel: string) => Promise<void>
   close: () => Promise<void>
 }
 
@@ -83,6 +91,8 @@ export interface PostgresOptions {
   connectTimeoutMs?: number
   /** Default: the configuration's (DB_ACQUIRE_TIMEOUT_MS). */
   acquireTimeoutMs?: number
+  /** Where LISTEN connects, when `url` goes through a pooler that keeps no sessions. Default: `url`. */
+  listenUrl?: string
 }
 
 /** The longest wait between reconnection attempts, so service resumes soon after the database. */
@@ -149,6 +159,7 @@ export async function openPostgres (options: PostgresOptions): Promise<DatabaseH
     },
   })
   boundAcquisition(client, options.acquireTimeoutMs ?? ConfigSchema.properties.DB_ACQUIRE_TIMEOUT_MS.default)
+  let listenerClient: Sql | undefined
   const db = drizzle({ client, schema }) as unknown as Database
   return {
     db,
@@ -164,7 +175,17 @@ export async function openPostgres (options: PostgresOptions): Promise<DatabaseH
       return Object.fromEntries(rows.map((r) => [r.state, r.n]))
     },
     poolMax: options.poolMax,
-    close: async () => { await client.end({ timeout: 5 }) },
+    listen: async (channel, onNotify, onListen) => {
+      // postgres.js listens on a connection of its own, outside the pool, and reconnects it.
+      const listener = options.listenUrl === undefined ? client : listenerClient ??= postgres(options.listenUrl, { max: 1, backoff: reconnectDelay, onnotice: () => {} })
+      const { unlisten } = await listener.listen(channel, onNotify, onListen)
+      return unlisten
+    },
+    notify: async (channel) => { await client.unsafe('select pg_notify($1, \'\')', [channel]) },
+    close: async () => {
+      await listenerClient?.end({ timeout: 5 })
+      await client.end({ timeout: 5 })
+    },
   }
 }
 
@@ -193,6 +214,12 @@ export async function openPglite (dataDir?: string): Promise<DatabaseHandle & { 
     ping: async () => { await db.execute(sql`select 1`) },
     poolStats: async () => busy() > 0 ? { active: 1, idle: 0 } : { active: 0, idle: 1 },
     poolMax: 1,
+    listen: async (channel, onNotify, onListen) => {
+      const unlisten = await client.listen(channel, onNotify)
+      onListen()
+      return unlisten
+    },
+    notify: async (channel) => { await client.query('select pg_notify($1, \'\')', [channel]) },
     close: async () => {
       if (!client.closed) await client.close()
       await releaseLock()

@@ -15,6 +15,7 @@ export async function openConfiguredDatabase (config: Config): Promise<DatabaseH
       statementTimeoutMs: config.DB_STATEMENT_TIMEOUT_MS,
       connectTimeoutMs: config.DB_CONNECT_TIMEOUT_MS,
       acquireTimeoutMs: config.DB_ACQUIRE_TIMEOUT_MS,
+      ...(config.DATABASE_LISTEN_URL !== undefined ? { listenUrl: config.DATABASE_LISTEN_URL } : {}),
     })
   }
   const handle = await openPglite(config.DATA_DIR)

@@ -169,7 +169,7 @@ const xid8 = customType<{ data: string, driverData: string }>({ dataType: () => 
 export const events = pgTable('events', {
   // Orders the events of one transaction; across transactions `txid` comes first, so each session
   // may take its ids from a cache of its own. No primary key: events are found by their place,
-  // through events_project_position_idx, and an index less is a write less for every change.
+  // per project (the feed) or across all (the live streams), and an index less is a write less.
   id: bigint('id', { mode: 'number' }).notNull().generatedAlwaysAsIdentity({ cache: 64 }),
   txid: xid8('txid').notNull().default(sql`pg_current_xact_id()`),
   type: eventType('type').notNull(),
@@ -187,6 +187,8 @@ export const events = pgTable('events', {
   data: jsonb('data').notNull(),
 }, (t) => [
   index('events_project_position_idx').on(t.projectId, t.txid, t.id),
+  // The live streams' one reader per instance follows every event after its place.
+  index('events_position_idx').on(t.txid, t.id),
   index('events_audience_idx').using('gin', t.audience).where(sql`${t.audience} is not null`),
   index('events_occurred_at_idx').using('brin', t.occurredAt),
 ])

@@ -57,11 +57,13 @@ export function parseFeedPosition (text: string): FeedPosition {
   return [BigInt(txid!), BigInt(id!)]
 }
 
-const formatFeedPosition = ([txid, id]: FeedPosition) => `${txid}-${id}`
+export const formatFeedPosition = ([txid, id]: FeedPosition) => `${txid}-${id}`
 
-const before = (a: FeedPosition, b: FeedPosition) => a[0] < b[0] || (a[0] === b[0] && a[1] < b[1])
+/** Whether `a` comes before `b` in the feed. */
+export const before = (a: FeedPosition, b: FeedPosition) => a[0] < b[0] || (a[0] === b[0] && a[1] < b[1])
 
 interface FeedRow {
+  /** Null in the one row of a page without events. */
   txid: string | null
   id: string | null
   type: EventType | null
@@ -78,6 +80,41 @@ interface FeedRow {
 function dataOf (type: EventType, data: Record<string, unknown>): Record<string, unknown> {
   if (type === 'task.created' || type === 'task.updated') return taskOf(data as unknown as TaskRecord)
   return data
+}
+
+/**
+ * The events of a page's rows, with their positions, and where the next page starts. A short page
+ * holds every final event there is: the next one can only come from a transaction at or after the
+ * horizon, so resuming there skips nothing.
+ */
+function eventsOf<R extends FeedRow> (rows: R[], from: FeedPosition, limit: number): { events: Array<{ event: Event, position: FeedPosition, row: R }>, next: FeedPosition } {
+  const events: Array<{ event: Event, position: FeedPosition, row: R }> = []
+  let last = from
+  for (const row of rows) {
+    if (row.id === null) continue
+    last = [BigInt(row.txid!), BigInt(row.id)]
+    events.push({
+      position: last,
+      row,
+      event: {
+        id: formatFeedPosition(last),
+        type: row.type!,
+        occurred_at: rfc3339FromPostgres(row.occurred_at!),
+        actor_id: row.actor_id,
+        project_id: row.project_id!,
+        data: dataOf(row.type!, row.data!),
+      },
+    })
+  }
+  const horizon: FeedPosition = [BigInt(rows[0]!.horizon), 0n]
+  return { events, next: events.length < limit && before(last, horizon) ? horizon : last }
+}
+
+/** An event of the whole feed, with the users among those asked about who may see it now. */
+export interface FeedEvent {
+  event: Event
+  position: FeedPosition
+  recipients: string[]
 }
 
 export function createEventsRepository ({ compile }: DatabaseHandle) {
@@ -112,6 +149,27 @@ export function createEventsRepository ({ compile }: DatabaseHandle) {
       order by page.txid, page.id`
   }))
 
+  // The next events of the whole feed, for the live streams' reader, each with those of `users` who
+  // may see it now: the project's members and the former members it is about, as in `page`.
+  const followStatement = compile<FeedRow & { recipients: string[] | null }>((executor) => sqlStatement(executor, (value) => {
+    const users = sql`${value('users')}::uuid[]`
+    return sql`
+      select ev.txid::text as txid, ev.id::text as id, ev.type, replace(ev.occurred_at::text, ' ', 'T') as occurred_at,
+        ev.actor_id, ev.project_id, ev.data, h.horizon::text as horizon, null as purged_txid, null as purged_id,
+        array(select m.user_id from project_members m where m.project_id = ev.project_id and m.user_id = any(${users})
+              union select a from unnest(ev.audience) a where a = any(${users})) as recipients
+      from (select pg_snapshot_xmin(pg_current_snapshot()) as horizon) h
+      left join lateral (
+        select * from events e
+        where (e.txid, e.id) > (${value('after_txid')}::xid8, ${value('after_id')}::bigint) and e.txid < h.horizon
+        order by e.txid, e.id limit ${value('limit')}::int
+      ) ev on true
+      order by ev.txid, ev.id`
+  }))
+
+  const startStatement = compile<{ horizon: string }>((executor) => sqlStatement(executor, () => sql`
+    select pg_snapshot_xmin(pg_current_snapshot())::text as horizon`))
+
   const purgeStatement = compile<{ deleted: number }>((executor) => sqlStatement(executor, (value) => sql`
     with gone as (
       delete from events where occurred_at < now() - ${value('days')}::int * interval '1 day' returning txid, id
@@ -130,31 +188,29 @@ export function createEventsRepository ({ compile }: DatabaseHandle) {
      * undefined), oldest first, and where to resume. `expired` when events after `after` have been
      * purged: the caller must resynchronise by listing.
      */
-    async page (userId: string, after: FeedPosition | undefined, limit: number): Promise<{ items: Event[], next: string } | { expired: true }> {
+    async page (userId: string, after: FeedPosition | undefined, limit: number): Promise<{ items: Event[], next: FeedPosition } | { expired: true }> {
       const from = after ?? [0n, 0n]
       const rows = await pageStatement({ user: userId, after_txid: from[0].toString(), after_id: from[1].toString(), limit })
       const first = rows[0]!
       if (after !== undefined && first.purged_txid !== null && before(after, [BigInt(first.purged_txid), BigInt(first.purged_id!)])) return { expired: true }
-      const items: Event[] = []
-      let last: FeedPosition = from
-      for (const row of rows) {
-        if (row.id === null) continue
-        last = [BigInt(row.txid!), BigInt(row.id)]
-        const data = row.data!
-        items.push({
-          id: formatFeedPosition(last),
-          type: row.type!,
-          occurred_at: rfc3339FromPostgres(row.occurred_at!),
-          actor_id: row.actor_id,
-          project_id: row.project_id!,
-          data: dataOf(row.type!, data),
-        })
-      }
-      // A short page holds every final event there is: the next one can only come from a
-      // transaction at or after the horizon, so resuming there skips nothing.
-      const horizon: FeedPosition = [BigInt(first.horizon), 0n]
-      const next = items.length < limit && before(last, horizon) ? horizon : last
-      return { items, next: formatFeedPosition(next) }
+      const { events: items, next } = eventsOf(rows, from, limit)
+      return { items: items.map(({ event }) => event), next }
+    },
+
+    /** Where the feed ends now: a reader starting here sees every event committed from now on. */
+    async end (): Promise<FeedPosition> {
+      const [row] = await startStatement({})
+      return [BigInt(row!.horizon), 0n]
+    },
+
+    /**
+     * Up to `limit` events of every project after `after`, oldest first, each with those of `users`
+     * who may see it, and where to resume.
+     */
+    async follow (after: FeedPosition, users: string[], limit: number): Promise<{ events: FeedEvent[], next: FeedPosition }> {
+      const rows = await followStatement({ after_txid: after[0].toString(), after_id: after[1].toString(), users, limit })
+      const { events, next } = eventsOf(rows, after, limit)
+      return { events: events.map(({ event, position, row }) => ({ event, position, recipients: row.recipients ?? [] })), next }
     },
 
     /** Deletes the events older than `days` days, marking how far the feed is purged; how many it deleted. */

@@ -111,6 +111,11 @@ export function jsonResponse (description: string, schema: TSchema, ...headers: 
   return { description, headers: headersOf(['X-Request-Id', ...headers]), content: { 'application/json': { schema } } }
 }
 
+/** A success response that streams: a body of `mediaType` that never ends on its own (server-sent events). */
+export function streamResponse (description: string, mediaType: string, schema: TSchema) {
+  return { description, headers: headersOf(['X-Request-Id']), content: { [mediaType]: { schema } } }
+}
+
 /** An empty response (204, 304): documented with its description and headers only. */
 export function noContent (description: string, ...headers: ResponseHeader[]) {
   return { ...Type.Null({ description }), headers: headersOf(['X-Request-Id', ...headers]) }
@@ -126,6 +131,7 @@ const statusDescriptions: Record<number, string> = {
   412: 'The `If-Match` precondition failed: the resource changed since you read it.',
   413: 'The request body is larger than the server accepts.',
   414: 'A path parameter is longer than the server accepts (200 characters).',
+  406: 'The `Accept` header refuses every media type this operation answers with.',
   415: 'The request body is not `application/json`.',
   422: 'Well-formed, but refers to something unusable: an `Idempotency-Key` used with another request, an unknown username, an assignee who is not a member of the project.',
   429: 'Rate limited: wait for `Retry-After` seconds.',

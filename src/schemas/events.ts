@@ -9,7 +9,7 @@ export const EventType = StringEnum(eventType.enumValues, {
 })
 export type EventType = Static<typeof EventType>
 
-const FeedPosition = Type.String({
+export const FeedPosition = Type.String({
   pattern: '^[0-9]{1,20}-[0-9]{1,19}$',
   maxLength: 41,
   description: 'A place in the feed: opaque, compared only by the server. Events are ordered by it, not by `occurred_at`.',
@@ -54,3 +54,20 @@ export const EventListQuery = Type.Object({
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100, description: 'Page size, 1 to 500.', example: 100 })),
 }, { additionalProperties: false })
 export type EventListQuery = Static<typeof EventListQuery>
+
+export const EventStreamQuery = Type.Object({
+  after: Type.Optional(Type.String({ ...FeedPosition, description: 'Start after this place (an event\'s `id`, or the `next_after` of a poll); `Last-Event-ID` takes precedence. Omitted with no `Last-Event-ID`: from now. Past the retention it is a 410 `SYNC_EXPIRED`.' })),
+}, { additionalProperties: false })
+export type EventStreamQuery = Static<typeof EventStreamQuery>
+
+export const EventStreamHeaders = Type.Object({
+  'last-event-id': Type.Optional(Type.String({ ...FeedPosition, description: 'The `id` of the last event received: an `EventSource` sends it by itself when it reconnects, and the stream resumes right after it.' })),
+})
+
+export const EventStreamBody = Type.String({
+  description: [
+    'Server-sent events (the `text/event-stream` format), one per change: `id:` the event\'s id, `event:` its type, `data:` the `Event` as JSON.',
+    'The stream opens with `retry:` (how long to wait before reconnecting) and carries a comment line (`: heartbeat`) at least every 15 seconds.',
+  ].join(' '),
+  example: 'retry: 2000\n\nid: 7345-1042\nevent: task.created\ndata: {"id":"7345-1042","type":"task.created",...}\n\n',
+})

@@ -22,7 +22,7 @@ if (databaseKind !== 'postgres') {
     const app = await build(t, { DB_POOL_MAX: String(WRITERS + 4) })
     for (let round = 1; round <= ROUNDS; round++) {
       const user = await createUser(app, 'writer')
-      let after = (await app.eventsRepository.page(user.id, undefined, 500) as { next: string }).next
+      let after = (await app.eventsRepository.page(user.id, undefined, 500) as { next: FeedPosition }).next
       const committed = new Map<string, number>()
       /** Committed task ids, in the order their transactions committed. */
       const commitOrder: string[] = []
@@ -51,7 +51,7 @@ if (databaseKind !== 'postgres') {
       const reader = async () => {
         const deadline = Date.now() + 60_000
         for (;;) {
-          const page = await app.eventsRepository.page(user.id, parseFeedPosition(after), 7)
+          const page = await app.eventsRepository.page(user.id, after, 7)
           if ('expired' in page) throw new Error('expired')
           after = page.next
           let marked = false

@@ -227,3 +227,52 @@ tap.test('events() follows the change feed: what happened, then what happens, un
   t.same(seen, [['project.created', seen[0]![1]], ['project.created', project.id], ['task.created', first.id], ['task.updated', first.id]], 'the Inbox, the history, then the news, in order')
   t.ok(abort.signal.aborted)
 })
+
+tap.test('events({ stream: true }) follows the live stream, and reopens it after the last event when it ends', async (t) => {
+  const api = await loggedIn()
+  const history = await unwrap(api.GET('/v1/events', { params: { query: {} } }))
+  const first = await unwrap(api.POST('/v1/tasks', { body: { title: 'Before' } }))
+  const opened: string[] = []
+  // The first stream ends right after its first event, as when the server shuts down.
+  const ending = await loggedIn({
+    fetch: async (request) => {
+      const response = await fetch(request)
+      if (new URL(request.url).pathname !== '/v1/events/stream') return response
+      opened.push(new URL(request.url).search)
+      if (opened.length > 1) return response
+      const reader = response.body!.getReader()
+      let text = ''
+      const body = new ReadableStream<Uint8Array>({
+        async pull (controller) {
+          const { done, value } = await reader.read()
+          if (done) return controller.close()
+          controller.enqueue(value)
+          text += new TextDecoder().decode(value)
+          if (text.includes('event: task.created')) {
+            controller.close()
+            await reader.cancel()
+          }
+        },
+      })
+      return new Response(body, { status: response.status, headers: response.headers })
+    },
+  })
+  ending.setCredentials(api.credentials)
+  const abort = new AbortController()
+  const seen: string[] = []
+  for await (const event of ending.events({ stream: true, after: history.items[0]!.id, signal: abort.signal })) {
+    seen.push(event.data.title as string)
+    if (seen.length === 1) await unwrap(api.POST('/v1/tasks', { body: { title: 'Meanwhile' } }))
+    if (seen.length === 2) abort.abort()
+  }
+  t.same(seen, [first.title, 'Meanwhile'], 'the history after `after`, then the news, across the reconnection')
+  t.same(opened, [`?after=${history.items[0]!.id}`, `?after=${(await unwrap(api.GET('/v1/events', { params: { query: {} } }))).items[1]!.id}`], 'reopened after the last event received')
+
+  let thrown: unknown
+  try {
+    for await (const event of api.events({ stream: true, after: 'not-a-place' })) t.fail(`no event expected: ${event.id}`)
+  } catch (err) {
+    thrown = err
+  }
+  t.ok(thrown instanceof ProblemError && thrown.problem.code === 'VALIDATION_FAILED', 'a refusal is thrown as a problem')
+})

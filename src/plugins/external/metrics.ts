@@ -16,9 +16,17 @@ const unmeasured = (route: string) => route === '/metrics' || route === '/docs' 
  * `metricsExposure`), behind `Authorization: Bearer <METRICS_TOKEN>` when that is set.
  * @see https://github.com/platformatic/prom-client
  */
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The registry GET /metrics serves: plugins add their own metrics to it. */
+    metricsRegistry: client.Registry
+  }
+}
+
 async function metricsPlugin (app: FastifyInstance, opts: { config: Config }): Promise<void> {
   // A registry per app: tests build many apps in one process, each starting from zero.
   const register = new client.Registry()
+  app.decorate('metricsRegistry', register)
   client.collectDefaultMetrics({ register })
 
   const requestDuration = new client.Histogram({

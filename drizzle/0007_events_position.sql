@@ -1,0 +1,1 @@
+CREATE INDEX "events_position_idx" ON "events" USING btree ("txid","id");

@@ -151,14 +151,15 @@ export function createEventsRepository ({ compile }: DatabaseHandle) {
 
   // The next events of the whole feed, for the live streams' reader, each with those of `users` who
   // may see it now: the project's members and the former members it is about, as in `page`.
-  const followStatement = compile<FeedRow & { recipients: string[] | null }>((executor) => sqlStatement(executor, (value) => {
+  const followStatement = compile<FeedRow & { recipients: string[] | null, held: boolean }>((executor) => sqlStatement(executor, (value) => {
     const users = sql`${value('users')}::uuid[]`
     return sql`
       select ev.txid::text as txid, ev.id::text as id, ev.type, replace(ev.occurred_at::text, ' ', 'T') as occurred_at,
-        ev.actor_id, ev.project_id, ev.data, h.horizon::text as horizon, null as purged_txid, null as purged_id,
+        ev.actor_id, ev.project_id, ev.data, h.horizon::text as horizon, null as purged_txid, null as purged_id, h.held,
         array(select m.user_id from project_members m where m.project_id = ev.project_id and m.user_id = any(${users})
               union select a from unnest(ev.audience) a where a = any(${users})) as recipients
-      from (select pg_snapshot_xmin(pg_current_snapshot()) as horizon) h
+      from (select x.horizon, exists (select 1 from events w where w.txid >= x.horizon) as held
+            from (select pg_snapshot_xmin(pg_current_snapshot()) as horizon) x) h
       left join lateral (
         select * from events e
         where (e.txid, e.id) > (${value('after_txid')}::xid8, ${value('after_id')}::bigint) and e.txid < h.horizon
@@ -205,12 +206,13 @@ export function createEventsRepository ({ compile }: DatabaseHandle) {
 
     /**
      * Up to `limit` events of every project after `after`, oldest first, each with those of `users`
-     * who may see it, and where to resume.
+     * who may see it, and where to resume; `heldBack` when committed or coming events wait for an
+     * older transaction (anywhere on the server) to finish.
      */
-    async follow (after: FeedPosition, users: string[], limit: number): Promise<{ events: FeedEvent[], next: FeedPosition }> {
+    async follow (after: FeedPosition, users: string[], limit: number): Promise<{ events: FeedEvent[], next: FeedPosition, heldBack: boolean }> {
       const rows = await followStatement({ after_txid: after[0].toString(), after_id: after[1].toString(), users, limit })
       const { events, next } = eventsOf(rows, after, limit)
-      return { events: events.map(({ event, position, row }) => ({ event, position, recipients: row.recipients ?? [] })), next }
+      return { events: events.map(({ event, position, row }) => ({ event, position, recipients: row.recipients ?? [] })), next, heldBack: rows[0]!.held }
     },
 
     /** Deletes the events older than `days` days, marking how far the feed is purged; how many it deleted. */

@@ -25,6 +25,8 @@ declare module 'fastify' {
 
 /** Events per read, both catching up and following the feed. */
 const BATCH = 500
+/** How soon the reader looks again when events wait for an older transaction to finish. */
+const HELD_BACK_RECHECK_MS = 50
 /** How long a client waits before reconnecting, sent as the stream's first field. */
 const RECONNECT_MS = 2_000
 
@@ -55,7 +57,8 @@ async function drained (raw: ServerResponse): Promise<void> {
  * One reader per instance follows the whole feed for every open stream: a stream costs a socket and
  * a few objects, not a query per event. A new stream first catches up on its own with the feed's
  * pages, then joins the reader once the reader has not passed it (else it catches up again). The
- * reader runs when woken (`feedSignal`), and every EVENTS_STREAM_POLL_MS while streams are open.
+ * reader runs when woken (`feedSignal`), every EVENTS_STREAM_POLL_MS while streams are open, and
+ * soon again while events wait for an older transaction to finish.
  * A stream whose client leaves more than EVENTS_STREAM_MAX_BUFFER_BYTES unread is cut off: its
  * client reconnects with Last-Event-ID and catches up from the feed, so a slow reader costs the
  * server a bounded buffer.
@@ -73,6 +76,7 @@ async function eventStreamsPlugin (app: FastifyInstance, opts: { config: Config 
   let again = false
   let unsubscribe: (() => Promise<void>) | undefined
   let poll: NodeJS.Timeout | undefined
+  let recheck: NodeJS.Timeout | undefined
   let closing = false
 
   const sent = new client.Counter({ name: 'events_stream_events_sent_total', help: 'Events written to live event streams.', registers: [app.metricsRegistry] })
@@ -154,10 +158,12 @@ async function eventStreamsPlugin (app: FastifyInstance, opts: { config: Config 
           position = undefined
           break
         }
-        const { events: batch, next } = await events.follow(position!, [...following.keys()], BATCH)
+        const { events: batch, next, heldBack } = await events.follow(position!, [...following.keys()], BATCH)
         dispatch(batch)
         position = next
         if (batch.length === BATCH) again = true
+        // Events wait for an older transaction, whose end no one may announce: look again soon.
+        else if (heldBack) recheck ??= setTimeout(() => { recheck = undefined; wake() }, HELD_BACK_RECHECK_MS).unref()
       } while (again && !closing)
     } catch (err) {
       // The next wake-up or poll reads again from the same place.
@@ -241,6 +247,7 @@ async function eventStreamsPlugin (app: FastifyInstance, opts: { config: Config 
   app.addHook('preClose', async () => { endAll() })
   app.addHook('onClose', async () => {
     if (poll !== undefined) clearInterval(poll)
+    if (recheck !== undefined) clearTimeout(recheck)
     await unsubscribe?.()
   })
 }

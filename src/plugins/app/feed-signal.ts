@@ -73,7 +73,10 @@ async function feedSignalPlugin (app: FastifyInstance, opts: { config: Config })
 
   let sending = false
   let again = false
+  let closed = false
+  app.addHook('onClose', async () => { closed = true })
   const send = (): void => {
+    if (closed) return
     sending = true
     again = false
     channel.publish().catch((err: unknown) => { app.log.warn({ err }, 'event stream wake-up not sent; streams will poll') })

@@ -39,6 +39,8 @@ import eventsRoutes from './routes/events/index.js'
 import housekeeping from './plugins/app/housekeeping.js'
 import feedSignal from './plugins/app/feed-signal.js'
 import eventStreams from './plugins/app/event-streams.js'
+import webhookDelivery from './plugins/app/webhook-delivery.js'
+import webhooksRoutes from './routes/webhooks/index.js'
 import webPages from './web/plugin.js'
 
 declare module 'fastify' {
@@ -166,6 +168,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   await app.register(housekeeping, { config })
   await app.register(feedSignal, { config })
   await app.register(eventStreams, { config })
+  await app.register(webhookDelivery, { config })
 
   await app.register(healthRoutes, { prefix: '/health' })
   await app.register(authRoutes, { prefix: '/v1/auth', config })
@@ -174,6 +177,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   await app.register(tasksRoutes, { prefix: '/v1/tasks' })
   await app.register(projectsRoutes, { prefix: '/v1/projects' })
   await app.register(eventsRoutes, { prefix: '/v1/events', config })
+  await app.register(webhooksRoutes, { prefix: '/v1/webhooks', config })
   await app.register(webPages, { prefix: '/app', config })
 
   return app

@@ -35,6 +35,10 @@ export const ConfigSchema = Type.Object({
   EVENTS_STREAM_HEARTBEAT_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 15_000, description: 'a live event stream (`GET /v1/events/stream`) sends a comment line this often, so that proxies keep it open' }),
   EVENTS_STREAM_POLL_MS: Type.Integer({ minimum: 50, maximum: 60_000, default: 500, description: 'how often an instance with open event streams reads the feed without being woken (a wake-up lost, or events held back by an older transaction): the longest an event can wait to reach a stream' }),
   EVENTS_STREAM_MAX_BUFFER_BYTES: Type.Integer({ minimum: 16_384, maximum: 67_108_864, default: 1_048_576, description: 'an event stream whose reader leaves more than this unread is cut off, to resume with Last-Event-ID, instead of growing the server\'s memory' }),
+  WEBHOOK_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 10_000, description: 'a webhook delivery attempt not answered by then fails, and is retried' }),
+  WEBHOOK_RETRY_SCHEDULE: Type.String({ pattern: '^[0-9]{1,7}(,[0-9]{1,7}){0,19}$', default: '5,300,1800,7200,18000,36000,36000', description: 'seconds between a webhook delivery\'s attempts, comma-separated, each with ±25% jitter; after the last, the delivery has failed. A `Retry-After` on 429 or 503 waits longer when it asks to' }),
+  WEBHOOK_ALLOW_PRIVATE_NETWORKS: Type.Boolean({ default: false, description: 'let webhook URLs use http and reach loopback, private and link-local addresses: for development and tests only' }),
+  WEBHOOK_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 256, default: 32, description: 'webhook delivery attempts each instance makes at once' }),
   REFRESH_TOKEN_TTL: Type.Integer({ minimum: 60, maximum: 31_536_000, default: 2_592_000, description: 'seconds a refresh token is valid' }),
   ADMIN_USERNAME: Type.Optional(Type.String({ minLength: 3, maxLength: 32, pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$', description: 'with ADMIN_PASSWORD (set both or neither): created as an admin at start unless a user of that name exists (which is then left as it is)' })),
   ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 8, maxLength: 128, description: 'password of ADMIN_USERNAME; must differ from the username, ignoring case' })),
@@ -71,6 +75,11 @@ export class ConfigError extends Error {
 }
 
 /** The comma-separated earlier root secrets of SECRET_KEY_PREVIOUS. */
+/** WEBHOOK_RETRY_SCHEDULE as seconds. */
+export function retrySchedule (config: Pick<Config, 'WEBHOOK_RETRY_SCHEDULE'>): number[] {
+  return config.WEBHOOK_RETRY_SCHEDULE.split(',').map(Number)
+}
+
 export function previousSecrets (list: string | undefined): string[] {
   return list === undefined ? [] : list.split(',').map((secret) => secret.trim()).filter((secret) => secret !== '')
 }

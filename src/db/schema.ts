@@ -237,8 +237,80 @@ export const sessions = pgTable('sessions', {
   index('sessions_expires_at_idx').on(t.expiresAt),
 ])
 
+/**
+ * An endpoint that is sent the events of its owner's projects (docs/decisions/0030-webhook-delivery.md).
+ * The signing secret is stored encrypted with a key of its own purpose, never in the clear.
+ */
+export const webhooks = pgTable('webhooks', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  ownerId: uuid('owner_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+  /** Null: every project of the owner's. A deleted project takes its webhooks with it. */
+  projectId: uuid('project_id').references(() => projects.id, { onDelete: 'cascade' }),
+  url: text('url').notNull(),
+  /** Event types, or ['*'] for all. */
+  events: text('events').array().notNull(),
+  description: text('description'),
+  enabled: boolean('enabled').notNull().default(true),
+  /** Why the service turned it off (410 from the receiver, failing for 5 days); null otherwise. */
+  disabledReason: text('disabled_reason'),
+  secret: text('secret').notNull(),
+  /** The secret before the last rotation, signed with too until `previous_secret_expires_at`. */
+  previousSecret: text('previous_secret'),
+  previousSecretExpiresAt: timestamptz('previous_secret_expires_at'),
+  /** Since when every attempt has failed; null after a success. */
+  failingSince: timestamptz('failing_since'),
+  ...timestamps,
+}, (t) => [
+  index('webhooks_owner_id_created_at_idx').on(t.ownerId, t.createdAt),
+])
+
+export const deliveryStatus = pgEnum('delivery_status', ['pending', 'succeeded', 'failed', 'cancelled'])
+
+/**
+ * Every delivery attempt, and the durable queue of those to come: a `pending` row is an attempt due at
+ * `next_attempt_at`. An instance claims it by setting `leased_until` (FOR UPDATE SKIP LOCKED), so two
+ * never run it at once, and one that crashes leaves it to another once the lease has passed.
+ */
+export const webhookDeliveries = pgTable('webhook_deliveries', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  webhookId: uuid('webhook_id').notNull().references(() => webhooks.id, { onDelete: 'cascade' }),
+  /** The event's id (its place in the feed), sent as `webhook-id`; `ping_…` for a ping. */
+  eventId: text('event_id').notNull(),
+  eventType: text('event_type').notNull(),
+  /** The event's project, to check at each attempt that the owner may still see it; null for a ping. */
+  projectId: uuid('project_id'),
+  /** Sent because the event is about the owner as a former member (member.removed, project.deleted). */
+  aboutFormerMember: boolean('about_former_member').notNull().default(false),
+  /** The body sent, `{type, timestamp, data}`, as JSON text: every attempt sends the same bytes. */
+  payload: text('payload').notNull(),
+  attempt: integer('attempt').notNull(),
+  status: deliveryStatus('status').notNull().default('pending'),
+  statusCode: integer('status_code'),
+  error: text('error'),
+  durationMs: integer('duration_ms'),
+  /** The first bytes of the receiver's answer, for the deliveries log. */
+  responseExcerpt: text('response_excerpt'),
+  attemptedAt: timestamptz('attempted_at'),
+  /** When this attempt is due (pending), or when the retry after it is (failed); null when none follows. */
+  nextAttemptAt: timestamptz('next_attempt_at'),
+  leasedUntil: timestamptz('leased_until'),
+  createdAt: timestamptz('created_at').notNull().defaultNow(),
+}, (t) => [
+  index('webhook_deliveries_due_idx').on(t.nextAttemptAt).where(sql`${t.status} = 'pending'`),
+  index('webhook_deliveries_webhook_created_idx').on(t.webhookId, t.createdAt, t.id),
+])
+
+/** How far the webhook dispatcher has read the change feed; one row, locked by the instance dispatching. */
+export const webhookDispatch = pgTable('webhook_dispatch', {
+  singleton: boolean('singleton').primaryKey().default(true),
+  txid: xid8('txid').notNull(),
+  id: bigint('id', { mode: 'number' }).notNull(),
+})
+
 export type UserRow = typeof users.$inferSelect
 export type TaskRow = typeof tasks.$inferSelect
 export type ProjectRow = typeof projects.$inferSelect
 export type ApiKeyRow = typeof apiKeys.$inferSelect
 export type RefreshTokenRow = typeof refreshTokens.$inferSelect
+export type WebhookRow = typeof webhooks.$inferSelect
+export type WebhookDeliveryRow = typeof webhookDeliveries.$inferSelect

@@ -13,9 +13,11 @@ export const keyPurposes = {
   usersCursor: 'tasks-api/v1/users-cursor',
   projectsCursor: 'tasks-api/v1/projects-cursor',
   membersCursor: 'tasks-api/v1/members-cursor',
+  deliveriesCursor: 'tasks-api/v1/deliveries-cursor',
   pageTasksCursor: 'tasks-api/app/tasks-cursor',
   sessionCookie: 'tasks-api/app/session-cookie',
   accessToken: 'tasks-api/access-token',
+  webhookSecret: 'tasks-api/webhook-secret',
 } as const
 export type KeyPurpose = keyof typeof keyPurposes
 

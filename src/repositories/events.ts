@@ -62,7 +62,7 @@ export const formatFeedPosition = ([txid, id]: FeedPosition) => `${txid}-${id}`
 /** Whether `a` comes before `b` in the feed. */
 export const before = (a: FeedPosition, b: FeedPosition) => a[0] < b[0] || (a[0] === b[0] && a[1] < b[1])
 
-interface FeedRow {
+export interface FeedRow {
   /** Null in the one row of a page without events. */
   txid: string | null
   id: string | null
@@ -87,7 +87,7 @@ function dataOf (type: EventType, data: Record<string, unknown>): Record<string,
  * holds every final event there is: the next one can only come from a transaction at or after the
  * horizon, so resuming there skips nothing.
  */
-function eventsOf<R extends FeedRow> (rows: R[], from: FeedPosition, limit: number): { events: Array<{ event: Event, position: FeedPosition, row: R }>, next: FeedPosition } {
+export function eventsOf<R extends FeedRow> (rows: R[], from: FeedPosition, limit: number): { events: Array<{ event: Event, position: FeedPosition, row: R }>, next: FeedPosition } {
   const events: Array<{ event: Event, position: FeedPosition, row: R }> = []
   let last = from
   for (const row of rows) {

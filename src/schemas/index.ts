@@ -6,6 +6,7 @@ import { Health } from './health.js'
 import { PasswordChange, Role, User, UserAdminPatch, UserPage, UserSelfPatch } from './users.js'
 import { Priority, Task, TaskCreate, TaskPage, TaskPatch, TaskReplace } from './tasks.js'
 import { Event, EventPage, EventType } from './events.js'
+import { Delivery, DeliveryPage, Webhook, WebhookCreate, WebhookCreated, WebhookList, WebhookPatch, WebhookSecret } from './webhooks.js'
 import { Member, MemberCreate, MemberPage, MemberPatch, Project, ProjectCreate, ProjectPage, ProjectPatch, ProjectRole } from './projects.js'
 
 /**
@@ -19,6 +20,7 @@ export const sharedSchemas: TSchema[] = [
   Task, TaskCreate, TaskReplace, TaskPatch, TaskPage,
   Project, ProjectCreate, ProjectPatch, ProjectPage, Member, MemberCreate, MemberPatch, MemberPage,
   Event, EventPage,
+  Webhook, WebhookCreate, WebhookCreated, WebhookPatch, WebhookList, WebhookSecret, Delivery, DeliveryPage,
 ]
 
 /**

@@ -8,6 +8,7 @@ import { createTasksRepository } from '../../repositories/tasks.js'
 import { createIdempotencyKeysRepository } from '../../repositories/idempotency-keys.js'
 import { createProjectsRepository } from '../../repositories/projects.js'
 import { createEventsRepository } from '../../repositories/events.js'
+import { createWebhooksRepository } from '../../repositories/webhooks.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -18,6 +19,7 @@ declare module 'fastify' {
     idempotencyKeysRepository: ReturnType<typeof createIdempotencyKeysRepository>
     projectsRepository: ReturnType<typeof createProjectsRepository>
     eventsRepository: ReturnType<typeof createEventsRepository>
+    webhooksRepository: ReturnType<typeof createWebhooksRepository>
   }
 }
 
@@ -30,6 +32,7 @@ async function repositoriesPlugin (app: FastifyInstance, opts: { config: Config 
   app.decorate('idempotencyKeysRepository', createIdempotencyKeysRepository(app.db))
   app.decorate('projectsRepository', createProjectsRepository(app.db))
   app.decorate('eventsRepository', createEventsRepository(app.database))
+  app.decorate('webhooksRepository', createWebhooksRepository(app.db, app.keys.keysFor('webhookSecret')))
 }
 
 export default fp(repositoriesPlugin, { name: 'repositories', dependencies: ['database'] })

@@ -103,7 +103,8 @@ async function swaggerPlugin (app: FastifyInstance): Promise<void> {
         { name: 'api-keys', description: 'Keys for integrations: a subset of your scopes, shown once, revocable.' },
         { name: 'tasks', description: 'The tasks of every project you are a member of: create, list, filter, search, assign, move, update, delete.' },
         { name: 'projects', description: 'Projects and sharing: your Inbox and the projects you own or were added to, their members and roles.' },
-        { name: 'events', description: 'The change feed: every change to your tasks, projects and memberships, in an order that never skips or repeats.' },
+        { name: 'events', description: 'The change feed: every change to your tasks, projects and memberships, in an order that never skips or repeats, polled or as a live stream.' },
+        { name: 'webhooks', description: 'Endpoints that are sent your projects\' events as they happen, signed per Standard Webhooks, with retries and a log of every attempt.' },
         { name: 'health', description: 'Liveness and readiness for orchestrators and load balancers.' },
       ],
       components: {

@@ -1,0 +1,343 @@
+import { randomBytes, randomUUID } from 'node:crypto'
+import { and, desc, eq, sql } from 'drizzle-orm'
+import { type Database, queryRows } from '../db/client.js'
+import { webhookDeliveries, webhooks, type WebhookDeliveryRow, type WebhookRow } from '../db/schema.js'
+import { problem } from '../errors.js'
+import type { PagedList, Position, ListRequest } from '../lib/paging.js'
+import { openSecret, sealSecret } from '../lib/secret-box.js'
+import type { Delivery, Webhook, WebhookCreate, WebhookPatch } from '../schemas/webhooks.js'
+import { eventsOf, type FeedRow } from './events.js'
+import { isMember } from './membership.js'
+
+/**
+ * Webhooks and their deliveries (docs/decisions/0030-webhook-delivery.md): the endpoints of a user,
+ * the dispatch of the change feed's events into a durable queue of attempts, and the claiming and
+ * recording of those attempts by any instance.
+ */
+
+export const deliveryList: PagedList<Record<never, never>, 'created_at'> = { filters: {}, defaultSort: 'created_at', defaultLimit: 20 }
+
+/** At most this many webhooks per user. */
+export const MAX_WEBHOOKS = 50
+/** How long a rotated-out secret still signs. */
+const PREVIOUS_SECRET_HOURS = 24
+/** A webhook whose every attempt has failed for this long is turned off. */
+const FAILING_DAYS = 5
+
+const newSecret = () => `whsec_${randomBytes(32).toString('base64')}`
+const iso = (date: Date | null) => date === null ? null : date.toISOString()
+
+export function toWebhook (row: WebhookRow): Webhook {
+  return {
+    id: row.id,
+    url: row.url,
+    events: row.events as Webhook['events'],
+    project_id: row.projectId,
+    enabled: row.enabled,
+    disabled_reason: row.disabledReason,
+    description: row.description,
+    created_at: row.createdAt.toISOString(),
+    updated_at: row.updatedAt.toISOString(),
+  }
+}
+
+function toDelivery (row: WebhookDeliveryRow): Delivery {
+  return {
+    id: row.id,
+    event_id: row.eventId,
+    event_type: row.eventType,
+    attempt: row.attempt,
+    status: row.status,
+    status_code: row.statusCode,
+    error: row.error,
+    duration_ms: row.durationMs,
+    response_excerpt: row.responseExcerpt,
+    attempted_at: iso(row.attemptedAt),
+    next_attempt_at: iso(row.nextAttemptAt),
+    created_at: row.createdAt.toISOString(),
+  }
+}
+
+/** A claimed attempt, with what making it needs. */
+export interface ClaimedAttempt {
+  id: string
+  webhook_id: string
+  event_id: string
+  event_type: string
+  payload: string
+  attempt: number
+  /** The lease, as the database wrote it: recording the outcome requires it still to be ours. */
+  lease: string
+  url: string
+  /** The secrets to sign with, decrypted: the current one, and the previous one within a day of a rotation. */
+  secrets: string[]
+  enabled: boolean
+  /** Whether the owner may still see the event. */
+  visible: boolean
+}
+
+/** What an attempt came to. */
+export interface AttemptOutcome {
+  status: 'succeeded' | 'failed' | 'cancelled'
+  statusCode: number | null
+  error: string | null
+  durationMs: number | null
+  responseExcerpt: string | null
+  attemptedAt: Date | null
+  /** When to try again; null for no retry. */
+  retryAt: Date | null
+  /** Turn the webhook off, saying why (410 Gone). */
+  disable?: string
+}
+
+interface DispatchRow extends FeedRow {
+  matches: Array<{ webhook: string, former: boolean }> | null
+}
+
+export function createWebhooksRepository (db: Database, secretKeys: Buffer[]) {
+  const owned = (userId: string, id: string) => and(eq(webhooks.id, id), eq(webhooks.ownerId, userId))
+
+  async function get (userId: string, id: string): Promise<WebhookRow> {
+    const [row] = await db.select().from(webhooks).where(owned(userId, id))
+    if (row === undefined) throw problem('WEBHOOK_NOT_FOUND', `No webhook ${id}.`)
+    return row
+  }
+
+  async function cancelPending (executor: Database, webhookId: string, reason: string): Promise<void> {
+    await executor.update(webhookDeliveries).set({ status: 'cancelled', error: reason, nextAttemptAt: null, leasedUntil: null })
+      .where(and(eq(webhookDeliveries.webhookId, webhookId), eq(webhookDeliveries.status, 'pending')))
+  }
+
+  return {
+    async create (userId: string, values: WebhookCreate): Promise<{ webhook: Webhook, secret: string }> {
+      const projectId = values.project_id ?? null
+      const secret = newSecret()
+      const rows = await queryRows<{ id: string, refused: string | null }>(db, sql`
+        with allowed as (
+          select case
+            when ${projectId}::uuid is not null and not ${isMember(sql`${projectId}::uuid`, sql`${userId}::uuid`)} then 'project'
+            when (select count(*) from webhooks w where w.owner_id = ${userId}::uuid) >= ${MAX_WEBHOOKS} then 'limit'
+          end as refused
+        ), created as (
+          insert into webhooks (owner_id, project_id, url, events, description, secret)
+          select ${userId}::uuid, ${projectId}::uuid, ${values.url}, ${sql.param(values.events)}::text[], ${values.description ?? null}, ${sealSecret(secret, secretKeys)}
+          from allowed where refused is null
+          returning id
+        )
+        select (select id from created) as id, (select refused from allowed) as refused`)
+      const [result] = rows
+      if (result?.refused === 'project') throw problem('PROJECT_NOT_FOUND', `No project ${projectId}.`)
+      if (result?.refused === 'limit') throw problem('VALIDATION_FAILED', `You have ${MAX_WEBHOOKS} webhooks already: delete one first.`)
+      return { webhook: toWebhook(await get(userId, result!.id)), secret }
+    },
+
+    async list (userId: string): Promise<Webhook[]> {
+      const rows = await db.select().from(webhooks).where(eq(webhooks.ownerId, userId)).orderBy(desc(webhooks.createdAt), desc(webhooks.id)).limit(MAX_WEBHOOKS)
+      return rows.map(toWebhook)
+    },
+
+    async get (userId: string, id: string): Promise<Webhook> {
+      return toWebhook(await get(userId, id))
+    },
+
+    async update (userId: string, id: string, patch: WebhookPatch): Promise<Webhook> {
+      return await db.transaction(async (tx) => {
+        const [row] = await tx.update(webhooks).set({
+          ...(patch.url !== undefined ? { url: patch.url } : {}),
+          ...(patch.events !== undefined ? { events: patch.events } : {}),
+          ...(patch.description !== undefined ? { description: patch.description } : {}),
+          ...(patch.enabled !== undefined ? { enabled: patch.enabled, disabledReason: null, failingSince: null } : {}),
+          updatedAt: sql`now()`,
+        }).where(owned(userId, id)).returning()
+        if (row === undefined) throw problem('WEBHOOK_NOT_FOUND', `No webhook ${id}.`)
+        if (patch.enabled === false) await cancelPending(tx, id, 'the webhook was turned off')
+        return toWebhook(row)
+      })
+    },
+
+    async remove (userId: string, id: string): Promise<void> {
+      const deleted = await db.delete(webhooks).where(owned(userId, id)).returning({ id: webhooks.id })
+      if (deleted.length === 0) throw problem('WEBHOOK_NOT_FOUND', `No webhook ${id}.`)
+    },
+
+    /** A new secret; the current one still signs, beside it, for a day. */
+    async rotateSecret (userId: string, id: string): Promise<string> {
+      const secret = newSecret()
+      const [row] = await db.update(webhooks).set({
+        previousSecret: sql`${webhooks.secret}`,
+        previousSecretExpiresAt: sql`now() + ${PREVIOUS_SECRET_HOURS} * interval '1 hour'`,
+        secret: sealSecret(secret, secretKeys),
+        updatedAt: sql`now()`,
+      }).where(owned(userId, id)).returning({ id: webhooks.id })
+      if (row === undefined) throw problem('WEBHOOK_NOT_FOUND', `No webhook ${id}.`)
+      return secret
+    },
+
+    /** Queues a `webhook.ping`, due now; its delivery id. */
+    async ping (userId: string, id: string): Promise<string> {
+      const webhook = await get(userId, id)
+      const payload = JSON.stringify({ type: 'webhook.ping', timestamp: new Date().toISOString(), data: { webhook_id: webhook.id } })
+      const [row] = await db.insert(webhookDeliveries).values({
+        webhookId: webhook.id, eventId: `ping_${randomUUID()}`, eventType: 'webhook.ping', payload, attempt: 1, nextAttemptAt: sql`now()`,
+      }).returning({ id: webhookDeliveries.id })
+      return row!.id
+    },
+
+    async deliveries (userId: string, webhookId: string, request: ListRequest<Record<never, never>, 'created_at'>): Promise<{ items: Delivery[], next: Position | null }> {
+      await get(userId, webhookId)
+      const conditions = [eq(webhookDeliveries.webhookId, webhookId)]
+      if (request.after !== undefined) {
+        conditions.push(sql`(${webhookDeliveries.createdAt}, ${webhookDeliveries.id}) < (${request.after[0]}::timestamptz, ${request.after[1]}::uuid)`)
+      }
+      const rows = await db.select().from(webhookDeliveries).where(and(...conditions))
+        .orderBy(desc(webhookDeliveries.createdAt), desc(webhookDeliveries.id)).limit(request.limit + 1)
+      const items = rows.slice(0, request.limit).map(toDelivery)
+      const last = rows.length > request.limit ? items[request.limit - 1]! : undefined
+      return { items, next: last === undefined ? null : [last.created_at, last.id] }
+    },
+
+    /**
+     * Delivers the attempt's event again, now: the attempt still to come is brought forward, or a
+     * new one is queued after the last.
+     */
+    async retry (userId: string, webhookId: string, deliveryId: string): Promise<void> {
+      const webhook = await get(userId, webhookId)
+      if (!webhook.enabled) throw problem('VALIDATION_FAILED', 'The webhook is turned off: turn it on first.')
+      await db.transaction(async (tx) => {
+        const [delivery] = await tx.select().from(webhookDeliveries)
+          .where(and(eq(webhookDeliveries.id, deliveryId), eq(webhookDeliveries.webhookId, webhookId))).for('update')
+        if (delivery === undefined) throw problem('DELIVERY_NOT_FOUND', `No delivery ${deliveryId} of this webhook.`)
+        const sameEvent = and(eq(webhookDeliveries.webhookId, webhookId), eq(webhookDeliveries.eventId, delivery.eventId))
+        const brought = await tx.update(webhookDeliveries).set({ nextAttemptAt: sql`now()` })
+          .where(and(sameEvent, eq(webhookDeliveries.status, 'pending'))).returning({ id: webhookDeliveries.id })
+        if (brought.length > 0) return
+        const [last] = await tx.select({ attempt: sql<number>`max(${webhookDeliveries.attempt})::int` }).from(webhookDeliveries).where(sameEvent)
+        await tx.insert(webhookDeliveries).values({
+          webhookId, eventId: delivery.eventId, eventType: delivery.eventType, projectId: delivery.projectId, aboutFormerMember: delivery.aboutFormerMember,
+          payload: delivery.payload, attempt: (last?.attempt ?? delivery.attempt) + 1, nextAttemptAt: sql`now()`,
+        })
+      })
+    },
+
+    /**
+     * Reads the next events of the feed after the dispatcher's place and queues an attempt for each
+     * webhook that is to get it, moving the place in the same transaction: each event is queued once
+     * per webhook, by whichever instance holds the dispatcher's row. Returns how many events were
+     * read, or undefined when another instance is dispatching.
+     */
+    async dispatch (limit: number): Promise<number | undefined> {
+      return await db.transaction(async (tx) => {
+        const [place] = await queryRows<{ txid: string, id: string }>(tx, sql`
+          select txid::text as txid, id::text as id from webhook_dispatch for update skip locked`)
+        if (place === undefined) return undefined
+        const from = [BigInt(place.txid), BigInt(place.id)] as const
+        const rows = await queryRows<DispatchRow>(tx, sql`
+          with h as (select pg_snapshot_xmin(pg_current_snapshot()) as horizon)
+          select ev.txid::text as txid, ev.id::text as id, ev.type, replace(ev.occurred_at::text, ' ', 'T') as occurred_at,
+            ev.actor_id, ev.project_id, ev.data, h.horizon::text as horizon, null as purged_txid, null as purged_id,
+            (select jsonb_agg(jsonb_build_object('webhook', m.id, 'former', m.former)) from (
+               select w.id, false as former from project_members pm join webhooks w on w.owner_id = pm.user_id
+               where pm.project_id = ev.project_id and w.enabled and w.created_at <= ev.occurred_at
+                 and (w.project_id is null or w.project_id = ev.project_id) and w.events && array['*', ev.type::text]
+               union
+               select w.id, true from webhooks w
+               where w.owner_id = any(ev.audience) and w.enabled and w.created_at <= ev.occurred_at
+                 and not exists (select 1 from project_members pm where pm.project_id = ev.project_id and pm.user_id = w.owner_id)
+                 and (w.project_id is null or w.project_id = ev.project_id) and w.events && array['*', ev.type::text]
+             ) m) as matches
+          from h left join lateral (
+            select * from events e
+            where (e.txid, e.id) > (${place.txid}::xid8, ${place.id}::bigint) and e.txid < h.horizon
+              and exists (select 1 from webhooks where enabled)
+            order by e.txid, e.id limit ${limit}
+          ) ev on true
+          order by ev.txid, ev.id`)
+        const { events, next } = eventsOf(rows, from, limit)
+        const queued = events.flatMap(({ event, row }) => (row.matches ?? []).map(({ webhook, former }) => ({
+          webhookId: webhook,
+          eventId: event.id,
+          eventType: event.type,
+          projectId: event.project_id,
+          aboutFormerMember: former,
+          payload: JSON.stringify({ type: event.type, timestamp: event.occurred_at, data: event.data }),
+          attempt: 1,
+          nextAttemptAt: sql`now()`,
+        })))
+        if (queued.length > 0) await tx.insert(webhookDeliveries).values(queued)
+        await tx.execute(sql`update webhook_dispatch set txid = ${next[0].toString()}::xid8, id = ${next[1].toString()}::bigint`)
+        return events.length
+      })
+    },
+
+    /** Claims up to `limit` attempts that are due, for `leaseMs`: no other instance makes them meanwhile. */
+    async claim (limit: number, leaseMs: number): Promise<ClaimedAttempt[]> {
+      const rows = await queryRows<Omit<ClaimedAttempt, 'secrets'> & { secret: string, previous_secret: string | null }>(db, sql`
+        with due as (
+          select d.id from webhook_deliveries d
+          where d.status = 'pending' and d.next_attempt_at <= now() and (d.leased_until is null or d.leased_until < now())
+          order by d.next_attempt_at limit ${limit} for update skip locked
+        )
+        update webhook_deliveries d set leased_until = clock_timestamp() + ${leaseMs} * interval '1 millisecond'
+        from due, webhooks w
+        where d.id = due.id and w.id = d.webhook_id
+        returning d.id, d.webhook_id, d.event_id, d.event_type, d.payload, d.attempt, d.leased_until::text as lease,
+          w.url, w.secret, case when w.previous_secret_expires_at > now() then w.previous_secret end as previous_secret, w.enabled,
+          (d.project_id is null or d.about_former_member or ${isMember(sql`d.project_id`, sql`w.owner_id`)}) as visible`)
+      return rows.map(({ secret, previous_secret: previous, ...row }) => ({
+        ...row,
+        secrets: [openSecret(secret, secretKeys), ...(previous === null ? [] : [openSecret(previous, secretKeys)])],
+      }))
+    },
+
+    /**
+     * Records an attempt's outcome, if the lease is still ours (else another instance has taken the
+     * attempt over, and its outcome counts), queues the retry, and keeps the webhook's health: a
+     * success clears its failing streak; a failure starts one, and turns the webhook off once it has
+     * lasted FAILING_DAYS; `disable` turns it off at once. Returns whether it was recorded.
+     */
+    async record (attempt: ClaimedAttempt, outcome: AttemptOutcome): Promise<boolean> {
+      return await db.transaction(async (tx) => {
+        const [done] = await tx.update(webhookDeliveries).set({
+          status: outcome.status,
+          statusCode: outcome.statusCode,
+          error: outcome.error,
+          durationMs: outcome.durationMs,
+          responseExcerpt: outcome.responseExcerpt,
+          attemptedAt: outcome.attemptedAt,
+          nextAttemptAt: outcome.retryAt,
+          leasedUntil: null,
+        }).where(and(eq(webhookDeliveries.id, attempt.id), eq(webhookDeliveries.status, 'pending'), sql`${webhookDeliveries.leasedUntil} = ${attempt.lease}::timestamptz`))
+          .returning()
+        if (done === undefined) return false
+        if (outcome.retryAt !== null) {
+          await tx.insert(webhookDeliveries).values({
+            webhookId: done.webhookId, eventId: done.eventId, eventType: done.eventType, projectId: done.projectId,
+            aboutFormerMember: done.aboutFormerMember, payload: done.payload, attempt: done.attempt + 1, nextAttemptAt: outcome.retryAt,
+          })
+        }
+        if (outcome.status === 'cancelled') return true
+        const [webhook] = await tx.update(webhooks).set(outcome.status === 'succeeded'
+          ? { failingSince: null }
+          : {
+              failingSince: sql`coalesce(${webhooks.failingSince}, now())`,
+              enabled: sql`${webhooks.enabled} and ${outcome.disable === undefined} and coalesce(${webhooks.failingSince}, now()) > now() - ${FAILING_DAYS} * interval '1 day'`,
+              disabledReason: sql`case when ${outcome.disable !== undefined} then ${outcome.disable ?? null}
+                when coalesce(${webhooks.failingSince}, now()) <= now() - ${FAILING_DAYS} * interval '1 day' then ${`every attempt has failed for ${FAILING_DAYS} days`}
+                else ${webhooks.disabledReason} end`,
+            }).where(eq(webhooks.id, done.webhookId)).returning({ enabled: webhooks.enabled })
+        if (webhook !== undefined && !webhook.enabled) await cancelPending(tx, done.webhookId, 'the webhook was turned off')
+        return true
+      })
+    },
+
+    /** The queue, for metrics: attempts due or waiting, and how long the oldest due one has waited. */
+    async queueStats (): Promise<{ depth: number, oldestDueSeconds: number }> {
+      const [row] = await queryRows<{ depth: number, oldest: number | null }>(db, sql`
+        select count(*)::int as depth, extract(epoch from now() - min(next_attempt_at) filter (where next_attempt_at <= now()))::float8 as oldest
+        from webhook_deliveries where status = 'pending'`)
+      return { depth: row?.depth ?? 0, oldestDueSeconds: row?.oldest ?? 0 }
+    },
+  }
+}
+
+export type WebhooksRepository = ReturnType<typeof createWebhooksRepository>

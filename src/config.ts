@@ -38,6 +38,7 @@ export const ConfigSchema = Type.Object({
   WEBHOOK_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 10_000, description: 'a webhook delivery attempt not answered by then fails, and is retried' }),
   WEBHOOK_RETRY_SCHEDULE: Type.String({ pattern: '^[0-9]{1,7}(,[0-9]{1,7}){0,19}$', default: '5,300,1800,7200,18000,36000,36000', description: 'seconds between a webhook delivery\'s attempts, comma-separated, each with ±25% jitter; after the last, the delivery has failed. A `Retry-After` on 429 or 503 waits longer when it asks to' }),
   WEBHOOK_ALLOW_PRIVATE_NETWORKS: Type.Boolean({ default: false, description: 'let webhook URLs use http and reach loopback, private and link-local addresses: for development and tests only' }),
+  WEBHOOK_DELIVERY: Type.Boolean({ default: true, description: 'whether this instance dispatches and delivers webhooks; false for instances that only serve the API while others deliver' }),
   WEBHOOK_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 256, default: 32, description: 'webhook delivery attempts each instance makes at once' }),
   REFRESH_TOKEN_TTL: Type.Integer({ minimum: 60, maximum: 31_536_000, default: 2_592_000, description: 'seconds a refresh token is valid' }),
   ADMIN_USERNAME: Type.Optional(Type.String({ minLength: 3, maxLength: 32, pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$', description: 'with ADMIN_PASSWORD (set both or neither): created as an admin at start unless a user of that name exists (which is then left as it is)' })),

@@ -176,8 +176,10 @@ export async function openPostgres (options: PostgresOptions): Promise<DatabaseH
     },
     poolMax: options.poolMax,
     listen: async (channel, onNotify, onListen) => {
-      // postgres.js listens on a connection of its own, outside the pool, and reconnects it.
-      const listener = options.listenUrl === undefined ? client : listenerClient ??= postgres(options.listenUrl, { max: 1, backoff: reconnectDelay, onnotice: () => {} })
+      // A connection of its own, outside the pool (and out of its metrics), which postgres.js reconnects.
+      const listener = listenerClient ??= postgres(options.listenUrl ?? options.url, {
+        max: 1, backoff: reconnectDelay, onnotice: () => {}, connection: { application_name: `${applicationName}:listen` },
+      })
       const { unlisten } = await listener.listen(channel, onNotify, onListen)
       return unlisten
     },

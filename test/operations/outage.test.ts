@@ -1,43 +1,11 @@
-import { execFileSync } from 'node:child_process'
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import tap from 'tap'
 import postgres from 'postgres'
-import { TEST_DATABASE_URL } from '../helper.js'
-import { freePort } from '../../scripts/free-port.js'
 import { startServer } from '../server-process.js'
+import { clusterSkip, ownCluster } from '../postgres-cluster.js'
 
-// A PostgreSQL cluster of the test's own, so stopping it disturbs nobody else.
-const versions = existsSync('/usr/lib/postgresql') ? readdirSync('/usr/lib/postgresql').sort() : []
-const bin = versions.length > 0 ? `/usr/lib/postgresql/${versions.at(-1)}/bin` : undefined
-const skip = TEST_DATABASE_URL === undefined
-  ? 'runs with the PostgreSQL suite (TEST_DATABASE_URL)'
-  : bin === undefined ? 'PostgreSQL server binaries not installed' : false
-
-function asPostgres (command: string, args: string[]): void {
-  // initdb and pg_ctl refuse to run as root.
-  const runner = process.getuid?.() === 0 ? ['runuser', ['-u', 'postgres', '--', join(bin!, command), ...args]] as const : [join(bin!, command), args] as const
-  execFileSync(runner[0], [...runner[1]], { stdio: 'pipe', timeout: 60_000 })
-}
-
-tap.test('PostgreSQL outage under load: 503s with Retry-After within the configured bound, recovery, no acknowledged write lost', { skip }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'tasks-api-outage-'))
-  if (process.getuid?.() === 0) chownSync(dir, Number(execFileSync('id', ['-u', 'postgres']).toString()), Number(execFileSync('id', ['-g', 'postgres']).toString()))
-  const dataDir = join(dir, 'cluster')
-  const port = await freePort()
-  const pgCtl = (action: string, ...extra: string[]) => asPostgres('pg_ctl', ['-D', dataDir, '-w', '-t', '30', ...extra, action])
-  const startCluster = () => pgCtl('start', '-l', join(dir, 'log'), '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`)
-  asPostgres('initdb', ['-D', dataDir, '-A', 'trust', '-U', 'postgres', '--no-sync'])
-  startCluster()
-  t.teardown(() => {
-    try { pgCtl('stop', '-m', 'immediate') } catch { /* already stopped */ }
-    rmSync(dir, { recursive: true, force: true })
-  })
-  const admin = postgres(`postgres://postgres@127.0.0.1:${port}/postgres`, { max: 1, onnotice: () => {} })
-  await admin`create database tasks`
-  await admin.end()
-  const databaseUrl = `postgres://postgres@127.0.0.1:${port}/tasks`
+tap.test('PostgreSQL outage under load: 503s with Retry-After within the configured bound, recovery, no acknowledged write lost', { skip: clusterSkip }, async (t) => {
+  const cluster = await ownCluster(t)
+  const databaseUrl = cluster.databaseUrl
 
   // Short bounds, so the test shows they hold; the defaults are 3 and 5 s.
   const acquireTimeoutMs = 1500
@@ -72,9 +40,9 @@ tap.test('PostgreSQL outage under load: 503s with Retry-After within the configu
   const writers = [1, 2, 3, 4, 5, 6, 7, 8].map(writer)
   await new Promise((resolve) => setTimeout(resolve, 1000))
   phase = 'outage'
-  pgCtl('stop', '-m', 'fast')
+  cluster.stop()
   await new Promise((resolve) => setTimeout(resolve, 3000))
-  startCluster()
+  cluster.start()
   phase = 'after'
   await new Promise((resolve) => setTimeout(resolve, 4000))
   stopped = true

@@ -26,7 +26,7 @@ export interface Receiver {
   received: Received[]
   /** Decides each answer (default: 200); `n` counts from 1. */
   answer: (request: Received, n: number) => Answer
-  /** The most requests with the same `webhook-id` it was handling at once. */
+  /** The most requests with the same `webhook-id` it was handling at once (until answered, or the sender hung up). */
   maxConcurrentPerId: () => number
   waitFor: (count: number, timeoutMs?: number) => Promise<Received[]>
   close: () => Promise<void>
@@ -66,8 +66,15 @@ export async function startReceiver (port = 0): Promise<Receiver> {
       active.set(id, (active.get(id) ?? 0) + 1)
       maxConcurrent = Math.max(maxConcurrent, active.get(id)!)
       const answer = receiver.answer(request, receiver.received.length)
+      // Handled until answered, or until the sender hangs up.
+      let handled = true
+      const release = () => {
+        if (handled) active.set(id, active.get(id)! - 1)
+        handled = false
+      }
+      res.on('close', release)
       const respond = () => {
-        active.set(id, active.get(id)! - 1)
+        release()
         if (res.destroyed) return
         res.writeHead(answer.status, answer.headers).end(answer.body ?? '')
       }

@@ -224,7 +224,7 @@ async function webhookDeliveryPlugin (app: FastifyInstance, opts: { config: Conf
     }
   }
   const wake = () => {
-    if (closing) return
+    if (closing || !config.WEBHOOK_DELIVERY) return
     void dispatch()
     void deliver()
   }
@@ -234,6 +234,7 @@ async function webhookDeliveryPlugin (app: FastifyInstance, opts: { config: Conf
   let statsTimer: NodeJS.Timeout | undefined
   let unsubscribe: (() => Promise<void>) | undefined
   app.addHook('onReady', async () => {
+    if (!config.WEBHOOK_DELIVERY) return
     poll = setInterval(wake, POLL_MS).unref()
     statsTimer = setInterval(refreshStats, STATS_MS).unref()
     refreshStats()

@@ -31,7 +31,7 @@ export const ConfigSchema = Type.Object({
   JWT_ISSUER: Type.String({ minLength: 1, default: 'tasks-api', description: '`iss` of access tokens, checked on every request' }),
   JWT_AUDIENCE: Type.String({ minLength: 1, default: 'tasks-api', description: '`aud` of access tokens, checked on every request' }),
   ACCESS_TOKEN_TTL: Type.Integer({ minimum: 10, maximum: 86_400, default: 900, description: 'seconds an access token is valid' }),
-  EVENTS_RETENTION_DAYS: Type.Integer({ minimum: 1, maximum: 3650, default: 30, description: 'days the change feed (`GET /v1/events`) keeps events; an older `after` is a 410 SYNC_EXPIRED' }),
+  EVENTS_RETENTION_DAYS: Type.Integer({ minimum: 1, maximum: 3650, default: 30, description: 'days the change feed (`GET /v1/events`) keeps events, and webhooks their delivery attempts; an older `after` is a 410 SYNC_EXPIRED' }),
   EVENTS_STREAM_HEARTBEAT_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 15_000, description: 'a live event stream (`GET /v1/events/stream`) sends a comment line this often, so that proxies keep it open' }),
   EVENTS_STREAM_POLL_MS: Type.Integer({ minimum: 50, maximum: 60_000, default: 500, description: 'how often an instance with open event streams reads the feed without being woken (a wake-up lost, or events held back by an older transaction): the longest an event can wait to reach a stream' }),
   EVENTS_STREAM_MAX_BUFFER_BYTES: Type.Integer({ minimum: 16_384, maximum: 67_108_864, default: 1_048_576, description: 'an event stream whose reader leaves more than this unread is cut off, to resume with Last-Event-ID, instead of growing the server\'s memory' }),

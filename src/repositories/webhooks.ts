@@ -330,6 +330,15 @@ export function createWebhooksRepository (db: Database, secretKeys: Buffer[]) {
       })
     },
 
+    /** Deletes the attempts made (or cancelled) more than `days` days ago; how many. */
+    async purgeOlderThan (days: number): Promise<number> {
+      const [row] = await queryRows<{ deleted: number }>(db, sql`
+        with gone as (
+          delete from webhook_deliveries where status <> 'pending' and created_at < now() - ${days}::int * interval '1 day' returning 1
+        ) select count(*)::int as deleted from gone`)
+      return row?.deleted ?? 0
+    },
+
     /** The queue, for metrics: attempts due or waiting, and how long the oldest due one has waited. */
     async queueStats (): Promise<{ depth: number, oldestDueSeconds: number }> {
       const [row] = await queryRows<{ depth: number, oldest: number | null }>(db, sql`

@@ -133,7 +133,7 @@ const statusDescriptions: Record<number, string> = {
   414: 'A path parameter is longer than the server accepts (200 characters).',
   406: 'The `Accept` header refuses every media type this operation answers with.',
   415: 'The request body is not `application/json`.',
-  422: 'Well-formed, but refers to something unusable: an `Idempotency-Key` used with another request, an unknown username, an assignee who is not a member of the project.',
+  422: 'Well-formed, but refers to something unusable: an `Idempotency-Key` used with another request, an unknown username, an assignee who is not a member of the project, a webhook URL the service will not call (`WEBHOOK_URL_REFUSED`).',
   429: 'Rate limited: wait for `Retry-After` seconds.',
   500: 'Unexpected error; the request id identifies it in the server log.',
   503: 'The database is unavailable or the server is shutting down; retry after `Retry-After` seconds.',

@@ -129,6 +129,10 @@ tap.test('each event is delivered once, signed per Standard Webhooks, with the f
   const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body
   t.match(metrics, /webhook_deliveries_total\{outcome="succeeded"\} [2-9]/)
   t.match(metrics, /webhook_queue_depth \d+/)
+
+  await app.db.execute(sql`update webhook_deliveries set created_at = now() - interval '31 days' where webhook_id = ${webhook.id}::uuid`)
+  await app.runHousekeeping()
+  t.same(await deliveries(app, user, webhook.id), [], 'attempts past the retention are purged')
 })
 
 tap.test('a webhook for one project gets that project\'s events only, and only while its owner is a member', async (t) => {

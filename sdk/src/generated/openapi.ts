@@ -4735,7 +4735,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Well-formed, but refers to something unusable: an `Idempotency-Key` used with another request, an unknown username, an assignee who is not a member of the project. */
+            /** @description Well-formed, but refers to something unusable: an `Idempotency-Key` used with another request, an unknown username, an assignee who is not a member of the project, a webhook URL the service will not call (`WEBHOOK_URL_REFUSED`). */
             422: {
                 headers: {
                     "x-request-id": components["headers"]["X-Request-Id"];
@@ -5102,7 +5102,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Well-formed, but refers to something unusable: an `Idempotency-Key` used with another request, an unknown username, an assignee who is not a member of the project. */
+            /** @description Well-formed, but refers to something unusable: an `Idempotency-Key` used with another request, an unknown username, an assignee who is not a member of the project, a webhook URL the service will not call (`WEBHOOK_URL_REFUSED`). */
             422: {
                 headers: {
                     "x-request-id": components["headers"]["X-Request-Id"];
@@ -5481,7 +5481,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Well-formed, but refers to something unusable: an `Idempotency-Key` used with another request, an unknown username, an assignee who is not a member of the project. */
+            /** @description Well-formed, but refers to something unusable: an `Idempotency-Key` used with another request, an unknown username, an assignee who is not a member of the project, a webhook URL the service will not call (`WEBHOOK_URL_REFUSED`). */
             422: {
                 headers: {
                     "x-request-id": components["headers"]["X-Request-Id"];
@@ -5778,7 +5778,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Well-formed, but refers to something unusable: an `Idempotency-Key` used with another request, an unknown username, an assignee who is not a member of the project. */
+            /** @description Well-formed, but refers to something unusable: an `Idempotency-Key` used with another request, an unknown username, an assignee who is not a member of the project, a webhook URL the service will not call (`WEBHOOK_URL_REFUSED`). */
             422: {
                 headers: {
                     "x-request-id": components["headers"]["X-Request-Id"];
@@ -6646,7 +6646,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Well-formed, but refers to something unusable: an `Idempotency-Key` used with another request, an unknown username, an assignee who is not a member of the project. */
+            /** @description Well-formed, but refers to something unusable: an `Idempotency-Key` used with another request, an unknown username, an assignee who is not a member of the project, a webhook URL the service will not call (`WEBHOOK_URL_REFUSED`). */
             422: {
                 headers: {
                     "x-request-id": components["headers"]["X-Request-Id"];
@@ -7704,7 +7704,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Well-formed, but refers to something unusable: an `Idempotency-Key` used with another request, an unknown username, an assignee who is not a member of the project. */
+            /** @description Well-formed, but refers to something unusable: an `Idempotency-Key` used with another request, an unknown username, an assignee who is not a member of the project, a webhook URL the service will not call (`WEBHOOK_URL_REFUSED`). */
             422: {
                 headers: {
                     "x-request-id": components["headers"]["X-Request-Id"];
@@ -8163,7 +8163,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Well-formed, but refers to something unusable: an `Idempotency-Key` used with another request, an unknown username, an assignee who is not a member of the project. */
+            /** @description Well-formed, but refers to something unusable: an `Idempotency-Key` used with another request, an unknown username, an assignee who is not a member of the project, a webhook URL the service will not call (`WEBHOOK_URL_REFUSED`). */
             422: {
                 headers: {
                     "x-request-id": components["headers"]["X-Request-Id"];

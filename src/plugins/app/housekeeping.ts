@@ -14,8 +14,8 @@ declare module 'fastify' {
 const INTERVAL_MS = 60 * 60 * 1000
 
 /**
- * Hourly deletion of expired rows (idempotency keys, refresh tokens, web sessions, events past their
- * retention): they are never served, only take space. Every instance runs it; the deletes are
+ * Hourly deletion of expired rows (idempotency keys, refresh tokens, web sessions, events and webhook
+ * delivery attempts past their retention): they are never served, only take space. Every instance runs it; the deletes are
  * idempotent, so that is harmless.
  */
 async function housekeepingPlugin (app: FastifyInstance, opts: { config: Config }): Promise<void> {
@@ -38,6 +38,7 @@ async function housekeepingPlugin (app: FastifyInstance, opts: { config: Config 
   app.addPurgeJob('idempotency keys', app.idempotencyKeysRepository.purgeExpired)
   app.addPurgeJob('refresh tokens', app.refreshTokensRepository.purgeExpired)
   app.addPurgeJob('events', async () => await app.eventsRepository.purgeOlderThan(opts.config.EVENTS_RETENTION_DAYS))
+  app.addPurgeJob('webhook deliveries', async () => await app.webhooksRepository.purgeOlderThan(opts.config.EVENTS_RETENTION_DAYS))
 }
 
 export default fp(housekeepingPlugin, { name: 'housekeeping', dependencies: ['repositories'] })

@@ -168,6 +168,35 @@ export function createEventsRepository ({ compile }: DatabaseHandle) {
       order by ev.txid, ev.id`
   }))
 
+  // The caller's most recent events before a place, newest first, with the actor's username and the
+  // project's name, for people (the Activity page): the same per-project scans as `page`, backwards.
+  const recentStatement = compile<FeedRow & { actor_name: string | null, project_name: string | null }>((executor) => sqlStatement(executor, (value) => {
+    const before = sql`(${value('before_txid')}::xid8, ${value('before_id')}::bigint)`
+    const limit = sql`${value('limit')}::int`
+    const user = sql`${value('user')}::uuid`
+    return sql`
+      select e.txid::text as txid, e.id::text as id, e.type, replace(e.occurred_at::text, ' ', 'T') as occurred_at,
+        e.actor_id, e.project_id, e.data, '0' as horizon, null as purged_txid, null as purged_id, u.username as actor_name, p.name as project_name
+      from (
+        select mine.project_id, mine.txid, mine.id from (
+          select pm.project_id, own.txid, own.id from project_members pm cross join lateral (
+            select ev.txid, ev.id from events ev
+            where ev.project_id = pm.project_id and (ev.txid, ev.id) < ${before}
+            order by ev.txid desc, ev.id desc limit ${limit}) own
+          where pm.user_id = ${user}
+          union all
+          (select ev.project_id, ev.txid, ev.id from events ev
+           where ev.audience @> array[${user}] and ev.audience is not null and (ev.txid, ev.id) < ${before}
+             and not exists (select 1 from project_members m where m.project_id = ev.project_id and m.user_id = ${user})
+           order by ev.txid desc, ev.id desc limit ${limit})
+        ) mine order by mine.txid desc, mine.id desc limit ${limit}
+      ) page
+      join events e on e.project_id = page.project_id and e.txid = page.txid and e.id = page.id
+      left join users u on u.id = e.actor_id
+      left join projects p on p.id = e.project_id
+      order by page.txid desc, page.id desc`
+  }))
+
   const startStatement = compile<{ horizon: string }>((executor) => sqlStatement(executor, () => sql`
     select pg_snapshot_xmin(pg_current_snapshot())::text as horizon`))
 
@@ -196,6 +225,17 @@ export function createEventsRepository ({ compile }: DatabaseHandle) {
       if (after !== undefined && first.purged_txid !== null && before(after, [BigInt(first.purged_txid), BigInt(first.purged_id!)])) return { expired: true }
       const { events: items, next } = eventsOf(rows, from, limit)
       return { items: items.map(({ event }) => event), next }
+    },
+
+    /**
+     * Up to `limit` of the caller's events before `before` (the newest when undefined), newest first,
+     * each with its actor's username and its project's name (null once deleted), for people.
+     */
+    async recent (userId: string, before: FeedPosition | undefined, limit: number): Promise<Array<Event & { actor_name: string | null, project_name: string | null }>> {
+      const from = before ?? [2n ** 64n - 1n, 2n ** 63n - 1n]
+      const rows = await recentStatement({ user: userId, before_txid: from[0].toString(), before_id: from[1].toString(), limit })
+      if (rows.length === 0) return []
+      return eventsOf(rows, from, limit).events.map(({ event, row }) => ({ ...event, actor_name: row.actor_name, project_name: row.project_name }))
     },
 
     /** Where the feed ends now: a reader starting here sees every event committed from now on. */

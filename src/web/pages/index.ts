@@ -1,12 +1,16 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { SESSION_COOKIE, type SessionStore } from '../../repositories/sessions.js'
+import type { Config } from '../../config.js'
 import accountPages from './account.js'
+import activityPages from './activity.js'
 import apiKeyPages from './api-keys.js'
 import projectPages from './projects.js'
 import taskPages from './tasks.js'
+import webhookPages from './webhooks.js'
 
 export interface MemberPagesOptions {
   sessions: SessionStore
+  config: Config
 }
 
 /** The pages for logged-in users: a guard in front of all of them, then one module per resource. */
@@ -42,6 +46,8 @@ export default async function memberPages (app: FastifyInstance, opts: MemberPag
 
   await app.register(taskPages, { prefix: '/tasks' })
   await app.register(projectPages, { prefix: '/projects' })
+  await app.register(activityPages, { prefix: '/activity' })
+  await app.register(webhookPages, { prefix: '/webhooks', config: opts.config })
   await app.register(apiKeyPages, { prefix: '/api-keys' })
   await app.register(accountPages, { prefix: '/account', sessions: opts.sessions })
 }

@@ -240,3 +240,26 @@ tap.test('the guard holds at each delivery: a URL allowed once is refused when p
   t.match(items[0]!.error, /^refused: localhost resolves to .*not a public address/)
   t.equal(receiver.received.length, 0, 'nothing reached the receiver')
 })
+
+tap.test('redirects are not followed; only the start of a long answer is kept; 5 days of failures turn a webhook off', async (t) => {
+  const { app, user, receiver } = await setUp(t, { WEBHOOK_RETRY_SCHEDULE: '1' })
+  const target = await startReceiver()
+  t.teardown(target.close)
+  receiver.answer = (_, n) => n === 1 ? { status: 302, headers: { location: target.url } } : { status: 500, body: 'x'.repeat(100_000) }
+  const webhook = await createWebhook(app, user, { url: receiver.url, events: ['task.created'] })
+  // As if every attempt had failed since 6 days ago.
+  await app.db.execute(sql`update webhooks set failing_since = now() - interval '6 days' where id = ${webhook.id}::uuid`)
+  await createTask(app, user, { title: 'redirected' })
+  const items = await attemptsUntil(app, user, webhook.id, (d) => d.some((x) => x.status === 'failed'))
+  t.match(items.at(-1), { attempt: 1, status_code: 302, error: 'the receiver answered 302; redirects are not followed' })
+  t.equal(target.received.length, 0, 'the redirect\'s target was never called')
+  const after = (await injectAs(app, user, { method: 'GET', url: `/v1/webhooks/${webhook.id}` })).json<WebhookBody>()
+  t.match(after, { enabled: false, disabled_reason: 'every attempt has failed for 5 days' })
+  t.equal(items.find((x) => x.attempt === 2)?.status ?? 'cancelled', 'cancelled', 'the retry still to come is cancelled')
+
+  // Turned on again, a long answer is cut to its first 1 024 bytes.
+  await injectAs(app, user, { method: 'PATCH', url: `/v1/webhooks/${webhook.id}`, payload: { enabled: true } })
+  await createTask(app, user, { title: 'long answer' })
+  const later = await attemptsUntil(app, user, webhook.id, (d) => d.some((x) => x.status_code === 500))
+  t.equal(later.find((x) => x.status_code === 500)!.response_excerpt!.length, 1024)
+})

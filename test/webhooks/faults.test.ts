@@ -102,7 +102,16 @@ tap.test('PostgreSQL stopped mid-delivery: deliveries resume when it is back, no
   cluster.stop()
   await new Promise((resolve) => setTimeout(resolve, 3000))
   cluster.start()
-  await until(() => ids.every((id) => deliveredTasks(receiver).has(id)), 60_000, 'every event delivered after the outage')
+  // A failure says which events are missing, how their attempts stand, and what the server logged.
+  const missing = async () => {
+    const absent = ids.filter((id) => !deliveredTasks(receiver).has(id))
+    const webhooks = await (await fetch(`${server.url}/v1/webhooks`, { headers: { authorization: `Bearer ${token}` } })).json() as { items: Array<{ id: string }> }
+    const attempts = await fetch(`${server.url}/v1/webhooks/${webhooks.items[0]!.id}/deliveries?limit=100`, { headers: { authorization: `Bearer ${token}` } }).then(async (r) => await r.text())
+    return `missing ${absent.join(', ')}; attempts ${attempts}; server log: ${server.output().slice(-3000)}`
+  }
+  await until(() => ids.every((id) => deliveredTasks(receiver).has(id)), 90_000, 'every event delivered after the outage').catch(async (err: Error) => {
+    throw new Error(`${err.message}: ${await missing()}`)
+  })
   t.pass('every event delivered')
   for (let i = 0; i < 3; i++) {
     const res = await post(`${server.url}/v1/tasks`, { title: `after ${i}` }, token)

@@ -135,10 +135,13 @@ if (chromiumMissing) {
     await page.getByLabel('Per page').fill('2')
     await page.getByRole('button', { name: 'Apply' }).click()
     t.same(await titles(page), ['Buy milk', 'Renew passport'])
+    // Read once the new page has loaded: a click only starts the navigation.
     await page.getByRole('link', { name: 'Next page' }).click()
+    await page.waitForURL((url) => url.searchParams.has('cursor'))
     t.same(await titles(page), ['Write report'], 'the second page')
     t.equal(await page.getByRole('link', { name: 'Next page' }).count(), 0, 'and the last')
     await page.getByRole('link', { name: 'First page' }).click()
+    await page.waitForURL((url) => !url.searchParams.has('cursor'))
     t.same(await titles(page), ['Buy milk', 'Renew passport'])
 
     await page.getByRole('link', { name: 'API keys' }).click()

@@ -10,16 +10,14 @@
  * sending each create to its arrival on each stream (p50, p99, max), which includes the create's
  * own latency.
  */
-import { execFileSync, spawn } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import { Agent, request } from 'node:http'
 import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import postgres from 'postgres'
 import { projectRoot } from '../src/lib/project-root.js'
-import { freePort } from './free-port.js'
-import { startFlags } from './start-flags.js'
+import { freshDatabase, percentile, startBundle } from './bench-target.js'
 
 const { values } = parseArgs({
   options: {
@@ -35,46 +33,18 @@ const rate = Number(values.rate)
 const duration = Number(values.duration)
 const databaseUrl = process.env.BENCH_STREAMS_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/tasks_bench_streams'
 
-async function freshDatabase (): Promise<void> {
-  const url = new URL(databaseUrl)
-  const name = url.pathname.slice(1).replaceAll('"', '""')
-  url.pathname = '/postgres'
-  const admin = postgres(url.toString(), { max: 1, onnotice: () => {} })
-  await admin.unsafe(`drop database if exists "${name}" with (force)`)
-  await admin.unsafe(`create database "${name}"`)
-  await admin.end()
-}
 
 async function rssMiB (pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8')
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024
 }
 
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!
 
-await freshDatabase()
+await freshDatabase(databaseUrl)
 execFileSync('npm', ['run', '-s', 'build'], { cwd: projectRoot, stdio: 'inherit' })
-const port = await freePort()
-const server = spawn(process.execPath, [...await startFlags(), join(projectRoot, 'dist/server.mjs')], {
-  env: {
-    ...process.env,
-    NODE_ENV: 'production',
-    LOG_LEVEL: 'warn',
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    DATABASE_URL: databaseUrl,
-    JWT_SECRET: 'bench-secret-that-is-long-enough-0123456789',
-    RATE_LIMIT_MAX: '1000000000',
-    AUTH_RATE_LIMIT_MAX: '1000000000',
-  },
-  stdio: ['ignore', 'inherit', 'inherit'],
-})
-const base = `http://127.0.0.1:${port}`
+const server = await startBundle(join(projectRoot, 'dist/server.mjs'), databaseUrl, { AUTH_RATE_LIMIT_MAX: '1000000000' })
+const base = server.base
 try {
-  for (let waited = 0; !await fetch(`${base}/health/ready`).then((r) => r.ok, () => false); waited += 50) {
-    if (waited > 30_000) throw new Error('server not ready in 30 s')
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
   const post = async (path: string, body: unknown, token?: string) => await fetch(`${base}${path}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) },
@@ -93,7 +63,7 @@ try {
   // Warm the paths the measurement uses, then the baseline.
   for (let i = 0; i < 200; i++) await post('/v1/tasks', { title: 'warm-up', project_id: project.id }, tokens[0])
   await new Promise((resolve) => setTimeout(resolve, 2_000))
-  const before = await rssMiB(server.pid!)
+  const before = await rssMiB(server.pid)
 
   const latencies: number[] = []
   let received = 0
@@ -122,10 +92,10 @@ try {
     req.end()
   })))
   await new Promise((resolve) => setTimeout(resolve, 3_000))
-  const open = await rssMiB(server.pid!)
+  const open = await rssMiB(server.pid)
 
   let peak = open
-  const sampler = setInterval(() => { void rssMiB(server.pid!).then((mib) => { peak = Math.max(peak, mib) }) }, 250)
+  const sampler = setInterval(() => { void rssMiB(server.pid).then((mib) => { peak = Math.max(peak, mib) }) }, 250)
   const total = rate * duration
   const started = Date.now()
   for (let i = 0; i < total; i++) {
@@ -146,5 +116,5 @@ try {
     `| ${opened.length} | ${received} of ${expected} | ${percentile(latencies, 0.5)} | ${percentile(latencies, 0.99)} | ${latencies.at(-1)} | ${before.toFixed(0)} | ${open.toFixed(0)} | ${peak.toFixed(0)} | ${(peak - before).toFixed(0)} |`,
   ].join('\n'))
 } finally {
-  server.kill('SIGTERM')
+  server.stop()
 }

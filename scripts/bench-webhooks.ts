@@ -10,16 +10,14 @@
  * - latency: one webhook, tasks created at `--rate` per second (100) for `--duration` seconds (20);
  *   the time from each create's answer (its commit) to the delivery's arrival (p50, p99, max).
  */
-import { execFileSync, spawn } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { once } from 'node:events'
 import { createServer } from 'node:http'
 import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import postgres from 'postgres'
 import { projectRoot } from '../src/lib/project-root.js'
-import { freePort } from './free-port.js'
-import { startFlags } from './start-flags.js'
+import { freshDatabase, percentile, startBundle } from './bench-target.js'
 
 const { values } = parseArgs({
   options: {
@@ -31,17 +29,7 @@ const { values } = parseArgs({
 })
 const databaseUrl = process.env.BENCH_WEBHOOKS_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/tasks_bench_webhooks'
 
-async function freshDatabase (): Promise<void> {
-  const url = new URL(databaseUrl)
-  const name = url.pathname.slice(1).replaceAll('"', '""')
-  url.pathname = '/postgres'
-  const admin = postgres(url.toString(), { max: 1, onnotice: () => {} })
-  await admin.unsafe(`drop database if exists "${name}" with (force)`)
-  await admin.unsafe(`create database "${name}"`)
-  await admin.end()
-}
 
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!
 
 // The receiver: when each task's delivery arrived, by webhook path and task title.
 const arrivals: Array<{ path: string, title: string, at: number }> = []
@@ -58,29 +46,11 @@ receiver.listen(0, '127.0.0.1')
 await once(receiver, 'listening')
 const receiverPort = (receiver.address() as { port: number }).port
 
-await freshDatabase()
+await freshDatabase(databaseUrl)
 execFileSync('npm', ['run', '-s', 'build'], { cwd: projectRoot, stdio: 'inherit' })
-const port = await freePort()
-const server = spawn(process.execPath, [...await startFlags(), join(projectRoot, 'dist/server.mjs')], {
-  env: {
-    ...process.env,
-    NODE_ENV: 'production',
-    LOG_LEVEL: 'warn',
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    DATABASE_URL: databaseUrl,
-    JWT_SECRET: 'bench-secret-that-is-long-enough-0123456789',
-    RATE_LIMIT_MAX: '1000000000',
-    WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
-  },
-  stdio: ['ignore', 'inherit', 'inherit'],
-})
-const base = `http://127.0.0.1:${port}`
+const server = await startBundle(join(projectRoot, 'dist/server.mjs'), databaseUrl, { WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true' })
+const base = server.base
 try {
-  for (let waited = 0; !await fetch(`${base}/health/ready`).then((r) => r.ok, () => false); waited += 50) {
-    if (waited > 30_000) throw new Error('server not ready in 30 s')
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
   const post = async (path: string, body: unknown, token?: string) => await fetch(`${base}${path}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) },
@@ -133,6 +103,6 @@ try {
     `| latency: ${rate} creates/s for ${values.duration} s, commit to arrival | ${arrivals.length} of ${total}; p50 ${percentile(latencies, 0.5)} ms, p99 ${percentile(latencies, 0.99)} ms, max ${latencies.at(-1)} ms |`,
   ].join('\n'))
 } finally {
-  server.kill('SIGTERM')
+  server.stop()
   receiver.close()
 }

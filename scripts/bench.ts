@@ -20,7 +20,7 @@
  * gives medians and the ratio per scenario.
  * `--keep-data` skips seeding: the database holds what an earlier run seeded.
  */
-import { spawn, execFileSync } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
 import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
@@ -28,8 +28,7 @@ import { parseArgs } from 'node:util'
 import autocannon from 'autocannon'
 import postgres from 'postgres'
 import { projectRoot } from '../src/lib/project-root.js'
-import { freePort } from './free-port.js'
-import { startFlags } from './start-flags.js'
+import { type BenchTarget, startBundle } from './bench-target.js'
 
 const { values } = parseArgs({
   options: {
@@ -129,32 +128,10 @@ if (!values['keep-data']) {
 // The production artefact, as the container runs it: the bundle with `npm start`'s V8 flags, no TypeScript loader.
 execFileSync('npm', ['run', '-s', 'build'], { cwd: projectRoot, stdio: 'inherit' })
 
-interface Target { name: string, base: string, readyMs: number, stop: () => void }
+interface Target extends BenchTarget { name: string }
 
 async function startTarget (name: string, bundle: string, database: string): Promise<Target> {
-  const port = await freePort()
-  const server = spawn(process.execPath, [...await startFlags(), bundle], {
-    env: {
-      ...process.env,
-      NODE_ENV: 'production',
-      LOG_LEVEL: 'warn',
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      DATABASE_URL: database,
-      JWT_SECRET: 'bench-secret-that-is-long-enough-0123456789',
-      // The benchmark is one user hammering one instance: the per-user limit would measure 429s.
-      RATE_LIMIT_MAX: '1000000000',
-    },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  })
-  const base = `http://127.0.0.1:${port}`
-  const startedAt = Date.now()
-  for (;;) {
-    if (await fetch(`${base}/health/ready`).then((r) => r.ok, () => false)) break
-    if (Date.now() - startedAt > 30_000) throw new Error(`${name}: server not ready in 30 s`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-  return { name, base, readyMs: Date.now() - startedAt, stop: () => server.kill('SIGTERM') }
+  return { name, ...await startBundle(bundle, database) }
 }
 
 /** One cell: a fresh token and task, as the shared harness does, a warm-up, then the measured run. */

@@ -49,6 +49,16 @@ export function taskEventInsert (type: EventType, actor: SQL, changed: string, a
     select ${type}::event_type, ${actor}, ${table}.project_id, ${data}, ${audience ?? sql`null`} from ${table}`
 }
 
+/**
+ * The columns of a FeedRow (but `horizon` and the purge mark) from an events row `e`, and its place
+ * from `place` (`e` itself, or the scan that found it): timestamps as RFC 3339 text on both drivers.
+ */
+export function feedColumns (e: string, place = e): SQL {
+  const [row, at] = [sql.identifier(e), sql.identifier(place)]
+  return sql`${at}.txid::text as txid, ${at}.id::text as id, ${row}.type, replace(${row}.occurred_at::text, ' ', 'T') as occurred_at,
+    ${row}.actor_id, ${row}.project_id, ${row}.data`
+}
+
 /** A place in the feed: the writing transaction and the order of writing, as `<txid>-<id>` (the Event schema's pattern). */
 export type FeedPosition = readonly [txid: bigint, id: bigint]
 
@@ -127,8 +137,7 @@ export function createEventsRepository ({ compile }: DatabaseHandle) {
     const limit = sql`${value('limit')}::int`
     const user = sql`${value('user')}::uuid`
     return sql`
-      select page.txid::text as txid, page.id::text as id, e.type, replace(e.occurred_at::text, ' ', 'T') as occurred_at,
-        e.actor_id, e.project_id, e.data, h.horizon::text as horizon, h.purged_txid::text as purged_txid, h.purged_id::text as purged_id
+      select ${feedColumns('e', 'page')}, h.horizon::text as horizon, h.purged_txid::text as purged_txid, h.purged_id::text as purged_id
       from (select pg_snapshot_xmin(pg_current_snapshot()) as horizon, p.txid as purged_txid, p.id as purged_id
             from (select 1) one left join event_purges p on true) h
       left join lateral (
@@ -154,8 +163,7 @@ export function createEventsRepository ({ compile }: DatabaseHandle) {
   const followStatement = compile<FeedRow & { recipients: string[] | null, held: boolean }>((executor) => sqlStatement(executor, (value) => {
     const users = sql`${value('users')}::uuid[]`
     return sql`
-      select ev.txid::text as txid, ev.id::text as id, ev.type, replace(ev.occurred_at::text, ' ', 'T') as occurred_at,
-        ev.actor_id, ev.project_id, ev.data, h.horizon::text as horizon, null as purged_txid, null as purged_id, h.held,
+      select ${feedColumns('ev')}, h.horizon::text as horizon, null as purged_txid, null as purged_id, h.held,
         array(select m.user_id from project_members m where m.project_id = ev.project_id and m.user_id = any(${users})
               union select a from unnest(ev.audience) a where a = any(${users})) as recipients
       from (select x.horizon, exists (select 1 from events w where w.txid >= x.horizon) as held
@@ -175,8 +183,7 @@ export function createEventsRepository ({ compile }: DatabaseHandle) {
     const limit = sql`${value('limit')}::int`
     const user = sql`${value('user')}::uuid`
     return sql`
-      select e.txid::text as txid, e.id::text as id, e.type, replace(e.occurred_at::text, ' ', 'T') as occurred_at,
-        e.actor_id, e.project_id, e.data, '0' as horizon, null as purged_txid, null as purged_id, u.username as actor_name, p.name as project_name
+      select ${feedColumns('e')}, '0' as horizon, null as purged_txid, null as purged_id, u.username as actor_name, p.name as project_name
       from (
         select mine.project_id, mine.txid, mine.id from (
           select pm.project_id, own.txid, own.id from project_members pm cross join lateral (

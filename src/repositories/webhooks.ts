@@ -6,7 +6,7 @@ import { problem } from '../errors.js'
 import type { PagedList, Position, ListRequest } from '../lib/paging.js'
 import { openSecret, sealSecret } from '../lib/secret-box.js'
 import type { Delivery, Webhook, WebhookCreate, WebhookPatch } from '../schemas/webhooks.js'
-import { eventsOf, type FeedRow } from './events.js'
+import { eventsOf, feedColumns, type FeedRow } from './events.js'
 import { isMember } from './membership.js'
 
 /**
@@ -233,8 +233,7 @@ export function createWebhooksRepository (db: Database, secretKeys: Buffer[]) {
         const from = [BigInt(place.txid), BigInt(place.id)] as const
         const rows = await queryRows<DispatchRow>(tx, sql`
           with h as (select pg_snapshot_xmin(pg_current_snapshot()) as horizon)
-          select ev.txid::text as txid, ev.id::text as id, ev.type, replace(ev.occurred_at::text, ' ', 'T') as occurred_at,
-            ev.actor_id, ev.project_id, ev.data, h.horizon::text as horizon, null as purged_txid, null as purged_id,
+          select ${feedColumns('ev')}, h.horizon::text as horizon, null as purged_txid, null as purged_id,
             (select jsonb_agg(jsonb_build_object('webhook', m.id, 'former', m.former)) from (
                select w.id, false as former from project_members pm join webhooks w on w.owner_id = pm.user_id
                where pm.project_id = ev.project_id and w.enabled and w.created_at <= ev.occurred_at

@@ -32,6 +32,7 @@ import adminBootstrap from './plugins/app/admin-bootstrap.js'
 import healthRoutes from './routes/health/index.js'
 import authRoutes from './routes/auth/index.js'
 import usersRoutes from './routes/users/index.js'
+import accountSecurityRoutes from './routes/account-security/index.js'
 import apiKeysRoutes from './routes/api-keys/index.js'
 import tasksRoutes from './routes/tasks/index.js'
 import projectsRoutes from './routes/projects/index.js'
@@ -40,6 +41,7 @@ import housekeeping from './plugins/app/housekeeping.js'
 import feedSignal from './plugins/app/feed-signal.js'
 import eventStreams from './plugins/app/event-streams.js'
 import webhookDelivery from './plugins/app/webhook-delivery.js'
+import mailer from './plugins/app/mailer.js'
 import webhooksRoutes from './routes/webhooks/index.js'
 import webPages from './web/plugin.js'
 
@@ -169,10 +171,12 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   await app.register(feedSignal, { config })
   await app.register(eventStreams, { config })
   await app.register(webhookDelivery, { config })
+  await app.register(mailer, { config })
 
   await app.register(healthRoutes, { prefix: '/health' })
   await app.register(authRoutes, { prefix: '/v1/auth', config })
   await app.register(usersRoutes, { prefix: '/v1/users' })
+  await app.register(accountSecurityRoutes, { prefix: '/v1/users', config })
   await app.register(apiKeysRoutes, { prefix: '/v1/api-keys' })
   await app.register(tasksRoutes, { prefix: '/v1/tasks' })
   await app.register(projectsRoutes, { prefix: '/v1/projects' })

@@ -65,6 +65,10 @@ export const ConfigSchema = Type.Object({
   METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16, description: 'GET /metrics then requires `Authorization: Bearer <METRICS_TOKEN>`' })),
   METRICS_PORT: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'serve GET /metrics on a listener of its own at this port, and not on PORT (so it must differ from PORT)' })),
   METRICS_HOST: Type.String({ minLength: 1, default: '127.0.0.1', description: 'the address of the METRICS_PORT listener' }),
+  SMTP_URL: Type.Optional(Type.String({ pattern: '^smtps?://', description: 'the SMTP server that sends email verification and password reset mail, e.g. `smtp://user:pass@mail.example.com:587` (STARTTLS when offered) or `smtps://…:465`; unset = outside production the messages are written to the log, in production those endpoints answer 503 MAIL_UNAVAILABLE' })),
+  MAIL_FROM: Type.String({ minLength: 3, maxLength: 254, default: 'Tasks API <no-reply@localhost>', description: 'the From of the mail the service sends' }),
+  PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^/?#]+$', description: 'the service\'s address as its users reach it (scheme and host, no path), e.g. `https://tasks.example.com`: links in mail point there. Unset = the address of the request that caused the mail (honouring X-Forwarded-Proto and -Host with TRUST_PROXY); set it in production, so that a forged Host header cannot redirect a link' })),
+  TOTP_ISSUER: Type.String({ minLength: 1, maxLength: 64, default: 'Tasks API', description: 'the name authenticator apps show beside the username of a two-factor enrolment' }),
 })
 export type Config = Static<typeof ConfigSchema>
 
@@ -75,18 +79,18 @@ export class ConfigError extends Error {
   }
 }
 
-/** The comma-separated earlier root secrets of SECRET_KEY_PREVIOUS. */
 /** WEBHOOK_RETRY_SCHEDULE as seconds. */
 export function retrySchedule (config: Pick<Config, 'WEBHOOK_RETRY_SCHEDULE'>): number[] {
   return config.WEBHOOK_RETRY_SCHEDULE.split(',').map(Number)
 }
 
+/** The comma-separated earlier root secrets of SECRET_KEY_PREVIOUS. */
 export function previousSecrets (list: string | undefined): string[] {
   return list === undefined ? [] : list.split(',').map((secret) => secret.trim()).filter((secret) => secret !== '')
 }
 
 /** Settings never repeated in an error message. */
-const hidden = new Set(['SECRET_KEY', 'SECRET_KEY_PREVIOUS', 'JWT_SECRET', 'ADMIN_PASSWORD', 'METRICS_TOKEN'])
+const hidden = new Set(['SECRET_KEY', 'SECRET_KEY_PREVIOUS', 'JWT_SECRET', 'ADMIN_PASSWORD', 'METRICS_TOKEN', 'SMTP_URL'])
 
 /**
  * Reads the environment into a typed Config: empty strings count as unset, defaults fill the rest,

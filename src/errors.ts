@@ -14,13 +14,20 @@ const catalogue = {
   INVALID_API_KEY: [401, 'Invalid API key'],
   INVALID_REFRESH_TOKEN: [401, 'Invalid, expired or revoked refresh token'],
   AMBIGUOUS_CREDENTIALS: [401, 'More than one kind of credentials sent'],
+  MFA_REQUIRED: [401, 'Two-factor authentication required'],
+  INVALID_MFA_TOKEN: [401, 'Invalid, expired or spent mfa_token'],
+  INVALID_MFA_CODE: [401, 'Wrong two-factor code or recovery code'],
   INVALID_GRANT: [400, 'Invalid grant'],
   UNSUPPORTED_GRANT_TYPE: [400, 'Unsupported grant type'],
   INVALID_SCOPE: [400, 'Invalid scope'],
+  INVALID_EMAIL_TOKEN: [400, 'Invalid, expired or used email verification token'],
+  INVALID_RESET_TOKEN: [400, 'Invalid, expired or used password reset token'],
+  NO_EMAIL: [400, 'The account has no email address'],
   INSUFFICIENT_SCOPE: [403, 'Insufficient scope'],
   FORBIDDEN: [403, 'Forbidden'],
   API_KEY_NOT_ALLOWED: [403, 'API keys cannot be used for this operation'],
   WRONG_CURRENT_PASSWORD: [403, 'The current password is wrong'],
+  WRONG_MFA_CODE: [403, 'The two-factor code is wrong'],
   ROLE_FORBIDDEN: [403, 'Your role in this project does not allow this'],
   NOT_FOUND: [404, 'Not found'],
   TASK_NOT_FOUND: [404, 'Task not found'],
@@ -40,6 +47,9 @@ const catalogue = {
   OWNER_CANNOT_LEAVE: [409, 'The owner cannot leave the project'],
   OWNER_REQUIRED: [409, 'A project keeps exactly one owner'],
   WRITE_CONFLICT: [409, 'Changed by someone else while you wrote'],
+  MFA_ALREADY_ENABLED: [409, 'Two-factor authentication is already on'],
+  MFA_NOT_ENROLLING: [409, 'No two-factor enrolment is under way'],
+  MFA_NOT_ENABLED: [409, 'Two-factor authentication is off'],
   SYNC_EXPIRED: [410, 'The feed no longer reaches back this far'],
   PRECONDITION_FAILED: [412, 'Precondition failed'],
   PAYLOAD_TOO_LARGE: [413, 'Request body too large'],
@@ -54,6 +64,7 @@ const catalogue = {
   INTERNAL: [500, 'Internal server error'],
   NOT_IMPLEMENTED: [501, 'Method not implemented'],
   SERVICE_UNAVAILABLE: [503, 'Service unavailable'],
+  MAIL_UNAVAILABLE: [503, 'Mail cannot be sent'],
 } as const satisfies Record<string, readonly [number, string]>
 
 export type ErrorCode = keyof typeof catalogue
@@ -73,6 +84,10 @@ export interface ProblemExtras {
   headers?: Record<string, string>
   /** RFC 6749 `error` for the OAuth2 token endpoint. */
   error?: string
+  /** RFC 6749 `error_description`, where the token endpoint says more than `error` does. */
+  error_description?: string
+  /** With MFA_REQUIRED: the token of the login's second step. */
+  mfa_token?: string
 }
 
 /** An error from the catalogue, with the request-specific detail it should show. */

@@ -24,12 +24,53 @@ export const users = pgTable('users', {
   passwordHash: text('password_hash').notNull(),
   /** Access tokens issued before this instant are refused (set on password change). */
   passwordChangedAt: timestamptz('password_changed_at').notNull().defaultNow(),
+  /** Set when a mailed link proves the address; cleared whenever `email` changes. */
+  emailVerified: boolean('email_verified').notNull().default(false),
+  /** The TOTP secret, sealed (src/lib/secret-box.ts): being enrolled while `mfa_enabled` is false. */
+  totpSecret: text('totp_secret'),
+  mfaEnabled: boolean('mfa_enabled').notNull().default(false),
+  /** The last TOTP time step accepted, so that no code is accepted twice. */
+  totpLastStep: bigint('totp_last_step', { mode: 'number' }),
   ...timestamps,
 }, (t) => [
   // Usernames are unique regardless of case, so "Alice" cannot impersonate "alice".
   uniqueIndex('users_username_lower_key').on(sql`lower(${t.username})`),
+  // A forgotten password is looked up by verified address only.
+  index('users_verified_email_idx').on(sql`lower(${t.email})`).where(sql`${t.emailVerified}`),
   index('users_created_at_id_idx').on(t.createdAt, t.id),
 ])
+
+export const oneTimeTokenPurpose = pgEnum('one_time_token_purpose', ['email_verification', 'password_reset', 'mfa_login'])
+
+/**
+ * Tokens mailed or handed out for one use: email verification, password reset, and the second step
+ * of a two-factor login. Only their SHA-256 is stored.
+ */
+export const oneTimeTokens = pgTable('one_time_tokens', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  userId: uuid('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+  purpose: oneTimeTokenPurpose('purpose').notNull(),
+  tokenHash: text('token_hash').notNull(),
+  /** The address a verification token proves; it proves nothing once the account's email differs. */
+  email: text('email'),
+  /** Wrong codes sent with an `mfa_login` token; it is spent at the limit. */
+  failures: smallint('failures').notNull().default(0),
+  expiresAt: timestamptz('expires_at').notNull(),
+  usedAt: timestamptz('used_at'),
+  createdAt: timestamptz('created_at').notNull().defaultNow(),
+}, (t) => [
+  uniqueIndex('one_time_tokens_token_hash_key').on(t.tokenHash),
+  index('one_time_tokens_user_id_idx').on(t.userId),
+  index('one_time_tokens_expires_at_idx').on(t.expiresAt),
+])
+
+/** Two-factor recovery codes: HMAC-SHA256 under a purpose key, each used at most once. */
+export const recoveryCodes = pgTable('recovery_codes', {
+  userId: uuid('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+  codeHash: text('code_hash').notNull(),
+  usedAt: timestamptz('used_at'),
+  createdAt: timestamptz('created_at').notNull().defaultNow(),
+}, (t) => [primaryKey({ columns: [t.userId, t.codeHash] })])
 
 export const refreshTokens = pgTable('refresh_tokens', {
   id: uuid('id').primaryKey().defaultRandom(),

@@ -18,6 +18,8 @@ export const keyPurposes = {
   sessionCookie: 'tasks-api/app/session-cookie',
   accessToken: 'tasks-api/access-token',
   webhookSecret: 'tasks-api/webhook-secret',
+  totpSecret: 'tasks-api/totp-secret',
+  recoveryCode: 'tasks-api/recovery-code',
 } as const
 export type KeyPurpose = keyof typeof keyPurposes
 

@@ -17,6 +17,13 @@ export type SecurityEventName =
   | 'auth.admin_bootstrapped'
   | 'users.updated_by_admin'
   | 'users.deleted'
+  | 'email.verified'
+  | 'password.reset_requested'
+  | 'password.reset'
+  | 'mfa.enabled'
+  | 'mfa.disabled'
+  | 'mfa.failed'
+  | 'recovery_code.used'
 
 /**
  * What an event may say. The fields are ids, names and reasons only: there is deliberately no
@@ -33,7 +40,7 @@ export interface SecurityEventFields {
   changes?: { role?: string, disabled?: boolean }
 }
 
-const warnings = new Set<SecurityEventName>(['auth.refresh_reused', 'auth.login_throttled'])
+const warnings = new Set<SecurityEventName>(['auth.refresh_reused', 'auth.login_throttled', 'mfa.failed', 'mfa.disabled'])
 
 /** One structured log line per event: `{"security":true,"event":"auth.login_failed",...}`. */
 export function securityEvent (log: FastifyBaseLogger, event: SecurityEventName, fields: SecurityEventFields = {}): void {

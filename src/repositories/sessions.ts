@@ -68,12 +68,6 @@ export function createSessionStore (db: Database, ttl: SessionTtl) {
         .then(() => { done() }, done)
     },
 
-    /** Ends every session of a user (after a password change). */
-    async endAllOf (userId: string): Promise<void> {
-      await db.update(sessions).set({ expiresAt: sql`now()`, data: {} })
-        .where(and(eq(sessions.userId, userId), gt(sessions.expiresAt, sql`now()`)))
-    },
-
     /** Deletes ended and expired sessions; returns how many. */
     purgeExpired: async (): Promise<number> => await deleteExpired(db, sessions, sessions.expiresAt),
   }

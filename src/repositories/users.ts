@@ -1,6 +1,6 @@
 import { and, desc, eq, getTableColumns, inArray, sql } from 'drizzle-orm'
 import type { Database } from '../db/client.js'
-import { users, type UserRow } from '../db/schema.js'
+import { sessions, users, type UserRow } from '../db/schema.js'
 import { rfc3339FromPostgres, timestampText } from '../db/timestamps.js'
 import { isUniqueViolation } from '../db/errors.js'
 import { problem } from '../errors.js'
@@ -15,9 +15,11 @@ export function toUser (row: UserRow): User {
     id: row.id,
     username: row.username,
     email: row.email,
+    email_verified: row.emailVerified,
     display_name: row.displayName,
     role: row.role,
     disabled: row.disabled,
+    mfa_enabled: row.mfaEnabled,
     created_at: row.createdAt.toISOString(),
     updated_at: row.updatedAt.toISOString(),
   }
@@ -50,6 +52,17 @@ async function assertNotLastAdmin (tx: Database, id: string): Promise<void> {
   if (admins.length === 1 && admins[0]!.id === id) {
     throw problem('LAST_ADMIN', 'This is the last active admin: promote another user first.')
   }
+}
+
+/**
+ * Within a transaction: sets a new password and ends every way in that came before it — access
+ * tokens issued earlier are refused (`password_changed_at`), refresh tokens revoked, web sessions
+ * ended — as a password change and a reset both do.
+ */
+export async function replacePassword (tx: Database, id: string, passwordHash: string): Promise<void> {
+  await tx.update(users).set({ passwordHash, passwordChangedAt: sql`now()`, updatedAt: sql`now()` }).where(eq(users.id, id))
+  await revokeAllRefreshTokens(tx, id)
+  await tx.update(sessions).set({ expiresAt: sql`now()`, data: {} }).where(and(eq(sessions.userId, id), sql`${sessions.expiresAt} > now()`))
 }
 
 export function createUsersRepository (db: Database) {
@@ -129,7 +142,8 @@ export function createUsersRepository (db: Database) {
     async updateProfile (id: string, patch: UserSelfPatch): Promise<UserRow | undefined> {
       const [row] = await db.update(users).set({
         ...(patch.display_name !== undefined ? { displayName: patch.display_name } : {}),
-        ...(patch.email !== undefined ? { email: patch.email } : {}),
+        // A new address is unproven until its own link is followed.
+        ...(patch.email !== undefined ? { email: patch.email, emailVerified: sql`${users.emailVerified} and ${users.email} is not distinct from ${patch.email}` } : {}),
         updatedAt: sql`now()`,
       }).where(eq(users.id, id)).returning()
       return row
@@ -140,12 +154,9 @@ export function createUsersRepository (db: Database) {
       await db.update(users).set({ passwordHash }).where(eq(users.id, id))
     },
 
-    /** A new password: access tokens issued before it are refused, and every refresh token is revoked. */
+    /** A new password: every earlier sign-in ends (see replacePassword). */
     async changePassword (id: string, passwordHash: string): Promise<void> {
-      await db.transaction(async (tx) => {
-        await tx.update(users).set({ passwordHash, passwordChangedAt: sql`now()`, updatedAt: sql`now()` }).where(eq(users.id, id))
-        await revokeAllRefreshTokens(tx, id)
-      })
+      await db.transaction(async (tx) => { await replacePassword(tx, id, passwordHash) })
     },
 
     /** An admin's change of role or status; disabling revokes the user's refresh tokens. */

@@ -54,6 +54,8 @@ export const Problem = Type.Object({
   request_id: Type.String({ description: 'The `X-Request-Id` of the request, for support and log search.', example: 'b3c1d2e4-5f60-4a7b-8c9d-0e1f2a3b4c5d' }),
   errors: Type.Optional(Type.Array(Type.Ref(ValidationIssue), { description: 'Present on validation failures: one entry per problem found.' })),
   error: Type.Optional(Type.String({ description: 'RFC 6749 error code; present on the OAuth2 token endpoint only.', example: 'invalid_grant' })),
+  error_description: Type.Optional(Type.String({ description: 'RFC 6749 error description, on the OAuth2 token endpoint where `error` alone would not say what to do (e.g. two-factor required).', example: 'This account uses two-factor authentication: log in with POST /v1/auth/login and POST /v1/auth/login/mfa, then paste the access token.' })),
+  mfa_token: Type.Optional(Type.String({ description: 'With `MFA_REQUIRED` only: send it with a code to `POST /v1/auth/login/mfa` within 5 minutes. It is spent after 5 wrong codes.', example: 'mfa_Vq3l8x0Yk2pT9b7Ns1cR4dE6fG5hJ8mK0wQzXyA1B2C' })),
 }, {
   $id: 'Problem',
   title: 'Problem',

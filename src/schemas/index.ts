@@ -7,6 +7,7 @@ import { PasswordChange, Role, User, UserAdminPatch, UserPage, UserSelfPatch } f
 import { Priority, Task, TaskCreate, TaskPage, TaskPatch, TaskReplace } from './tasks.js'
 import { Event, EventPage, EventType } from './events.js'
 import { Delivery, DeliveryPage, Webhook, WebhookCreate, WebhookCreated, WebhookList, WebhookPatch, WebhookSecret } from './webhooks.js'
+import { EmailVerification, MfaConfirmation, MfaLogin, PasswordForgotten, PasswordReset, RecoveryCodes, TotpActivation, TotpEnrolment, TotpEnrolmentRequest } from './account-security.js'
 import { Member, MemberCreate, MemberPage, MemberPatch, Project, ProjectCreate, ProjectPage, ProjectPatch, ProjectRole } from './projects.js'
 
 /**
@@ -21,6 +22,7 @@ export const sharedSchemas: TSchema[] = [
   Project, ProjectCreate, ProjectPatch, ProjectPage, Member, MemberCreate, MemberPatch, MemberPage,
   Event, EventPage,
   Webhook, WebhookCreate, WebhookCreated, WebhookPatch, WebhookList, WebhookSecret, Delivery, DeliveryPage,
+  EmailVerification, PasswordForgotten, PasswordReset, TotpEnrolmentRequest, TotpEnrolment, TotpActivation, RecoveryCodes, MfaConfirmation, MfaLogin,
 ]
 
 /**

@@ -32,9 +32,11 @@ const userExample = {
   id: '0b6f8d1c-2f4e-4a7b-9c3d-5e6f7a8b9c0d',
   username: 'alice',
   email: 'alice@example.com',
+  email_verified: true,
   display_name: 'Alice Liddell',
   role: 'user',
   disabled: false,
+  mfa_enabled: false,
   created_at: '2026-11-23T09:30:00.000Z',
   updated_at: '2026-11-23T09:30:00.000Z',
 }
@@ -43,9 +45,11 @@ export const User = Type.Object({
   id: Uuid,
   username: Username,
   email: Nullable(Email),
+  email_verified: Type.Boolean({ description: 'Whether `email` was proven by following a mailed link (`POST /v1/users/me/email/verification`). A forgotten password can be reset only through a verified address. Changing the email clears it.', example: true }),
   display_name: Nullable(DisplayName),
   role: Role,
   disabled: Type.Boolean({ description: 'A disabled user cannot sign in; their tokens and keys stop working.', example: false }),
+  mfa_enabled: Type.Boolean({ description: 'Whether logging in also takes a TOTP code or a recovery code (`POST /v1/auth/login/mfa`). API keys are unaffected.', example: false }),
   created_at: Timestamp,
   updated_at: Timestamp,
 }, { $id: 'User', title: 'User', description: 'A user account. The password hash never leaves the server.', example: userExample })
@@ -57,7 +61,7 @@ export const UserSelfPatch = Type.Object({
 }, {
   $id: 'UserSelfPatch',
   title: 'UserSelfPatch',
-  description: 'Fields of your own account you may change; `null` clears one, an absent field stays as it is.',
+  description: 'Fields of your own account you may change; `null` clears one, an absent field stays as it is. A different `email` is unverified until its link is followed.',
   additionalProperties: false,
   example: { display_name: 'Alice Liddell', email: 'alice@example.com' },
 })

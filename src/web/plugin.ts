@@ -144,7 +144,7 @@ async function webPlugin (app: FastifyInstance, opts: WebOptions): Promise<void>
     })
 
     await pages.register(authPages, { config })
-    await pages.register(memberPages, { sessions: store, config })
+    await pages.register(memberPages, { config })
   })
 }
 

@@ -19,6 +19,8 @@ function problemDocument (code: ErrorCode, requestId: string, instance: string, 
     request_id: requestId,
     ...(extras.errors !== undefined ? { errors: extras.errors as Problem['errors'] } : {}),
     ...(extras.error !== undefined ? { error: extras.error } : {}),
+    ...(extras.error_description !== undefined ? { error_description: extras.error_description } : {}),
+    ...(extras.mfa_token !== undefined ? { mfa_token: extras.mfa_token } : {}),
   }
 }
 

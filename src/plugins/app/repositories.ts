@@ -9,6 +9,7 @@ import { createIdempotencyKeysRepository } from '../../repositories/idempotency-
 import { createProjectsRepository } from '../../repositories/projects.js'
 import { createEventsRepository } from '../../repositories/events.js'
 import { createWebhooksRepository } from '../../repositories/webhooks.js'
+import { createAccountSecurityRepository } from '../../repositories/account-security.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -20,6 +21,7 @@ declare module 'fastify' {
     projectsRepository: ReturnType<typeof createProjectsRepository>
     eventsRepository: ReturnType<typeof createEventsRepository>
     webhooksRepository: ReturnType<typeof createWebhooksRepository>
+    accountSecurityRepository: ReturnType<typeof createAccountSecurityRepository>
   }
 }
 
@@ -33,6 +35,10 @@ async function repositoriesPlugin (app: FastifyInstance, opts: { config: Config 
   app.decorate('projectsRepository', createProjectsRepository(app.db))
   app.decorate('eventsRepository', createEventsRepository(app.database))
   app.decorate('webhooksRepository', createWebhooksRepository(app.db, app.keys.keysFor('webhookSecret')))
+  app.decorate('accountSecurityRepository', createAccountSecurityRepository(app.db, {
+    totpSecret: app.keys.keysFor('totpSecret'),
+    recoveryCode: app.keys.keysFor('recoveryCode'),
+  }))
 }
 
 export default fp(repositoriesPlugin, { name: 'repositories', dependencies: ['database'] })

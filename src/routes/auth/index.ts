@@ -9,12 +9,19 @@ import { assertPasswordPolicy, hashPassword } from '../../lib/passwords.js'
 import { securityEvent } from '../../lib/security-events.js'
 import { toUser } from '../../repositories/users.js'
 import { LoginRequest, RefreshTokenRequest, SignupRequest, TokenPair, TokenRequest } from '../../schemas/auth.js'
+import { EmailVerification, MfaLogin, PasswordForgotten, PasswordReset } from '../../schemas/account-security.js'
+import type { UserRow } from '../../db/schema.js'
 import { jsonResponse, noContent, problemResponses } from '../../schemas/common.js'
 import { User } from '../../schemas/users.js'
 import type { Problem } from '../../schemas/common.js'
 import { scopeNames } from '../../schemas/scopes.js'
 
 const KNOWN_SCOPES = new Set<string>(scopeNames)
+
+/** Reset mails one address may be sent per hour, whoever asks. */
+const RESETS_PER_EMAIL_PER_HOUR = 5
+
+const MFA_GRANT_REFUSAL = 'This account uses two-factor authentication, which the password grant cannot carry: log in with POST /v1/auth/login and POST /v1/auth/login/mfa, then use (or paste into /docs) the access token.'
 
 /** RFC 6749 §5.2 `error` for a token-endpoint failure that did not name one itself. */
 function oauthErrorFor (status: number): string {
@@ -29,6 +36,24 @@ const authRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, op
   const perIp = { max: config.AUTH_RATE_LIMIT_MAX, timeWindow: config.AUTH_RATE_LIMIT_WINDOW * 1000 }
 
   /** Rotates a refresh token into a new pair; undefined when the token is not (or no longer) good. */
+  // Per address, whichever client asks: a reset mail cannot be used to flood someone's inbox.
+  const forgotten = new WeakMap<FastifyRequest, string>()
+  const perEmail = app.createRateLimit({
+    max: RESETS_PER_EMAIL_PER_HOUR,
+    timeWindow: 3_600_000,
+    keyGenerator: (request) => `password-forgot:${forgotten.get(request)!}`,
+  })
+
+  /** The token pair, or for an account with two-factor on the 401 that starts its second step. */
+  async function logInOrAskForSecondFactor (user: UserRow): Promise<TokenPair> {
+    if (!user.mfaEnabled) return await app.issueTokenPair(user)
+    const mfaToken = await app.accountSecurityRepository.issueMfaLogin(user.id)
+    throw problem('MFA_REQUIRED', 'The password is right; this account also needs a code: send it with the mfa_token to POST /v1/auth/login/mfa within 5 minutes.', {
+      mfa_token: mfaToken,
+      headers: { 'www-authenticate': 'Bearer realm="tasks-api"' },
+    })
+  }
+
   async function rotate (request: FastifyRequest, refreshToken: string): Promise<TokenPair | undefined> {
     const result = await app.refreshTokensRepository.rotate(refreshToken)
     if (result.status === 'reused') {
@@ -66,7 +91,8 @@ const authRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, op
       operationId: 'logIn',
       summary: 'Log in with username and password',
       description: 'Returns an access token and a refresh token. An unknown user and a wrong password get the same 401. ' +
-        `After ${config.LOGIN_FAILURES_MAX} failures for one username, further attempts get 429 until the window passes.`,
+        `After ${config.LOGIN_FAILURES_MAX} failures for one username, further attempts get 429 until the window passes. ` +
+        'With two-factor on, the right password gets 401 `MFA_REQUIRED` with an `mfa_token` instead: finish with `POST /v1/auth/login/mfa`.',
       tags: ['auth'],
       body: Type.Ref(LoginRequest),
       response: { 200: jsonResponse('You are logged in: a new access token and refresh token.', Type.Ref(TokenPair)), ...problemResponses(400, 401, 413, 415, 429, 500, 503) },
@@ -77,7 +103,121 @@ const authRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, op
     if (user === undefined) {
       throw problem('INVALID_CREDENTIALS', 'The username or password is wrong.', { headers: { 'www-authenticate': 'Bearer realm="tasks-api"' } })
     }
+    return await logInOrAskForSecondFactor(user)
+  })
+
+  app.post('/login/mfa', {
+    config: { rateLimit: perIp },
+    schema: {
+      operationId: 'logInWithSecondFactor',
+      summary: 'Finish a two-factor login with a code or a recovery code',
+      description: 'The second step after `POST /v1/auth/login` answered `MFA_REQUIRED`: its `mfa_token` with the code your authenticator app shows ' +
+        '(accepted one 30 s step either side, each code once) or one of your recovery codes (each once). ' +
+        'A wrong one is 401 `INVALID_MFA_CODE` and counts as a failed login of the username; the 5th wrong one spends the `mfa_token` (401 `INVALID_MFA_TOKEN`): log in again.',
+      tags: ['auth'],
+      body: Type.Ref(MfaLogin),
+      response: { 200: jsonResponse('You are logged in: a new access token and refresh token.', Type.Ref(TokenPair)), ...problemResponses(400, 401, 413, 415, 429, 500, 503) },
+    },
+  }, async (request) => {
+    const body = request.body as MfaLogin
+    const factor = 'code' in body ? { code: body.code } : { recoveryCode: body.recovery_code }
+    const invalidToken = () => problem('INVALID_MFA_TOKEN', 'The mfa_token is unknown, expired or spent: log in again with your password.', { headers: { 'www-authenticate': 'Bearer realm="tasks-api"' } })
+    const account = await app.accountSecurityRepository.liveTokenAccount('mfa_login', body.mfa_token)
+    if (account === undefined) throw invalidToken()
+    await app.loginThrottle.check(request, account.username)
+    const result = await app.accountSecurityRepository.completeMfaLogin(body.mfa_token, factor)
+    if ('failure' in result) {
+      if (result.failure === 'invalid_token') throw invalidToken()
+      await app.loginThrottle.recordFailure(request, account.username)
+      securityEvent(request.log, 'mfa.failed', { userId: result.userId, reason: 'code' in body ? 'wrong code at login' : 'wrong recovery code at login' })
+      throw problem('INVALID_MFA_CODE', 'The code is wrong, already used, or not from this account\'s authenticator.', { headers: { 'www-authenticate': 'Bearer realm="tasks-api"' } })
+    }
+    const user = await app.usersRepository.findById(result.userId)
+    if (user === undefined) throw invalidToken()
+    if ('recoveryCode' in factor) securityEvent(request.log, 'recovery_code.used', { userId: user.id, reason: 'login' })
+    securityEvent(request.log, 'auth.login_succeeded', { userId: user.id, reason: 'second factor' })
     return await app.issueTokenPair(user)
+  })
+
+  app.post('/email/verify', {
+    config: { rateLimit: perIp },
+    schema: {
+      operationId: 'verifyEmail',
+      summary: 'Confirm an email address with the token from its mail',
+      description: 'Marks the address the token was mailed to as verified, if it is still the account\'s. The token is single use and lasts 24 hours; ' +
+        'an unknown, used or expired one (or one for an address the account no longer has) is 400 `INVALID_EMAIL_TOKEN`. Needs no credentials: the token is the proof.',
+      tags: ['auth'],
+      body: Type.Ref(EmailVerification),
+      response: { 204: noContent('The address is verified.'), ...problemResponses(400, 413, 415, 429, 500, 503) },
+    },
+  }, async (request, reply) => {
+    const userId = await app.accountSecurityRepository.verifyEmail((request.body as EmailVerification).token)
+    if (userId === undefined) throw problem('INVALID_EMAIL_TOKEN', 'This verification link is unknown, used or expired, or the account\'s address has changed since: ask for a new one.')
+    securityEvent(request.log, 'email.verified', { userId })
+    return reply.code(204).send(null)
+  })
+
+  app.post('/password/forgot', {
+    config: { rateLimit: perIp },
+    schema: {
+      operationId: 'forgotPassword',
+      summary: 'Mail a password reset link',
+      description: 'If an enabled account has this address, verified, a reset token (single use, 1 hour) is mailed to it. ' +
+        'The answer is 202 either way, and the request does the same work either way, so it says nothing about who has an account; ' +
+        'an unverified address gets nothing. ' +
+        `Limited per client address (like login) and to ${RESETS_PER_EMAIL_PER_HOUR} requests per address per hour (429). ` +
+        '503 `MAIL_UNAVAILABLE` when the server has no way to send mail.',
+      tags: ['auth'],
+      body: Type.Ref(PasswordForgotten),
+      response: { 202: noContent('Accepted: if an account has this verified address, a reset link is on its way.'), ...problemResponses(400, 413, 415, 429, 500, 503) },
+    },
+  }, async (request, reply) => {
+    const { email } = request.body as PasswordForgotten
+    app.mailer.assertAvailable()
+    forgotten.set(request, email.toLowerCase())
+    const limit = await perEmail(request)
+    if (!limit.isAllowed && limit.isExceeded) {
+      throw problem('RATE_LIMITED', `Too many reset requests for this address; retry in ${limit.ttlInSeconds} s.`, {
+        headers: { 'retry-after': String(limit.ttlInSeconds), 'ratelimit-limit': String(limit.max), 'ratelimit-remaining': '0', 'ratelimit-reset': String(limit.ttlInSeconds) },
+      })
+    }
+    const resets = await app.accountSecurityRepository.issuePasswordResets(email)
+    const base = app.mailer.linkBase(request)
+    for (const reset of resets) {
+      app.mailer.sendLater(request, {
+        to: reset.email,
+        name: 'reset-password',
+        data: { username: reset.username, token: reset.token, link: `${base}/app/reset-password?token=${encodeURIComponent(reset.token)}` },
+      })
+      securityEvent(request.log, 'password.reset_requested', { userId: reset.userId })
+    }
+    if (resets.length === 0) securityEvent(request.log, 'password.reset_requested', { reason: 'no enabled account has this verified address: nothing sent' })
+    return reply.code(202).send(null)
+  })
+
+  app.post('/password/reset', {
+    config: { rateLimit: perIp },
+    schema: {
+      operationId: 'resetPassword',
+      summary: 'Set a new password with the token from a reset mail',
+      description: 'Sets the password and ends every earlier sign-in, as a password change does: every refresh token and web session is revoked, ' +
+        'and access tokens issued before now are refused. The token is single use and lasts 1 hour; using it spends every other reset token of the account. ' +
+        'An unknown, used or expired token is 400 `INVALID_RESET_TOKEN`. Two-factor, when on, stays on.',
+      tags: ['auth'],
+      body: Type.Ref(PasswordReset),
+      response: { 204: noContent('The password is set: log in with it.'), ...problemResponses(400, 413, 415, 429, 500, 503) },
+    },
+  }, async (request, reply) => {
+    const { token, new_password: password } = request.body as PasswordReset
+    const invalid = () => problem('INVALID_RESET_TOKEN', 'This reset link is unknown, used or expired: ask for a new one.')
+    const account = await app.accountSecurityRepository.liveTokenAccount('password_reset', token)
+    if (account === undefined) throw invalid()
+    assertPasswordPolicy(password, account.username, '/new_password')
+    const userId = await app.accountSecurityRepository.resetPassword(token, await hashPassword(password))
+    if (userId === undefined) throw invalid()
+    app.forgetAuthState(userId)
+    securityEvent(request.log, 'password.reset', { userId })
+    return reply.code(204).send(null)
   })
 
   app.post('/refresh', {
@@ -138,6 +278,7 @@ const authRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, op
         summary: 'OAuth2 token endpoint (password and refresh_token grants)',
         description: 'RFC 6749 token endpoint, `application/x-www-form-urlencoded`; the /docs *Authorize* dialog uses it. ' +
           '`grant_type=password` with `username` and `password`, or `grant_type=refresh_token` with `refresh_token`. ' +
+        'An account with two-factor on cannot use the password grant (`invalid_grant`, with an `error_description` saying so). ' +
           'Errors are problem details that also carry RFC 6749\'s `error` (`invalid_request`, `invalid_grant`, ' +
           '`unsupported_grant_type`, `invalid_scope`).',
         tags: ['auth'],
@@ -165,6 +306,7 @@ const authRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, op
         if (password === undefined) throw missing('password')
         const user = await app.checkCredentials(request, username, password, 'api')
         if (user === undefined) throw problem('INVALID_GRANT', 'The username or password is wrong.', { error: 'invalid_grant' })
+        if (user.mfaEnabled) throw problem('INVALID_GRANT', MFA_GRANT_REFUSAL, { error: 'invalid_grant', error_description: MFA_GRANT_REFUSAL })
         return await app.issueTokenPair(user)
       }
       if (form.grant_type === 'refresh_token') {
@@ -180,4 +322,4 @@ const authRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, op
 }
 
 // Encapsulated like any route plugin; named so that its dependencies are checked when it is registered.
-export default fp(authRoutes, { name: 'auth-routes', encapsulate: true, dependencies: ['rate-limit', 'repositories', 'credentials', 'token-issuer'] })
+export default fp(authRoutes, { name: 'auth-routes', encapsulate: true, dependencies: ['rate-limit', 'repositories', 'credentials', 'token-issuer', 'mailer', 'auth-cache'] })

@@ -3,7 +3,7 @@ import { Type } from '@sinclair/typebox'
 import fp from 'fastify-plugin'
 import { problem } from '../../errors.js'
 import { createPaging } from '../../lib/paging.js'
-import { assertPasswordPolicy, hashPassword, verifyPassword } from '../../lib/passwords.js'
+import { assertPasswordPolicy, hashPassword } from '../../lib/passwords.js'
 import { securityEvent } from '../../lib/security-events.js'
 import { toUser, userList } from '../../repositories/users.js'
 import { IdParams, jsonResponse, noContent, problemResponses } from '../../schemas/common.js'
@@ -61,13 +61,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const { current_password: current, new_password: next } = request.body as PasswordChange
     const user = await app.usersRepository.findById(request.auth!.userId)
     if (user === undefined) throw problem('INVALID_TOKEN', 'The account no longer exists.')
-    // A stolen access token must not become a way to guess the password: same throttle as logins.
-    await app.loginThrottle.check(request, user.username)
-    if (!(await verifyPassword(user.passwordHash, current)).ok) {
-      await app.loginThrottle.recordFailure(request, user.username)
-      securityEvent(request.log, 'auth.login_failed', { userId: user.id, reason: 'wrong current password on password change' })
-      throw problem('WRONG_CURRENT_PASSWORD', 'The current password is wrong.')
-    }
+    await app.confirmCurrentPassword(request, user, current, 'password change')
     assertPasswordPolicy(next, user.username, '/new_password')
     await app.usersRepository.changePassword(user.id, await hashPassword(next))
     app.forgetAuthState(user.id)
@@ -166,4 +160,4 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
 }
 
 // Encapsulated (its routes are its own); named so that its dependencies are checked when it is registered.
-export default fp(usersRoutes, { name: 'users-routes', encapsulate: true, dependencies: ['repositories', 'authorize', 'auth-cache', 'login-throttle'] })
+export default fp(usersRoutes, { name: 'users-routes', encapsulate: true, dependencies: ['repositories', 'authorize', 'auth-cache', 'credentials'] })

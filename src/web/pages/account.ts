@@ -4,14 +4,14 @@ import { hashPassword, verifyPassword } from '../../lib/passwords.js'
 import { securityEvent } from '../../lib/security-events.js'
 import { Password } from '../../schemas/users.js'
 import { field, type FieldErrors, formChecker } from '../forms.js'
-import { SESSION_COOKIE, type SessionStore } from '../../repositories/sessions.js'
+import { SESSION_COOKIE } from '../../repositories/sessions.js'
 
 const checkNewPassword = formChecker(Type.Object({ new_password: Password }), {
   new_password: 'Choose a password of 8 to 128 characters.',
 })
 
 /** Your account: change the password, which ends every web session and API login of yours. */
-export default async function accountPages (app: FastifyInstance, opts: { sessions: SessionStore }): Promise<void> {
+export default async function accountPages (app: FastifyInstance): Promise<void> {
   app.get('', async (_request, reply) => await reply.page('account', { errors: {} }))
 
   app.post('/password', async (request, reply) => {
@@ -28,7 +28,6 @@ export default async function accountPages (app: FastifyInstance, opts: { sessio
     if (Object.keys(errors).length > 0) return await reply.code(400).page('account', { errors })
     await app.usersRepository.changePassword(user.id, await hashPassword(next))
     app.forgetAuthState(user.id)
-    await opts.sessions.endAllOf(user.id)
     securityEvent(request.log, 'auth.password_changed', { userId: user.id, reason: 'web' })
     await request.session.destroy()
     return reply.clearCookie(SESSION_COOKIE, { path: '/app' }).redirect('/app/login?reason=password_changed', 303)

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { SESSION_COOKIE, type SessionStore } from '../../repositories/sessions.js'
+import { SESSION_COOKIE } from '../../repositories/sessions.js'
 import type { Config } from '../../config.js'
 import accountPages from './account.js'
 import activityPages from './activity.js'
@@ -9,7 +9,6 @@ import taskPages from './tasks.js'
 import webhookPages from './webhooks.js'
 
 export interface MemberPagesOptions {
-  sessions: SessionStore
   config: Config
 }
 
@@ -49,5 +48,5 @@ export default async function memberPages (app: FastifyInstance, opts: MemberPag
   await app.register(activityPages, { prefix: '/activity' })
   await app.register(webhookPages, { prefix: '/webhooks', config: opts.config })
   await app.register(apiKeyPages, { prefix: '/api-keys' })
-  await app.register(accountPages, { prefix: '/account', sessions: opts.sessions })
+  await app.register(accountPages, { prefix: '/account' })
 }

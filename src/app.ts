@@ -42,6 +42,7 @@ import feedSignal from './plugins/app/feed-signal.js'
 import eventStreams from './plugins/app/event-streams.js'
 import webhookDelivery from './plugins/app/webhook-delivery.js'
 import mailer from './plugins/app/mailer.js'
+import accountMail from './plugins/app/account-mail.js'
 import webhooksRoutes from './routes/webhooks/index.js'
 import webPages from './web/plugin.js'
 
@@ -172,6 +173,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   await app.register(eventStreams, { config })
   await app.register(webhookDelivery, { config })
   await app.register(mailer, { config })
+  await app.register(accountMail)
 
   await app.register(healthRoutes, { prefix: '/health' })
   await app.register(authRoutes, { prefix: '/v1/auth', config })

@@ -4,6 +4,7 @@ import type { UserRow } from '../../db/schema.js'
 import { problem } from '../../errors.js'
 import { hashPassword, verifyAgainstDummy, verifyPassword } from '../../lib/passwords.js'
 import { securityEvent } from '../../lib/security-events.js'
+import type { SecondFactor } from '../../repositories/account-security.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -17,6 +18,12 @@ declare module 'fastify' {
      * count as failed logins of the username, so a stolen access token is no way to guess it.
      */
     confirmCurrentPassword: (request: FastifyRequest, user: UserRow, password: string, action: string) => Promise<void>
+    /**
+     * The second step of a two-factor login, after `checkCredentials` found the password right: the
+     * user when `factor` is right for the `mfa_token`'s account. Refuses with 401 INVALID_MFA_TOKEN
+     * (unknown, expired or spent token) or INVALID_MFA_CODE (counted as a failed login), or 429.
+     */
+    completeSecondFactor: (request: FastifyRequest, mfaToken: string, factor: SecondFactor, via: 'api' | 'web') => Promise<UserRow>
   }
 }
 
@@ -46,6 +53,27 @@ async function credentialsPlugin (app: FastifyInstance): Promise<void> {
     await app.loginThrottle.recordFailure(request, user.username)
     securityEvent(request.log, 'auth.login_failed', { userId: user.id, reason: `wrong current password on ${action}` })
     throw problem('WRONG_CURRENT_PASSWORD', 'The current password is wrong.')
+  })
+
+  app.decorate('completeSecondFactor', async (request: FastifyRequest, mfaToken: string, factor: SecondFactor, via: 'api' | 'web') => {
+    const challenge = { headers: { 'www-authenticate': 'Bearer realm="tasks-api"' } }
+    const invalidToken = () => problem('INVALID_MFA_TOKEN', 'The mfa_token is unknown, expired or spent: log in again with your password.', challenge)
+    const repository = app.accountSecurityRepository
+    const account = await repository.liveTokenAccount('mfa_login', mfaToken)
+    if (account === undefined) throw invalidToken()
+    await app.loginThrottle.check(request, account.username)
+    const result = await repository.completeMfaLogin(mfaToken, factor)
+    if ('failure' in result) {
+      if (result.failure === 'invalid_token') throw invalidToken()
+      await app.loginThrottle.recordFailure(request, account.username)
+      securityEvent(request.log, 'mfa.failed', { userId: result.userId, reason: `${'code' in factor ? 'wrong code' : 'wrong recovery code'} at ${via} login` })
+      throw problem('INVALID_MFA_CODE', 'The code is wrong, already used, or not from this account\'s authenticator.', challenge)
+    }
+    const user = await app.usersRepository.findById(result.userId)
+    if (user === undefined) throw invalidToken()
+    if ('recoveryCode' in factor) securityEvent(request.log, 'recovery_code.used', { userId: user.id, reason: `${via} login` })
+    securityEvent(request.log, 'auth.login_succeeded', { userId: user.id, reason: `${via}, second factor` })
+    return user
   })
 }
 

@@ -58,15 +58,7 @@ const accountSecurityRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = asy
       response: { 202: noContent('Accepted: the link is on its way.'), ...problemResponses(400, 429, 500, 503) },
     },
   }, async (request, reply) => {
-    app.mailer.assertAvailable()
-    const user = await signedInUser(request)
-    const issued = await repository.issueEmailVerification(user.id)
-    if (issued === undefined) throw problem('NO_EMAIL', 'Your account has no email address: set one with PATCH /v1/users/me first.')
-    app.mailer.sendLater(request, {
-      to: issued.email,
-      name: 'verify-email',
-      data: { username: user.username, email: issued.email, token: issued.token, link: `${app.mailer.linkBase(request)}/app/verify-email?token=${encodeURIComponent(issued.token)}` },
-    })
+    await app.sendEmailVerification(request, await signedInUser(request))
     return reply.code(202).send(null)
   })
 
@@ -178,4 +170,4 @@ const accountSecurityRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = asy
   })
 }
 
-export default fp(accountSecurityRoutes, { name: 'account-security-routes', encapsulate: true, dependencies: ['repositories', 'authorize', 'credentials', 'login-throttle', 'mailer'] })
+export default fp(accountSecurityRoutes, { name: 'account-security-routes', encapsulate: true, dependencies: ['repositories', 'authorize', 'credentials', 'login-throttle', 'account-mail'] })

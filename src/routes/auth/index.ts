@@ -15,11 +15,9 @@ import { jsonResponse, noContent, problemResponses } from '../../schemas/common.
 import { User } from '../../schemas/users.js'
 import type { Problem } from '../../schemas/common.js'
 import { scopeNames } from '../../schemas/scopes.js'
+import { RESETS_PER_EMAIL_PER_HOUR } from '../../plugins/app/account-mail.js'
 
 const KNOWN_SCOPES = new Set<string>(scopeNames)
-
-/** Reset mails one address may be sent per hour, whoever asks. */
-const RESETS_PER_EMAIL_PER_HOUR = 5
 
 const MFA_GRANT_REFUSAL = 'This account uses two-factor authentication, which the password grant cannot carry: log in with POST /v1/auth/login and POST /v1/auth/login/mfa, then use (or paste into /docs) the access token.'
 
@@ -36,14 +34,6 @@ const authRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, op
   const perIp = { max: config.AUTH_RATE_LIMIT_MAX, timeWindow: config.AUTH_RATE_LIMIT_WINDOW * 1000 }
 
   /** Rotates a refresh token into a new pair; undefined when the token is not (or no longer) good. */
-  // Per address, whichever client asks: a reset mail cannot be used to flood someone's inbox.
-  const forgotten = new WeakMap<FastifyRequest, string>()
-  const perEmail = app.createRateLimit({
-    max: RESETS_PER_EMAIL_PER_HOUR,
-    timeWindow: 3_600_000,
-    keyGenerator: (request) => `password-forgot:${forgotten.get(request)!}`,
-  })
-
   /** The token pair, or for an account with two-factor on the 401 that starts its second step. */
   async function logInOrAskForSecondFactor (user: UserRow): Promise<TokenPair> {
     if (!user.mfaEnabled) return await app.issueTokenPair(user)
@@ -121,22 +111,7 @@ const authRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, op
   }, async (request) => {
     const body = request.body as MfaLogin
     const factor = 'code' in body ? { code: body.code } : { recoveryCode: body.recovery_code }
-    const invalidToken = () => problem('INVALID_MFA_TOKEN', 'The mfa_token is unknown, expired or spent: log in again with your password.', { headers: { 'www-authenticate': 'Bearer realm="tasks-api"' } })
-    const account = await app.accountSecurityRepository.liveTokenAccount('mfa_login', body.mfa_token)
-    if (account === undefined) throw invalidToken()
-    await app.loginThrottle.check(request, account.username)
-    const result = await app.accountSecurityRepository.completeMfaLogin(body.mfa_token, factor)
-    if ('failure' in result) {
-      if (result.failure === 'invalid_token') throw invalidToken()
-      await app.loginThrottle.recordFailure(request, account.username)
-      securityEvent(request.log, 'mfa.failed', { userId: result.userId, reason: 'code' in body ? 'wrong code at login' : 'wrong recovery code at login' })
-      throw problem('INVALID_MFA_CODE', 'The code is wrong, already used, or not from this account\'s authenticator.', { headers: { 'www-authenticate': 'Bearer realm="tasks-api"' } })
-    }
-    const user = await app.usersRepository.findById(result.userId)
-    if (user === undefined) throw invalidToken()
-    if ('recoveryCode' in factor) securityEvent(request.log, 'recovery_code.used', { userId: user.id, reason: 'login' })
-    securityEvent(request.log, 'auth.login_succeeded', { userId: user.id, reason: 'second factor' })
-    return await app.issueTokenPair(user)
+    return await app.issueTokenPair(await app.completeSecondFactor(request, body.mfa_token, factor, 'api'))
   })
 
   app.post('/email/verify', {
@@ -172,26 +147,7 @@ const authRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, op
       response: { 202: noContent('Accepted: if an account has this verified address, a reset link is on its way.'), ...problemResponses(400, 413, 415, 429, 500, 503) },
     },
   }, async (request, reply) => {
-    const { email } = request.body as PasswordForgotten
-    app.mailer.assertAvailable()
-    forgotten.set(request, email.toLowerCase())
-    const limit = await perEmail(request)
-    if (!limit.isAllowed && limit.isExceeded) {
-      throw problem('RATE_LIMITED', `Too many reset requests for this address; retry in ${limit.ttlInSeconds} s.`, {
-        headers: { 'retry-after': String(limit.ttlInSeconds), 'ratelimit-limit': String(limit.max), 'ratelimit-remaining': '0', 'ratelimit-reset': String(limit.ttlInSeconds) },
-      })
-    }
-    const resets = await app.accountSecurityRepository.issuePasswordResets(email)
-    const base = app.mailer.linkBase(request)
-    for (const reset of resets) {
-      app.mailer.sendLater(request, {
-        to: reset.email,
-        name: 'reset-password',
-        data: { username: reset.username, token: reset.token, link: `${base}/app/reset-password?token=${encodeURIComponent(reset.token)}` },
-      })
-      securityEvent(request.log, 'password.reset_requested', { userId: reset.userId })
-    }
-    if (resets.length === 0) securityEvent(request.log, 'password.reset_requested', { reason: 'no enabled account has this verified address: nothing sent' })
+    await app.sendPasswordResets(request, (request.body as PasswordForgotten).email)
     return reply.code(202).send(null)
   })
 
@@ -322,4 +278,4 @@ const authRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, op
 }
 
 // Encapsulated like any route plugin; named so that its dependencies are checked when it is registered.
-export default fp(authRoutes, { name: 'auth-routes', encapsulate: true, dependencies: ['rate-limit', 'repositories', 'credentials', 'token-issuer', 'mailer', 'auth-cache'] })
+export default fp(authRoutes, { name: 'auth-routes', encapsulate: true, dependencies: ['rate-limit', 'repositories', 'credentials', 'token-issuer', 'account-mail', 'auth-cache'] })

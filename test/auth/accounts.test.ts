@@ -9,8 +9,8 @@ tap.test('GET /v1/users/me returns the caller without secrets', async (t) => {
   const user = await createUser(app)
   const res = await app.inject({ method: 'GET', url: '/v1/users/me', headers: bearer(user.accessToken) })
   t.equal(res.statusCode, 200)
-  t.same(Object.keys(res.json()).sort(), ['created_at', 'disabled', 'display_name', 'email', 'id', 'role', 'updated_at', 'username'])
-  t.match(res.json(), { id: user.id, username: user.username, role: 'user', disabled: false, email: null, display_name: null })
+  t.same(Object.keys(res.json()).sort(), ['created_at', 'disabled', 'display_name', 'email', 'email_verified', 'id', 'mfa_enabled', 'role', 'updated_at', 'username'])
+  t.match(res.json(), { id: user.id, username: user.username, role: 'user', disabled: false, email: null, email_verified: false, mfa_enabled: false, display_name: null })
   assertProblem(t, await app.inject({ method: 'GET', url: '/v1/users/me' }), 401, 'UNAUTHENTICATED')
 })
 

@@ -6,6 +6,7 @@ import tap from 'tap'
 import { generate } from 'otplib'
 import { build, createUser, databaseKind, type TestUser, uniqueName } from '../helper.js'
 import { buildProbe, createAdmin } from './support.js'
+import { PageClient } from '../web/support.js'
 import { startMailServer, tokenFrom } from '../mail-server.js'
 
 const PERIOD = 30
@@ -132,6 +133,12 @@ tap.test('account security', async (t) => {
     const resetMail = (await mail.waitFor(user.email, 2)).find((m) => m.subject === 'Reset your password')!
     const token = tokenFrom(resetMail, 'reset-password')
 
+    // A web session of the same account, on the pages.
+    const browser = new PageClient(app)
+    await browser.get('/app/login')
+    t.equal((await browser.post('/app/login', { username: user.username, password: user.password })).statusCode, 303)
+    t.equal((await browser.get('/app/tasks')).statusCode, 200, 'signed in on the pages')
+
     const weak = await app.inject({ method: 'POST', url: '/v1/auth/password/reset', payload: { token, new_password: user.username } })
     t.equal(weak.statusCode, 400, 'the password policy holds, and the token is not spent by a refusal')
     // Access tokens carry whole seconds: one issued in the same second as the reset would still pass.
@@ -140,6 +147,9 @@ tap.test('account security', async (t) => {
     t.equal((await app.inject({ method: 'POST', url: '/v1/auth/password/reset', payload: { token, new_password: newPassword } })).statusCode, 204)
     t.equal((await app.inject({ method: 'GET', url: '/v1/users/me', headers: as(user) })).statusCode, 401, 'the older access token is refused')
     t.equal((await app.inject({ method: 'POST', url: '/v1/auth/refresh', payload: { refresh_token: user.refreshToken } })).statusCode, 401, 'the refresh token is revoked')
+    const page = await browser.get('/app/tasks')
+    t.equal(page.statusCode, 303)
+    t.match(page.headers.location, /^\/app\/login\?/, 'the web session is ended')
     const reused = await app.inject({ method: 'POST', url: '/v1/auth/password/reset', payload: { token, new_password: 'yet another passphrase' } })
     t.equal(reused.statusCode, 400)
     t.equal(reused.json().code, 'INVALID_RESET_TOKEN')

@@ -109,7 +109,7 @@ async function swaggerPlugin (app: FastifyInstance): Promise<void> {
       ],
       components: {
         securitySchemes: {
-          bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'Access token from `POST /v1/auth/login` (then `POST /v1/auth/login/mfa` when two-factor is on) or `/v1/auth/token`. Accounts with two-factor on cannot use the OAuth2 dialog: log in with those two calls and paste the `access_token` here.' },
+          bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'Access token from `POST /v1/auth/login` (then `POST /v1/auth/login/mfa` when two-factor is on) or `/v1/auth/token`. Accounts with two-factor on cannot use the password flow below: they log in with those two calls and paste the `access_token` here.' },
           oauth2: {
             type: 'oauth2',
             description: 'OAuth2 password flow, for the Authorize dialog of /docs. Not for accounts with two-factor on: the password grant cannot carry a code (`invalid_grant`). Those users log in with `POST /v1/auth/login` and `POST /v1/auth/login/mfa` and paste the `access_token` into **bearerAuth** instead.',

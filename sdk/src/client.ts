@@ -26,6 +26,28 @@ export interface TasksApiOptions {
   fetch?: (request: Request) => Promise<Response>
 }
 
+/** A second factor: a plain string is the 6-digit code of an authenticator app. */
+export type SecondFactor = string | { code: string } | { recovery_code: string }
+
+/** What `onMfaRequired` is told each time it is asked. */
+export interface MfaChallenge {
+  username: string
+  /** Set when this is another try: the refusal of the previous answer (401 `INVALID_MFA_CODE`). */
+  error?: ProblemError
+}
+
+export interface LogInOptions {
+  /**
+   * Asked for a second factor when the account has two-factor on (the server answered 401
+   * `MFA_REQUIRED`); the answer goes with the login's `mfa_token` to `POST /v1/auth/login/mfa`. After
+   * a wrong one it is asked again, with `error`, until the server refuses otherwise (the `mfa_token`
+   * is spent after 5 wrong answers; the username's failed-login limit counts them too), which is
+   * thrown. Throw to give up. Without it, the `MFA_REQUIRED` ProblemError is thrown, with
+   * `problem.mfa_token`.
+   */
+  onMfaRequired?: (challenge: MfaChallenge) => SecondFactor | Promise<SecondFactor>
+}
+
 type GetPath = { [P in keyof paths]: paths[P]['get'] extends undefined ? never : P }[keyof paths]
 /** The GET paths that answer 200 with `{ items, next_cursor }`. */
 export type PagedPath = {
@@ -40,8 +62,8 @@ export type TasksApi = Client<paths> & {
   /** The current credentials (they change on refresh). */
   readonly credentials: Credentials | undefined
   setCredentials: (credentials: Credentials | undefined) => void
-  /** Logs in and keeps the token pair for the following calls. */
-  logIn: (username: string, password: string) => Promise<TokenPair>
+  /** Logs in, with a second factor from `options.onMfaRequired` when the account asks for one, and keeps the token pair for the following calls. */
+  logIn: (username: string, password: string, options?: LogInOptions) => Promise<TokenPair>
   /** Revokes the refresh token's family on the server and forgets the session. */
   logOut: () => Promise<void>
   /**
@@ -236,10 +258,30 @@ export function createTasksApi (options: TasksApiOptions): TasksApi {
     }
   }
 
+  /** The second step of a login the server refused with MFA_REQUIRED; any other refusal is thrown as it is. */
+  async function secondStep (refusal: unknown, username: string, onMfaRequired: LogInOptions['onMfaRequired']): Promise<TokenPair> {
+    const mfaToken = refusal instanceof ProblemError && refusal.code === 'MFA_REQUIRED' ? refusal.problem.mfa_token : undefined
+    if (mfaToken === undefined || onMfaRequired === undefined) throw refusal
+    let error: ProblemError | undefined
+    for (;;) {
+      const answer = await onMfaRequired(error === undefined ? { username } : { username, error })
+      const factor = typeof answer === 'string' ? { code: answer } : answer
+      // Apps show a code as `123 456`; the server takes the digits alone.
+      const body = 'code' in factor ? { mfa_token: mfaToken, code: factor.code.replace(/\s/g, '') } : { mfa_token: mfaToken, recovery_code: factor.recovery_code }
+      try {
+        return await unwrap(client.POST('/v1/auth/login/mfa', { body }))
+      } catch (refused) {
+        if (!(refused instanceof ProblemError) || refused.code !== 'INVALID_MFA_CODE') throw refused
+        error = refused
+      }
+    }
+  }
+
   const api = Object.assign(client, {
     setCredentials,
-    async logIn (username: string, password: string): Promise<TokenPair> {
+    async logIn (username: string, password: string, options: LogInOptions = {}): Promise<TokenPair> {
       const tokens = await unwrap(client.POST('/v1/auth/login', { body: { username, password } }))
+        .catch(async (error: unknown) => await secondStep(error, username, options.onMfaRequired))
       setCredentials({ accessToken: tokens.access_token, refreshToken: tokens.refresh_token })
       return tokens
     },

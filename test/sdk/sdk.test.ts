@@ -1,7 +1,8 @@
 /** The SDK against a real listening server: accounts, task CRUD, paging, API keys, typed problems, safe retries. */
 import { randomUUID } from 'node:crypto'
+import { generate } from 'otplib'
 import tap from 'tap'
-import { createTasksApi, ProblemError, type Task, type TasksApi, unwrap } from '../../sdk/src/index.js'
+import { createTasksApi, type MfaChallenge, ProblemError, type Task, type TasksApi, unwrap } from '../../sdk/src/index.js'
 import { listeningServer, newAccount } from './support.js'
 
 const baseUrl = await listeningServer(tap)
@@ -51,6 +52,51 @@ tap.test('sign up, log in, read the profile, log out', async (t) => {
 
   const refused = await problemOf(createTasksApi({ baseUrl }).logIn(account.username, 'wrong-password'))
   t.equal(refused.code, 'INVALID_CREDENTIALS')
+})
+
+tap.test('two-factor: logIn asks onMfaRequired for the code, again after a wrong one; without it MFA_REQUIRED is thrown', async (t) => {
+  const account = newAccount()
+  const api = createTasksApi({ baseUrl })
+  await unwrap(api.POST('/v1/auth/signup', { body: account }))
+  await api.logIn(account.username, account.password)
+  const { secret } = await unwrap(api.POST('/v1/users/me/mfa/totp', { body: { current_password: account.password } }))
+  const activation = await generate({ secret })
+  const { recovery_codes: recoveryCodes } = await unwrap(api.POST('/v1/users/me/mfa/totp/activate', { body: { code: activation } }))
+
+  const asked: MfaChallenge[] = []
+  const session = createTasksApi({ baseUrl })
+  const tokens = await session.logIn(account.username, account.password, {
+    async onMfaRequired (challenge) {
+      asked.push(challenge)
+      // The activation spent the current 30 s step, and a code is accepted once: first that one
+      // again (refused), then the next step's, as an authenticator shows it.
+      if (asked.length === 1) return activation
+      const next = await generate({ secret, epoch: Math.floor(Date.now() / 1000) + 30 })
+      return `${next.slice(0, 3)} ${next.slice(3)}`
+    },
+  })
+  t.equal(asked.length, 2)
+  t.same(asked[0], { username: account.username }, 'asked first without an error')
+  t.equal(asked[1]!.error?.code, 'INVALID_MFA_CODE', 'asked again after a wrong code, with the refusal')
+  t.same(session.credentials, { accessToken: tokens.access_token, refreshToken: tokens.refresh_token })
+  t.equal((await unwrap(session.GET('/v1/users/me'))).mfa_enabled, true)
+
+  const withRecovery = createTasksApi({ baseUrl })
+  await withRecovery.logIn(account.username, account.password, { onMfaRequired: () => ({ recovery_code: recoveryCodes[0]! }) })
+  t.equal((await unwrap(withRecovery.GET('/v1/users/me'))).username, account.username, 'a recovery code serves instead')
+
+  const plain = createTasksApi({ baseUrl })
+  const required = await problemOf(plain.logIn(account.username, account.password))
+  t.equal(required.status, 401)
+  t.equal(required.code, 'MFA_REQUIRED', 'without onMfaRequired the refusal is thrown, as before')
+  t.match(required.problem.mfa_token, /^mfa_/)
+  t.equal(plain.credentials, undefined)
+
+  const wrongPassword = await problemOf(plain.logIn(account.username, 'wrong-password', { onMfaRequired: () => { throw new Error('asked for a code') } }))
+  t.equal(wrongPassword.code, 'INVALID_CREDENTIALS', 'a wrong password is thrown before any code is asked for')
+
+  const givingUp = await plain.logIn(account.username, account.password, { onMfaRequired: () => { throw new Error('cancelled') } }).catch((err: unknown) => err)
+  t.match(givingUp, { message: 'cancelled' }, 'the callback gives up by throwing')
 })
 
 tap.test('task CRUD with ETags', async (t) => {

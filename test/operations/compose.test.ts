@@ -14,6 +14,7 @@ interface Service {
   depends_on?: Record<string, { condition: string }>
   healthcheck?: { test: string[] }
   volumes?: string[]
+  ports?: string[]
 }
 
 const read = (file: string) => readFile(join(projectRoot, file), 'utf8')
@@ -59,6 +60,12 @@ tap.test('docker-compose.yml: the stack is complete and its API environment pass
   t.ok(prometheus?.volumes?.includes('./deploy/prometheus.yml:/etc/prometheus/prometheus.yml:ro'), 'Prometheus is in the stack with its config')
   const scrape = parse(await read('deploy/prometheus.yml')) as { scrape_configs: Array<{ dns_sd_configs: Array<{ names: string[], port: number }> }> }
   t.match(scrape.scrape_configs[0]!.dns_sd_configs[0], { names: ['api'], port: config.METRICS_PORT }, 'it scrapes every api replica on METRICS_PORT')
+  const mailpit = compose.services.mailpit
+  t.match(mailpit?.image, /^axllent\/mailpit:/, 'Mailpit is in the stack')
+  t.same(mailpit?.ports, ['127.0.0.1:8025:8025'], 'its inbox, which shows reset links, on the host\'s loopback only')
+  t.equal(config.SMTP_URL, 'smtp://mailpit:1025', 'the API sends its mail there')
+  const proxyPort = proxy!.ports![0]!.split(':').at(-2)
+  t.equal(config.PUBLIC_URL, `http://localhost:${proxyPort!}`, 'links in mail point at the proxy\'s published port')
   t.throws(() => interpolate(api!.environment!.SECRET_KEY!, {}), /SECRET_KEY is required/, 'SECRET_KEY has no default')
   t.equal(config.JWT_SECRET, undefined, 'access tokens are signed with a key derived from SECRET_KEY unless JWT_SECRET is given')
   const migrateEnv = Object.fromEntries(Object.entries(migrate!.environment!).map(([k, v]) => [k, interpolate(String(v), env)]))

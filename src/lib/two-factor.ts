@@ -36,6 +36,11 @@ export async function acceptedTotpStep (secret: string, code: string, afterStep:
   }
 }
 
+/** A six-digit `code` is from the authenticator app; anything else is taken for a recovery code. */
+export function secondFactorOf (code: string): { code: string } | { recoveryCode: string } {
+  return /^[0-9]{6}$/.test(code) ? { code } : { recoveryCode: code }
+}
+
 /** How many recovery codes a user holds; regenerating replaces them all. */
 export const RECOVERY_CODE_COUNT = 10
 const RECOVERY_ALPHABET = 'abcdefghjkmnpqrstuvwxyz23456789' // no 0/o, 1/l/i to misread

@@ -5,6 +5,8 @@ import type { UserRow } from '../../db/schema.js'
 import { ProblemError } from '../../errors.js'
 import { hashPassword } from '../../lib/passwords.js'
 import { securityEvent } from '../../lib/security-events.js'
+import { secondFactorOf } from '../../lib/two-factor.js'
+import { MfaConfirmation } from '../../schemas/account-security.js'
 import { Email, Password, Username } from '../../schemas/users.js'
 import { field, type FieldErrors, formChecker, localPath } from '../forms.js'
 import { SESSION_COOKIE } from '../../repositories/sessions.js'
@@ -16,11 +18,38 @@ const checkSignup = formChecker(Type.Object({ username: Username, password: Pass
   email: 'Enter an email address like name@example.com, or leave it empty.',
 })
 
+declare module 'fastify' {
+  interface Session {
+    /** A login past its password, waiting for the second factor: the step's mfa token and where to go after. */
+    mfaLogin?: { token: string, next: string }
+  }
+}
+
+/** The API's rule for a code (six digits, or a recovery code), as a form. */
+const checkSecondFactorCode = formChecker(Type.Object({ code: MfaConfirmation.properties.code }), {
+  code: 'Enter the 6-digit code from your authenticator app, or one of your recovery codes.',
+})
+
+/** What a form says of a wrong or already used second factor. */
+export const wrongCodeMessage = 'This code is wrong or already used. Enter the code your app shows now, or an unused recovery code.'
+
+/** A code as people type it: authenticator apps show `123 456`, recovery codes may be copied with spaces. */
+export function typedCode (form: unknown): string {
+  return field(form, 'code').replace(/\s+/g, '')
+}
+
 const reasons: Record<string, string> = {
   logged_out: 'You are logged out.',
   expired: 'Your session has expired. Log in again to continue.',
   ended: 'Your session has ended. Log in again to continue.',
   password_changed: 'Your password was changed. Log in with the new one.',
+  password_reset: 'Your new password is set. Log in with it.',
+  mfa_expired: 'That login took too long or had too many wrong codes. Log in again.',
+}
+
+/** The API's per-IP limit on its entry points, as route config for the forms that do the same. */
+export function perIpLimit (config: Config) {
+  return { rateLimit: { max: config.AUTH_RATE_LIMIT_MAX, timeWindow: config.AUTH_RATE_LIMIT_WINDOW * 1000 } }
 }
 
 /** Starts the user's session under a new id, so an id planted before login is worth nothing. */
@@ -30,11 +59,9 @@ export async function startSession (request: FastifyRequest, user: UserRow): Pro
   request.session.passwordChangedAt = user.passwordChangedAt.getTime()
 }
 
-/** Sign up, log in and log out. */
+/** Sign up, log in (with a second step when two-factor is on) and log out. */
 export default async function authPages (app: FastifyInstance, opts: { config: Config }): Promise<void> {
-  const { config } = opts
-  // The API's per-IP limits on its entry points, applied to the forms that do the same.
-  const perIp = { rateLimit: { max: config.AUTH_RATE_LIMIT_MAX, timeWindow: config.AUTH_RATE_LIMIT_WINDOW * 1000 } }
+  const perIp = perIpLimit(opts.config)
 
   async function loginForm (reply: FastifyReply, data: { username?: string, next: string, errors?: FieldErrors, message?: string | undefined }) {
     return await reply.page('login', { errors: {}, ...data })
@@ -60,8 +87,44 @@ export default async function authPages (app: FastifyInstance, opts: { config: C
       // One message for both fields: which of the two was wrong is not revealed.
       return await loginForm(reply.code(401), { username, next, errors: { form: 'The username or password is wrong.' } })
     }
+    if (user.mfaEnabled) {
+      // The password alone does not log in: the session (under a new id, as at login) holds the
+      // second step's token, which the code page spends.
+      await request.session.regenerate()
+      request.session.mfaLogin = { token: await app.accountSecurityRepository.issueMfaLogin(user.id), next }
+      return reply.redirect('/app/login/two-factor', 303)
+    }
     await startSession(request, user)
     return reply.redirect(next, 303)
+  })
+
+  app.get('/login/two-factor', async (request, reply) => {
+    if (request.session.mfaLogin === undefined) return reply.redirect('/app/login', 303)
+    return await reply.page('login-two-factor', { errors: {} })
+  })
+
+  app.post('/login/two-factor', { config: perIp }, async (request, reply) => {
+    const pending = request.session.mfaLogin
+    if (pending === undefined) return reply.redirect('/app/login?reason=mfa_expired', 303)
+    const code = typedCode(request.body)
+    const errors = checkSecondFactorCode({ code })
+    if (Object.keys(errors).length > 0) return await reply.code(400).page('login-two-factor', { errors })
+    let user: UserRow
+    try {
+      // Logs the failure, the recovery code used and the login itself, as for the API.
+      user = await app.completeSecondFactor(request, pending.token, secondFactorOf(code), 'web')
+    } catch (err) {
+      if (err instanceof ProblemError && err.code === 'INVALID_MFA_CODE') {
+        return await reply.code(401).page('login-two-factor', { errors: { code: wrongCodeMessage } })
+      }
+      if (err instanceof ProblemError && err.code === 'INVALID_MFA_TOKEN') {
+        delete request.session.mfaLogin
+        return reply.redirect(`/app/login?${new URLSearchParams({ next: pending.next, reason: 'mfa_expired' }).toString()}`, 303)
+      }
+      throw err
+    }
+    await startSession(request, user)
+    return reply.redirect(pending.next, 303)
   })
 
   app.get('/signup', async (request, reply) => {

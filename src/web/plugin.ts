@@ -13,6 +13,7 @@ import type { UserRow } from '../db/schema.js'
 import { type ProblemError, statusOf, titleOf } from '../errors.js'
 import { classifyError } from '../plugins/app/error-classification.js'
 import { documentSecurityHeaders } from '../plugins/external/helmet.js'
+import accountMailPages from './pages/account-mail.js'
 import authPages from './pages/auth.js'
 import memberPages from './pages/index.js'
 import { createSessionStore, SESSION_COOKIE } from '../repositories/sessions.js'
@@ -144,6 +145,7 @@ async function webPlugin (app: FastifyInstance, opts: WebOptions): Promise<void>
     })
 
     await pages.register(authPages, { config })
+    await pages.register(accountMailPages, { config })
     await pages.register(memberPages, { config })
   })
 }
@@ -152,5 +154,5 @@ async function webPlugin (app: FastifyInstance, opts: WebOptions): Promise<void>
 export default fp(webPlugin, {
   name: 'web',
   encapsulate: true,
-  dependencies: ['database', 'repositories', 'housekeeping', 'credentials', 'auth-cache'],
+  dependencies: ['database', 'repositories', 'housekeeping', 'credentials', 'auth-cache', 'account-mail'],
 })

@@ -21,7 +21,10 @@ import { configureTemplates, publicDir, templatesDir } from './views.js'
 
 declare module 'fastify' {
   interface FastifyReply {
-    /** Renders a page with what every page shows: the user, a CSRF token for its forms, the flash message. */
+    /**
+     * Renders a page with what every page shows: the user, a CSRF token for its forms, the flash
+     * message, and `here` (the page's address, for forms that come back to it; only a GET has one).
+     */
     page: (template: string, data?: Record<string, unknown>) => Promise<FastifyReply>
   }
   interface FastifyRequest {
@@ -140,7 +143,8 @@ async function webPlugin (app: FastifyInstance, opts: WebOptions): Promise<void>
       const { session } = this.request
       const flash = session.flash
       if (flash !== undefined) delete session.flash
-      const html = await this.viewAsync(template, { user: this.request.webUser, csrfToken: this.generateCsrf(), flash, ...data })
+      const here = this.request.method === 'GET' ? this.request.url : undefined
+      const html = await this.viewAsync(template, { user: this.request.webUser, csrfToken: this.generateCsrf(), flash, here, ...data })
       return this.type('text/html; charset=utf-8').send(html)
     })
 

@@ -1,18 +1,34 @@
 import type { FastifyInstance } from 'fastify'
 import { Type } from '@sinclair/typebox'
+import type { Config } from '../../config.js'
 import { hashPassword, verifyPassword } from '../../lib/passwords.js'
 import { securityEvent } from '../../lib/security-events.js'
 import { Password } from '../../schemas/users.js'
-import { field, type FieldErrors, formChecker } from '../forms.js'
+import { field, type FieldErrors, formChecker, localPath } from '../forms.js'
 import { SESSION_COOKIE } from '../../repositories/sessions.js'
+import { perIpLimit } from './auth.js'
 
 const checkNewPassword = formChecker(Type.Object({ new_password: Password }), {
   new_password: 'Choose a password of 8 to 128 characters.',
 })
 
-/** Your account: change the password, which ends every web session and API login of yours. */
-export default async function accountPages (app: FastifyInstance): Promise<void> {
+/**
+ * Your account: your email address and a link to verify it, and changing the password, which ends
+ * every web session and API login of yours.
+ */
+export default async function accountPages (app: FastifyInstance, opts: { config: Config }): Promise<void> {
+  const perIp = perIpLimit(opts.config)
+
   app.get('', async (_request, reply) => await reply.page('account', { errors: {} }))
+
+  // Also the button of the "verify your email" banner on every page, which it returns to.
+  app.post('/email-verification', { config: perIp }, async (request, reply) => {
+    const user = request.webUser!
+    // NO_EMAIL (a form from before the address was removed) and MAIL_UNAVAILABLE are error pages.
+    await app.sendEmailVerification(request, user)
+    request.session.flash = `A verification link is on its way to ${user.email!}. It works for 24 hours.`
+    return reply.redirect(localPath(field(request.body, 'return_to'), '/app/account'), 303)
+  })
 
   app.post('/password', async (request, reply) => {
     const user = request.webUser!

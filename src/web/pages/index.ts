@@ -48,5 +48,5 @@ export default async function memberPages (app: FastifyInstance, opts: MemberPag
   await app.register(activityPages, { prefix: '/activity' })
   await app.register(webhookPages, { prefix: '/webhooks', config: opts.config })
   await app.register(apiKeyPages, { prefix: '/api-keys' })
-  await app.register(accountPages, { prefix: '/account' })
+  await app.register(accountPages, { prefix: '/account', config: opts.config })
 }

@@ -163,7 +163,7 @@ export default async function taskPages (app: FastifyInstance): Promise<void> {
     if (list === undefined || Object.keys(errors).length > 0) return await reply.code(400).page('tasks/list', { ...view, errors, items: [] })
     const page = await tasks.list(userId, list)
     const nextPage = paging.nextUrl(list, formParams(form), page.next)
-    return await reply.page('tasks/list', { ...view, errors: {}, items: page.items, assignees: await assigneeNames(userId, page.items), nextPage, here: request.url })
+    return await reply.page('tasks/list', { ...view, errors: {}, items: page.items, assignees: await assigneeNames(userId, page.items), nextPage })
   })
 
   /**

@@ -1,7 +1,7 @@
 import type { TSchema } from '@sinclair/typebox'
 import { Ajv, type ErrorObject } from 'ajv'
 import addFormatsModule from 'ajv-formats'
-import { type ErrorCode, problem } from '../errors.js'
+import { type ErrorCode, problem, ProblemError } from '../errors.js'
 
 // ajv-formats is CommonJS; its default export arrives wrapped under ESM.
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default
@@ -29,6 +29,25 @@ export function formChecker (schema: TSchema, messages: Record<string, string>) 
       errors[field] ??= messages[field] ?? 'This value is not valid.'
     }
     return errors
+  }
+}
+
+/** For some refusals of the catalogue, the form field they are about and what to tell the person. */
+export type Refusals = Partial<Record<ErrorCode, [name: string, message: string]>>
+
+/**
+ * Runs `step` (a check that refuses by throwing); a refusal whose code `fields` names (a wrong
+ * password, a wrong code) comes back as that field's message, for the form to show. Any other error
+ * goes on to the error page.
+ */
+export async function refusedFields (step: () => Promise<unknown>, fields: Refusals): Promise<FieldErrors> {
+  try {
+    await step()
+    return {}
+  } catch (err) {
+    const field = err instanceof ProblemError ? fields[err.code] : undefined
+    if (field === undefined) throw err
+    return { [field[0]]: field[1] }
   }
 }
 

@@ -1,10 +1,11 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from '@sinclair/typebox'
 import type { Config } from '../../config.js'
 import { hashPassword, verifyPassword } from '../../lib/passwords.js'
 import { securityEvent } from '../../lib/security-events.js'
+import { RECOVERY_CODE_COUNT } from '../../lib/two-factor.js'
 import { Password } from '../../schemas/users.js'
-import { field, type FieldErrors, formChecker, localPath } from '../forms.js'
+import { field, type FieldErrors, formChecker, localPath, type Refusals } from '../forms.js'
 import { SESSION_COOKIE } from '../../repositories/sessions.js'
 import { perIpLimit } from './auth.js'
 
@@ -12,14 +13,23 @@ const checkNewPassword = formChecker(Type.Object({ new_password: Password }), {
   new_password: 'Choose a password of 8 to 128 characters.',
 })
 
+/** What a form that asks for the current password shows when it is wrong. */
+export const wrongCurrentPassword: Refusals = { WRONG_CURRENT_PASSWORD: ['current_password', 'This is not your current password.'] }
+
 /**
- * Your account: your email address and a link to verify it, and changing the password, which ends
- * every web session and API login of yours.
+ * Your account: your email address and a link to verify it, two-factor's state (its pages are
+ * two-factor.ts), and changing the password, which ends every web session and API login of yours.
  */
 export default async function accountPages (app: FastifyInstance, opts: { config: Config }): Promise<void> {
   const perIp = perIpLimit(opts.config)
 
-  app.get('', async (_request, reply) => await reply.page('account', { errors: {} }))
+  async function accountPage (request: FastifyRequest, reply: FastifyReply, errors: FieldErrors) {
+    const user = request.webUser!
+    const recoveryCodesLeft = user.mfaEnabled ? await app.accountSecurityRepository.unusedRecoveryCodes(user.id) : 0
+    return await reply.page('account', { errors, recoveryCodesLeft, recoveryCodeCount: RECOVERY_CODE_COUNT })
+  }
+
+  app.get('', async (request, reply) => await accountPage(request, reply, {}))
 
   // Also the button of the "verify your email" banner on every page, which it returns to.
   app.post('/email-verification', { config: perIp }, async (request, reply) => {
@@ -41,7 +51,7 @@ export default async function accountPages (app: FastifyInstance, opts: { config
     if (current.length > 128 || !(await verifyPassword(user.passwordHash, current)).ok) {
       errors.current_password = 'This is not your current password.'
     }
-    if (Object.keys(errors).length > 0) return await reply.code(400).page('account', { errors })
+    if (Object.keys(errors).length > 0) return await accountPage(request, reply.code(400), errors)
     await app.usersRepository.changePassword(user.id, await hashPassword(next))
     app.forgetAuthState(user.id)
     securityEvent(request.log, 'auth.password_changed', { userId: user.id, reason: 'web' })

@@ -6,6 +6,7 @@ import activityPages from './activity.js'
 import apiKeyPages from './api-keys.js'
 import projectPages from './projects.js'
 import taskPages from './tasks.js'
+import twoFactorPages from './two-factor.js'
 import webhookPages from './webhooks.js'
 
 export interface MemberPagesOptions {
@@ -49,4 +50,5 @@ export default async function memberPages (app: FastifyInstance, opts: MemberPag
   await app.register(webhookPages, { prefix: '/webhooks', config: opts.config })
   await app.register(apiKeyPages, { prefix: '/api-keys' })
   await app.register(accountPages, { prefix: '/account', config: opts.config })
+  await app.register(twoFactorPages, { prefix: '/account/two-factor', config: opts.config })
 }

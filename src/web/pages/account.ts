@@ -1,11 +1,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from '@sinclair/typebox'
 import type { Config } from '../../config.js'
-import { hashPassword, verifyPassword } from '../../lib/passwords.js'
+import { hashPassword } from '../../lib/passwords.js'
 import { securityEvent } from '../../lib/security-events.js'
 import { RECOVERY_CODE_COUNT } from '../../lib/two-factor.js'
 import { Password } from '../../schemas/users.js'
-import { field, type FieldErrors, formChecker, localPath, type Refusals } from '../forms.js'
+import { field, type FieldErrors, formChecker, localPath, type Refusals, refusedFields } from '../forms.js'
 import { SESSION_COOKIE } from '../../repositories/sessions.js'
 import { perIpLimit } from './auth.js'
 
@@ -48,9 +48,8 @@ export default async function accountPages (app: FastifyInstance, opts: { config
     if (errors.new_password === undefined && next.toLowerCase() === user.username.toLowerCase()) {
       errors.new_password = 'Choose a password that is not your username.'
     }
-    if (current.length > 128 || !(await verifyPassword(user.passwordHash, current)).ok) {
-      errors.current_password = 'This is not your current password.'
-    }
+    // As the API does: a wrong one counts as a failed login of the username.
+    Object.assign(errors, await refusedFields(async () => { await app.confirmCurrentPassword(request, user, current, 'password change') }, wrongCurrentPassword))
     if (Object.keys(errors).length > 0) return await accountPage(request, reply.code(400), errors)
     await app.usersRepository.changePassword(user.id, await hashPassword(next))
     app.forgetAuthState(user.id)

@@ -69,6 +69,9 @@ const catalogue = {
 
 export type ErrorCode = keyof typeof catalogue
 
+/** Every code of the catalogue, in its order. */
+export const errorCodes = Object.keys(catalogue) as ErrorCode[]
+
 export function statusOf (code: ErrorCode): number {
   return catalogue[code][0]
 }

@@ -36,8 +36,11 @@ export async function acceptedTotpStep (secret: string, code: string, afterStep:
   }
 }
 
+/** A second factor as a login or a sensitive change presents it. */
+export type SecondFactor = { code: string } | { recoveryCode: string }
+
 /** A six-digit `code` is from the authenticator app; anything else is taken for a recovery code. */
-export function secondFactorOf (code: string): { code: string } | { recoveryCode: string } {
+export function secondFactorOf (code: string): SecondFactor {
   return /^[0-9]{6}$/.test(code) ? { code } : { recoveryCode: code }
 }
 

@@ -3,7 +3,7 @@ import { and, eq, gt, isNull, sql } from 'drizzle-orm'
 import { type Database, deleteExpired, queryRows } from '../db/client.js'
 import { oneTimeTokens, recoveryCodes, users } from '../db/schema.js'
 import { openSecret, sealSecret } from '../lib/secret-box.js'
-import { acceptedTotpStep, newRecoveryCodes, recoveryCodeHash } from '../lib/two-factor.js'
+import { acceptedTotpStep, newRecoveryCodes, recoveryCodeHash, type SecondFactor } from '../lib/two-factor.js'
 import { hashToken } from './refresh-tokens.js'
 import { replacePassword } from './users.js'
 
@@ -26,9 +26,6 @@ export interface AccountSecurityKeys {
   totpSecret: Buffer[]
   recoveryCode: Buffer[]
 }
-
-/** A second factor as a login or a sensitive change presents it. */
-export type SecondFactor = { code: string } | { recoveryCode: string }
 
 /**
  * Email verification, password reset and TOTP two-factor: the one-time tokens behind them (only

@@ -1,4 +1,8 @@
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import tap from 'tap'
+import { errorCodes, statusOf, titleOf } from '../../src/errors.js'
+import { projectRoot } from '../../src/lib/project-root.js'
 import { classifyError } from '../../src/plugins/app/error-classification.js'
 import { buildApp } from '../../src/app.js'
 import { createKeyring } from '../../src/lib/keys.js'
@@ -173,4 +177,11 @@ tap.test('a deadlock or serialization failure, wrapped as drivers wrap it, is a 
     t.same(classifyError(wrapped as never), { code: 'WRITE_CONFLICT', extras: { detail: 'Another request changed the same data at the same time; retry.', headers: { 'retry-after': '1' } } }, code)
   }
   t.equal(classifyError(Object.assign(new Error('x'), { code: '23503' }) as never).code, 'INTERNAL', 'another database error stays a 500')
+})
+
+tap.test('the API guide lists every code of the catalogue with its status and title', async (t) => {
+  const guide = await readFile(join(projectRoot, 'docs', 'api-guide.md'), 'utf8')
+  for (const code of errorCodes) {
+    t.ok(guide.includes(`| \`${code}\` | ${statusOf(code)} | ${titleOf(code)} |`), code)
+  }
 })

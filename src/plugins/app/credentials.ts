@@ -4,7 +4,7 @@ import type { UserRow } from '../../db/schema.js'
 import { problem } from '../../errors.js'
 import { hashPassword, verifyAgainstDummy, verifyPassword } from '../../lib/passwords.js'
 import { securityEvent } from '../../lib/security-events.js'
-import type { SecondFactor } from '../../repositories/account-security.js'
+import type { SecondFactor } from '../../lib/two-factor.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -74,7 +74,9 @@ async function mailerPlugin (app: FastifyInstance, opts: { config: Config }): Pr
       if (mode === 'off') throw problem('MAIL_UNAVAILABLE', 'This server cannot send mail (no SMTP_URL is configured); ask its operator.', { headers: { 'retry-after': '3600' } })
     },
     sendLater (request: FastifyRequest, mail: Mail) {
-      const sending: Promise<void> = deliver(request, mail)
+      // Even the rendering waits until the answer has gone, so no answer does more work for a mail.
+      const sending: Promise<void> = new Promise((resolve) => setImmediate(resolve))
+        .then(async () => { await deliver(request, mail) })
         .catch((err: unknown) => { request.log.error({ err, mail: { to: mail.to, name: mail.name } }, 'mail could not be sent') })
         .finally(() => pending.delete(sending))
       pending.add(sending)

@@ -6,15 +6,9 @@ import type { Config } from '../../config.js'
 import type { UserRow } from '../../db/schema.js'
 import { problem } from '../../errors.js'
 import { securityEvent } from '../../lib/security-events.js'
-import { newTotpSecret, totpUri } from '../../lib/two-factor.js'
-import type { SecondFactor } from '../../repositories/account-security.js'
+import { newTotpSecret, secondFactorOf, totpUri } from '../../lib/two-factor.js'
 import { MfaConfirmation, RecoveryCodes, TotpActivation, TotpEnrolment, TotpEnrolmentRequest } from '../../schemas/account-security.js'
 import { IdParams, jsonResponse, noContent, problemResponses } from '../../schemas/common.js'
-
-/** A six-digit `code` is from the authenticator app; anything else is taken for a recovery code. */
-function secondFactorOf (code: string): SecondFactor {
-  return /^[0-9]{6}$/.test(code) ? { code } : { recoveryCode: code }
-}
 
 /**
  * Your account's security under /v1/users: verifying your email, and TOTP two-factor with its

@@ -1,10 +1,10 @@
 /**
  * The pages in a real browser (Debian's Chromium, driven by playwright-core), as people use them:
- * sign up, create three tasks, filter, complete one, page through, log out; and two people sharing a
- * project, each in a browser of their own. Screenshots of the main pages at desktop and phone widths
- * are written to a temporary folder.
+ * sign up, create three tasks, filter, complete one, page through, log out; two people sharing a
+ * project, each in a browser of their own; and turning two-factor on, then logging in with a code.
+ * Screenshots of the main pages at desktop and phone widths are written to a temporary folder.
  */
-import { mkdtemp } from 'node:fs/promises'
+import { mkdtemp, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Page } from 'playwright-core'
@@ -12,6 +12,7 @@ import tap from 'tap'
 import { chromiumMissing, chromiumPath, launchChromium } from '../chromium.js'
 import { JWT_SECRET, serverDatabaseEnv, uniqueName } from '../helper.js'
 import { startServer } from '../server-process.js'
+import { awayFromStepEdge, codeAt } from '../totp.js'
 import { relaxedLimits } from './support.js'
 
 if (chromiumMissing) {
@@ -207,6 +208,54 @@ if (chromiumMissing) {
     t.equal(await theirs.locator('.task-meta .project').textContent(), 'In Kitchen')
     t.equal(await theirs.locator('.task-meta .assignee').textContent(), 'Assigned to you')
     await screenshots(theirs, 'assigned-to-me')
+
+    t.same(problems.slice(start), [], 'no console errors or warnings, CSP violations or failed requests')
+  })
+
+  tap.test('two-factor: turned on from the account page with the QR code\'s secret, then the login asks for a code', async (t) => {
+    // A browser of its own: the first one is still logged in from the test before.
+    const ownContext = await newContext()
+    t.teardown(() => ownContext.close())
+    const p = await ownContext.newPage()
+    await watch(p)
+    const start = problems.length
+    const password = 'correct horse battery staple'
+    const username = await signUp(p, 'twofactor')
+
+    await p.getByRole('link', { name: 'Account', exact: true }).click()
+    await p.getByRole('link', { name: 'Turn on', exact: true }).click()
+    await p.getByLabel('Current password').fill(password)
+    await p.getByRole('button', { name: 'Continue' }).click()
+    await p.waitForURL(`${baseUrl}/app/account/two-factor/enrol`)
+    const qr = await p.locator('.qr-code svg').boundingBox()
+    t.ok(qr !== null && qr.width >= 150 && qr.height >= 150, 'the QR code is drawn, large enough to scan')
+    await screenshots(p, 'two-factor-enrol')
+    // What a person would type into their app instead of scanning.
+    const secret = (await p.locator('#totp-secret').textContent())!.replace(/\s/g, '')
+    await awayFromStepEdge()
+    await p.getByLabel('Code from the app').fill(await codeAt(secret))
+    await p.getByRole('button', { name: 'Turn on two-factor' }).click()
+    await p.waitForURL(`${baseUrl}/app/account/two-factor/activate`)
+    t.equal(await p.locator('h1').textContent(), 'Two-factor authentication is on')
+    const codes = await p.locator('.recovery-codes code').allTextContents()
+    t.equal(codes.length, 10, 'the recovery codes are shown')
+    const [download] = await Promise.all([p.waitForEvent('download'), p.getByRole('link', { name: 'Download the codes' }).click()])
+    t.equal(download.suggestedFilename(), 'tasks-recovery-codes.txt')
+    t.same((await readFile(await download.path(), 'utf8')).trim().split('\n').slice(-10), codes, 'the download holds the same codes')
+    await screenshots(p, 'recovery-codes')
+
+    await p.getByRole('button', { name: 'Log out' }).click()
+    await p.waitForURL(/\/app\/login/)
+    await p.getByLabel('Username').fill(username)
+    await p.getByLabel('Password').fill(password)
+    await p.getByRole('button', { name: 'Log in' }).click()
+    await p.waitForURL(`${baseUrl}/app/login/two-factor`)
+    await screenshots(p, 'two-factor-login')
+    // Activation used this step's code: the next one accepted is the next step's.
+    await p.getByLabel('Code', { exact: true }).fill(await codeAt(secret, 1))
+    await p.getByRole('button', { name: 'Log in' }).click()
+    await p.waitForURL(`${baseUrl}/app/tasks`)
+    t.equal(await p.locator('.who strong').textContent(), username, 'logged in')
 
     t.same(problems.slice(start), [], 'no console errors or warnings, CSP violations or failed requests')
   })

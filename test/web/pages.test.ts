@@ -34,7 +34,7 @@ tap.test('pages are HTML under the strict CSP, uncached, with no inline script o
   const user = await signUp(app)
   await user.client.get('/app/tasks/new')
   await user.client.post('/app/tasks', { title: 'One', priority: 'low' })
-  for (const url of ['/app/tasks', '/app/tasks/new', '/app/api-keys', '/app/account']) {
+  for (const url of ['/app/tasks', '/app/tasks/new', '/app/api-keys', '/app/account', '/app/account/two-factor/enrol']) {
     const res = await user.client.get(url)
     t.equal(res.statusCode, 200, url)
     t.equal(res.headers['cache-control'], 'no-store', `${url} is not cached`)
@@ -47,7 +47,7 @@ tap.test('pages are HTML under the strict CSP, uncached, with no inline script o
     for (const id of labels) t.match(res.body, new RegExp(`id="${id}"`), `${url}: label ${id} names a field`)
   }
   const anonymous = new PageClient(app)
-  for (const url of ['/app/login', '/app/signup']) t.equal((await anonymous.get(url)).statusCode, 200, url)
+  for (const url of ['/app/login', '/app/signup', '/app/forgot-password', '/app/verify-email?token=ev_x']) t.equal((await anonymous.get(url)).statusCode, 200, url)
   t.equal((await user.client.get('/app')).headers.location, '/app/tasks')
   t.equal((await user.client.get('/app/login')).headers.location, '/app/tasks', 'logged in already')
 })

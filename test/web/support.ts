@@ -61,13 +61,13 @@ export class PageClient {
 
 export interface PageUser { client: PageClient, username: string, password: string }
 
-/** Signs a new user up through the pages; the client is logged in afterwards. */
-export async function signUp (app: FastifyInstance, prefix = 'web'): Promise<PageUser> {
+/** Signs a new user up through the pages (with `fields` such as an email); the client is logged in afterwards. */
+export async function signUp (app: FastifyInstance, prefix = 'web', fields: FormFields = {}): Promise<PageUser> {
   const client = new PageClient(app)
   const username = uniqueName(prefix)
   const password = `pw-${randomBytes(8).toString('hex')}`
   await client.get('/app/signup')
-  const res = await client.post('/app/signup', { username, password })
+  const res = await client.post('/app/signup', { username, password, ...fields })
   if (res.statusCode !== 303) throw new Error(`signup failed: ${res.statusCode} ${res.body.slice(0, 500)}`)
   return { client, username, password }
 }

@@ -143,8 +143,6 @@ export function createAccountSecurityRepository (db: Database, keys: AccountSecu
         const spent = await spend(tx, 'password_reset', token)
         if (spent === undefined) return undefined
         await replacePassword(tx, spent.userId, passwordHash)
-        await tx.update(oneTimeTokens).set({ usedAt: sql`now()` })
-          .where(and(eq(oneTimeTokens.userId, spent.userId), eq(oneTimeTokens.purpose, 'password_reset'), isNull(oneTimeTokens.usedAt)))
         return spent.userId
       })
     },

@@ -1,6 +1,6 @@
-import { and, desc, eq, getTableColumns, inArray, sql } from 'drizzle-orm'
+import { and, desc, eq, getTableColumns, inArray, isNull, sql } from 'drizzle-orm'
 import type { Database } from '../db/client.js'
-import { sessions, users, type UserRow } from '../db/schema.js'
+import { oneTimeTokens, sessions, users, type UserRow } from '../db/schema.js'
 import { rfc3339FromPostgres, timestampText } from '../db/timestamps.js'
 import { isUniqueViolation } from '../db/errors.js'
 import { problem } from '../errors.js'
@@ -62,6 +62,9 @@ async function assertNotLastAdmin (tx: Database, id: string): Promise<void> {
 export async function replacePassword (tx: Database, id: string, passwordHash: string): Promise<void> {
   await tx.update(users).set({ passwordHash, passwordChangedAt: sql`now()`, updatedAt: sql`now()` }).where(eq(users.id, id))
   await revokeAllRefreshTokens(tx, id)
+  // A login waiting for its second factor, and a reset link, were both begun under the old password.
+  await tx.update(oneTimeTokens).set({ usedAt: sql`now()` })
+    .where(and(eq(oneTimeTokens.userId, id), inArray(oneTimeTokens.purpose, ['mfa_login', 'password_reset']), isNull(oneTimeTokens.usedAt)))
   await tx.update(sessions).set({ expiresAt: sql`now()`, data: {} }).where(and(eq(sessions.userId, id), sql`${sessions.expiresAt} > now()`))
 }
 

@@ -267,6 +267,13 @@ tap.test('account security', async (t) => {
     t.equal((await logIn(user)).statusCode, 429, 'for the password step too')
   })
 
+  await t.test('a login waiting for its code ends when the password changes', async (t) => {
+    const { user, secret } = await withTwoFactor('changed')
+    const token = await mfaTokenOf(user)
+    t.equal((await app.inject({ method: 'POST', url: '/v1/users/me/password', headers: as(user), payload: { current_password: user.password, new_password: 'changed in the meantime' } })).statusCode, 204)
+    t.equal((await secondStep({ mfa_token: token, code: await codeAt(secret, 1) })).json().code, 'INVALID_MFA_TOKEN')
+  })
+
   await t.test('turning off: by the user with password and code, or by an admin', async (t) => {
     const { user, secret, recoveryCodes } = await withTwoFactor('off')
     const token = await mfaTokenOf(user)

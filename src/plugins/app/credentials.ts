@@ -4,7 +4,7 @@ import type { UserRow } from '../../db/schema.js'
 import { problem } from '../../errors.js'
 import { hashPassword, verifyAgainstDummy, verifyPassword } from '../../lib/passwords.js'
 import { securityEvent } from '../../lib/security-events.js'
-import type { SecondFactor } from '../../lib/two-factor.js'
+import { type SecondFactor, secondFactorOf } from '../../lib/two-factor.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -24,6 +24,16 @@ declare module 'fastify' {
      * (unknown, expired or spent token) or INVALID_MFA_CODE (counted as a failed login), or 429.
      */
     completeSecondFactor: (request: FastifyRequest, mfaToken: string, factor: SecondFactor, via: 'api' | 'web') => Promise<UserRow>
+    /**
+     * Refuses (403 WRONG_MFA_CODE) unless `code` is a right TOTP code or an unused recovery code of
+     * the signed-in user (which it uses up). Wrong ones count as failed logins of the username.
+     */
+    confirmSecondFactor: (request: FastifyRequest, user: UserRow, code: string, action: string, via: 'api' | 'web') => Promise<void>
+    /**
+     * Turns two-factor on when `code` is right for the secret being enrolled; the recovery codes.
+     * Refuses with 409 MFA_NOT_ENROLLING, 403 WRONG_MFA_CODE (counted as a failed login) or 429.
+     */
+    activateTwoFactor: (request: FastifyRequest, user: UserRow, code: string, via: 'api' | 'web') => Promise<string[]>
   }
 }
 
@@ -74,6 +84,30 @@ async function credentialsPlugin (app: FastifyInstance): Promise<void> {
     if ('recoveryCode' in factor) securityEvent(request.log, 'recovery_code.used', { userId: user.id, reason: `${via} login` })
     securityEvent(request.log, 'auth.login_succeeded', { userId: user.id, reason: `${via}, second factor` })
     return user
+  })
+
+  app.decorate('confirmSecondFactor', async (request: FastifyRequest, user: UserRow, code: string, action: string, via: 'api' | 'web') => {
+    const factor = secondFactorOf(code)
+    if (await app.accountSecurityRepository.checkSecondFactor(user.id, factor)) {
+      if ('recoveryCode' in factor) securityEvent(request.log, 'recovery_code.used', { userId: user.id, reason: `${action} (${via})` })
+      return
+    }
+    await app.loginThrottle.recordFailure(request, user.username)
+    securityEvent(request.log, 'mfa.failed', { userId: user.id, reason: `wrong code on ${action} (${via})` })
+    throw problem('WRONG_MFA_CODE', 'The code is wrong or already used.')
+  })
+
+  app.decorate('activateTwoFactor', async (request: FastifyRequest, user: UserRow, code: string, via: 'api' | 'web') => {
+    await app.loginThrottle.check(request, user.username)
+    const result = await app.accountSecurityRepository.activateTotp(user.id, code)
+    if (result === 'not_enrolling') throw problem('MFA_NOT_ENROLLING', 'Two-factor is already on, or its enrolment was not started: start it first.')
+    if (result === 'wrong_code') {
+      await app.loginThrottle.recordFailure(request, user.username)
+      securityEvent(request.log, 'mfa.failed', { userId: user.id, reason: `wrong code on activation (${via})` })
+      throw problem('WRONG_MFA_CODE', 'The code is wrong: check that the app shows the account just enrolled, and that its clock is right.')
+    }
+    securityEvent(request.log, 'mfa.enabled', { userId: user.id, reason: via })
+    return result
   })
 }
 

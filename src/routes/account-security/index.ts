@@ -6,7 +6,7 @@ import type { Config } from '../../config.js'
 import type { UserRow } from '../../db/schema.js'
 import { problem } from '../../errors.js'
 import { securityEvent } from '../../lib/security-events.js'
-import { newTotpSecret, secondFactorOf, totpUri } from '../../lib/two-factor.js'
+import { newTotpSecret, totpUri } from '../../lib/two-factor.js'
 import { MfaConfirmation, RecoveryCodes, TotpActivation, TotpEnrolment, TotpEnrolmentRequest } from '../../schemas/account-security.js'
 import { IdParams, jsonResponse, noContent, problemResponses } from '../../schemas/common.js'
 
@@ -26,18 +26,6 @@ const accountSecurityRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = asy
     const user = await app.usersRepository.findById(request.auth!.userId)
     if (user === undefined) throw problem('INVALID_TOKEN', 'The account no longer exists.')
     return user
-  }
-
-  /** Refuses (403 WRONG_MFA_CODE) a wrong second factor, counting it as a failed login of the username. */
-  async function confirmSecondFactor (request: FastifyRequest, user: UserRow, code: string, action: string): Promise<void> {
-    const factor = secondFactorOf(code)
-    if (await repository.checkSecondFactor(user.id, factor)) {
-      if ('recoveryCode' in factor) securityEvent(request.log, 'recovery_code.used', { userId: user.id, reason: action })
-      return
-    }
-    await app.loginThrottle.recordFailure(request, user.username)
-    securityEvent(request.log, 'mfa.failed', { userId: user.id, reason: `wrong code on ${action}` })
-    throw problem('WRONG_MFA_CODE', 'The code is wrong or already used.')
   }
 
   app.post('/me/email/verification', {
@@ -88,17 +76,7 @@ const accountSecurityRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = asy
       response: { 200: jsonResponse('Two-factor is on: your recovery codes.', Type.Ref(RecoveryCodes)), ...problemResponses(400, 403, 409, 413, 415, 429, 500, 503) },
     },
   }, async (request) => {
-    const user = await signedInUser(request)
-    await app.loginThrottle.check(request, user.username)
-    const result = await repository.activateTotp(user.id, (request.body as TotpActivation).code)
-    if (result === 'not_enrolling') throw problem('MFA_NOT_ENROLLING', 'Start with POST /v1/users/me/mfa/totp (or two-factor is already on).')
-    if (result === 'wrong_code') {
-      await app.loginThrottle.recordFailure(request, user.username)
-      securityEvent(request.log, 'mfa.failed', { userId: user.id, reason: 'wrong code on activation' })
-      throw problem('WRONG_MFA_CODE', 'The code is wrong: check that the app shows the account just enrolled, and that its clock is right.')
-    }
-    securityEvent(request.log, 'mfa.enabled', { userId: user.id })
-    return { recovery_codes: result }
+    return { recovery_codes: await app.activateTwoFactor(request, await signedInUser(request), (request.body as TotpActivation).code, 'api') }
   })
 
   app.delete('/me/mfa/totp', {
@@ -117,7 +95,7 @@ const accountSecurityRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = asy
     const { current_password: password, code } = request.body as MfaConfirmation
     if (!user.mfaEnabled) throw problem('MFA_NOT_ENABLED', 'Two-factor is already off.')
     await app.confirmCurrentPassword(request, user, password, 'turning two-factor off')
-    await confirmSecondFactor(request, user, code, 'turning two-factor off')
+    await app.confirmSecondFactor(request, user, code, 'turning two-factor off', 'api')
     await repository.disableMfa(user.id)
     securityEvent(request.log, 'mfa.disabled', { userId: user.id })
     return reply.code(204).send(null)
@@ -139,7 +117,7 @@ const accountSecurityRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = asy
     const { current_password: password, code } = request.body as MfaConfirmation
     if (!user.mfaEnabled) throw problem('MFA_NOT_ENABLED', 'Two-factor is off: there are no recovery codes to replace.')
     await app.confirmCurrentPassword(request, user, password, 'replacing recovery codes')
-    await confirmSecondFactor(request, user, code, 'replacing recovery codes')
+    await app.confirmSecondFactor(request, user, code, 'replacing recovery codes', 'api')
     const codes = await repository.regenerateRecoveryCodes(user.id)
     if (codes === undefined) throw problem('MFA_NOT_ENABLED', 'Two-factor was turned off meanwhile.')
     return { recovery_codes: codes }

@@ -33,7 +33,6 @@ const authRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, op
   // Strict per-IP limits on the unauthenticated entry points (password guessing, signup spam).
   const perIp = { max: config.AUTH_RATE_LIMIT_MAX, timeWindow: config.AUTH_RATE_LIMIT_WINDOW * 1000 }
 
-  /** Rotates a refresh token into a new pair; undefined when the token is not (or no longer) good. */
   /** The token pair, or for an account with two-factor on the 401 that starts its second step. */
   async function logInOrAskForSecondFactor (user: UserRow): Promise<TokenPair> {
     if (!user.mfaEnabled) return await app.issueTokenPair(user)
@@ -44,6 +43,7 @@ const authRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, op
     })
   }
 
+  /** Rotates a refresh token into a new pair; undefined when the token is not (or no longer) good. */
   async function rotate (request: FastifyRequest, refreshToken: string): Promise<TokenPair | undefined> {
     const result = await app.refreshTokensRepository.rotate(refreshToken)
     if (result.status === 'reused') {

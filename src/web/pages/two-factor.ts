@@ -4,7 +4,7 @@ import type { Config } from '../../config.js'
 import type { UserRow } from '../../db/schema.js'
 import { problem } from '../../errors.js'
 import { securityEvent } from '../../lib/security-events.js'
-import { newTotpSecret, secondFactorOf, totpUri } from '../../lib/two-factor.js'
+import { newTotpSecret, totpUri } from '../../lib/two-factor.js'
 import { MfaConfirmation, TotpActivation, TotpEnrolmentRequest } from '../../schemas/account-security.js'
 import { field, type FieldErrors, formChecker, refusedFields } from '../forms.js'
 import { wrongCurrentPassword } from './account.js'
@@ -84,21 +84,6 @@ export default async function twoFactorPages (app: FastifyInstance, opts: { conf
   const alreadyOn = 'Two-factor authentication is already on.'
   const alreadyOff = 'Two-factor authentication is off.'
 
-  /**
-   * Refuses (403 WRONG_MFA_CODE) a wrong second factor, counting it as a failed login of the
-   * username: the API's rule for these changes (src/routes/account-security), for the pages.
-   */
-  async function confirmSecondFactor (request: FastifyRequest, user: UserRow, code: string, action: string): Promise<void> {
-    const factor = secondFactorOf(code)
-    if (await repository.checkSecondFactor(user.id, factor)) {
-      if ('recoveryCode' in factor) securityEvent(request.log, 'recovery_code.used', { userId: user.id, reason: `${action} (web)` })
-      return
-    }
-    await app.loginThrottle.recordFailure(request, user.username)
-    securityEvent(request.log, 'mfa.failed', { userId: user.id, reason: `wrong code on ${action} (web)` })
-    throw problem('WRONG_MFA_CODE', 'The code is wrong or already used.')
-  }
-
   /** The errors of a form with the password and a code, and their status; undefined when both are right. */
   async function refusedConfirmation (request: FastifyRequest, action: string): Promise<{ status: number, errors: FieldErrors } | undefined> {
     const user = request.webUser!
@@ -107,7 +92,7 @@ export default async function twoFactorPages (app: FastifyInstance, opts: { conf
     if (Object.keys(errors).length > 0) return { status: 400, errors }
     const refused = await refusedFields(async () => {
       await app.confirmCurrentPassword(request, user, form.current_password, action)
-      await confirmSecondFactor(request, user, form.code, action)
+      await app.confirmSecondFactor(request, user, form.code, action, 'web')
     }, { ...wrongCurrentPassword, WRONG_MFA_CODE: ['code', wrongCodeMessage] })
     return Object.keys(refused).length > 0 ? { status: 403, errors: refused } : undefined
   }
@@ -139,16 +124,14 @@ export default async function twoFactorPages (app: FastifyInstance, opts: { conf
     const code = typedCode(request.body)
     const errors = checkActivation({ code })
     if (Object.keys(errors).length > 0) return await enrolPage(reply.code(400), user, secret, errors)
-    await app.loginThrottle.check(request, user.username)
-    const result = await repository.activateTotp(user.id, code)
-    if (result === 'not_enrolling') return await backToAccount(request, reply, 'Two-factor authentication is already on, or its setup was not started: start again if it is off.')
-    if (result === 'wrong_code') {
-      await app.loginThrottle.recordFailure(request, user.username)
-      securityEvent(request.log, 'mfa.failed', { userId: user.id, reason: 'wrong code on activation (web)' })
-      return await enrolPage(reply.code(403), user, secret, { code: 'This code is wrong: check that the app shows the account you just added, and that the phone’s clock is right.' })
-    }
-    securityEvent(request.log, 'mfa.enabled', { userId: user.id, reason: 'web' })
-    return await recoveryCodesPage(reply, result, 'Two-factor authentication is on')
+    let codes: string[] = []
+    const refused = await refusedFields(async () => { codes = await app.activateTwoFactor(request, user, code, 'web') }, {
+      MFA_NOT_ENROLLING: ['notEnrolling', ''],
+      WRONG_MFA_CODE: ['code', 'This code is wrong: check that the app shows the account you just added, and that the phone’s clock is right.'],
+    })
+    if (refused.notEnrolling !== undefined) return await backToAccount(request, reply, 'Two-factor authentication is already on, or its setup was not started: start again if it is off.')
+    if (Object.keys(refused).length > 0) return await enrolPage(reply.code(403), user, secret, refused)
+    return await recoveryCodesPage(reply, codes, 'Two-factor authentication is on')
   })
 
   app.get('/recovery-codes', async (request, reply) => {

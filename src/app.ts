@@ -30,6 +30,7 @@ import loginThrottle from './plugins/app/login-throttle.js'
 import credentials from './plugins/app/credentials.js'
 import adminBootstrap from './plugins/app/admin-bootstrap.js'
 import healthRoutes from './routes/health/index.js'
+import wellKnownRoutes from './routes/well-known/index.js'
 import authRoutes from './routes/auth/index.js'
 import usersRoutes from './routes/users/index.js'
 import accountSecurityRoutes from './routes/account-security/index.js'
@@ -176,6 +177,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   await app.register(accountMail)
 
   await app.register(healthRoutes, { prefix: '/health' })
+  await app.register(wellKnownRoutes, { prefix: '/.well-known' })
   await app.register(authRoutes, { prefix: '/v1/auth', config })
   await app.register(usersRoutes, { prefix: '/v1/users' })
   await app.register(accountSecurityRoutes, { prefix: '/v1/users', config })

@@ -1,6 +1,7 @@
 import { type Static, Type } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { availableParallelism } from 'node:os'
+import { parseSigningKeys } from './lib/signing-keys.js'
 
 // PostgreSQL's rule of thumb is about two connections per core; more only queue on CPU and row
 // locks and cost PostgreSQL more per statement (the measurements are in docs/performance.md).
@@ -28,6 +29,7 @@ export const ConfigSchema = Type.Object({
   SECRET_KEY: Type.Optional(Type.String({ minLength: 32, description: 'root secret: the keys of paging cursors and web session cookies (and of access tokens, when JWT_SECRET is unset) are derived from it, one per purpose (HKDF-SHA256). Required in production unless JWT_SECRET is set, which then serves as the root as in earlier versions; otherwise generated once into DATA_DIR/secret-key' })),
   SECRET_KEY_PREVIOUS: Type.Optional(Type.String({ minLength: 32, description: 'comma-separated earlier values of SECRET_KEY, still accepted after a rotation: web sessions and cursors made with them keep working (new ones use SECRET_KEY); drop them after SESSION_ABSOLUTE_TTL' })),
   JWT_SECRET: Type.Optional(Type.String({ minLength: 32, description: 'HS256 key that signs access tokens, rotated on its own: changing it invalidates access tokens only, and clients refresh. Unset = derived from SECRET_KEY' })),
+  JWT_SIGNING_KEYS: Type.Optional(Type.String({ minLength: 2, description: 'a JSON Web Key set (`{"keys":[…]}`) of Ed25519 or P-256 private keys, each with a `kid`: access tokens are then signed EdDSA or ES256 by the first key, with its `kid` in the header, and `GET /.well-known/jwks.json` publishes the public keys so that other services can verify them. Tokens of any listed key are accepted. Rotate by adding the new key second, then moving it first, then dropping the old one after ACCESS_TOKEN_TTL. Unset = HS256 with JWT_SECRET' })),
   JWT_ISSUER: Type.String({ minLength: 1, default: 'tasks-api', description: '`iss` of access tokens, checked on every request' }),
   JWT_AUDIENCE: Type.String({ minLength: 1, default: 'tasks-api', description: '`aud` of access tokens, checked on every request' }),
   ACCESS_TOKEN_TTL: Type.Integer({ minimum: 10, maximum: 86_400, default: 900, description: 'seconds an access token is valid' }),
@@ -90,7 +92,7 @@ export function previousSecrets (list: string | undefined): string[] {
 }
 
 /** Settings never repeated in an error message. */
-const hidden = new Set(['SECRET_KEY', 'SECRET_KEY_PREVIOUS', 'JWT_SECRET', 'ADMIN_PASSWORD', 'METRICS_TOKEN', 'SMTP_URL'])
+const hidden = new Set(['SECRET_KEY', 'SECRET_KEY_PREVIOUS', 'JWT_SECRET', 'JWT_SIGNING_KEYS', 'ADMIN_PASSWORD', 'METRICS_TOKEN', 'SMTP_URL'])
 
 /**
  * Reads the environment into a typed Config: empty strings count as unset, defaults fill the rest,
@@ -118,6 +120,13 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     }
     if ((config.ADMIN_USERNAME === undefined) !== (config.ADMIN_PASSWORD === undefined)) {
       problems.push('ADMIN_USERNAME and ADMIN_PASSWORD: set both or neither')
+    }
+    if (config.JWT_SIGNING_KEYS !== undefined) {
+      try {
+        parseSigningKeys(config.JWT_SIGNING_KEYS)
+      } catch (err) {
+        problems.push(`JWT_SIGNING_KEYS=(hidden): ${(err as Error).message}`)
+      }
     }
     if (config.METRICS_PORT !== undefined && config.METRICS_PORT === config.PORT) {
       problems.push('METRICS_PORT: must differ from PORT')

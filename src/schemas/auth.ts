@@ -84,3 +84,23 @@ export const TokenPair = Type.Object({
   },
 })
 export type TokenPair = Static<typeof TokenPair>
+
+const PublicJwk = Type.Object({
+  kty: Type.String({ description: '`OKP` (Ed25519) or `EC` (P-256).', example: 'OKP' }),
+  crv: Type.String({ description: '`Ed25519` or `P-256`.', example: 'Ed25519' }),
+  x: Type.String({ description: 'The public key (base64url).', example: '11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo' }),
+  y: Type.Optional(Type.String({ description: 'The second coordinate of a P-256 key (base64url).', example: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0' })),
+  kid: Type.String({ description: 'The key id that access tokens name in their header.', example: '2026-12' }),
+  alg: Type.String({ description: 'The only algorithm this key verifies: `EdDSA` or `ES256`.', example: 'EdDSA' }),
+  use: Type.Literal('sig'),
+}, { title: 'PublicJwk', additionalProperties: true })
+
+export const JsonWebKeySet = Type.Object({
+  keys: Type.Array(PublicJwk, { description: 'Every key that may have signed an access token still valid: the signing key first.' }),
+}, {
+  $id: 'JsonWebKeySet',
+  title: 'JsonWebKeySet',
+  description: 'RFC 7517 JWK set of the public keys that verify this service\'s access tokens.',
+  example: { keys: [{ kty: 'OKP', crv: 'Ed25519', x: '11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo', kid: '2026-12', alg: 'EdDSA', use: 'sig' }] },
+})
+export type JsonWebKeySet = Static<typeof JsonWebKeySet>

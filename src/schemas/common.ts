@@ -94,6 +94,7 @@ export const responseHeaders = {
   Location: Type.String({ description: 'The URL of the created resource.', example: '/v1/tasks/5f0c6a4e-8a5b-4a53-9a8e-2a8f7f9c1b2d' }),
   ETag: Type.String({ description: 'Strong entity tag of the task\'s current version; send it back in `If-Match` or `If-None-Match`.', example: '"3"' }),
   Link: Type.String({ description: '`<…>; rel="next"`: the URL of the next page (RFC 8288), present when `next_cursor` is not null.', example: '</v1/tasks?limit=20&cursor=WyIy…>; rel="next"' }),
+  'Cache-Control': Type.String({ description: 'How long the response may be cached (RFC 9111).', example: 'public, max-age=300' }),
   'Idempotent-Replayed': Type.String({ description: '`true` when this response is the replay of an earlier request with the same `Idempotency-Key`.', example: 'true' }),
 }
 export type ResponseHeader = keyof typeof responseHeaders

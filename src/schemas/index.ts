@@ -1,6 +1,6 @@
 import type { TSchema } from '@sinclair/typebox'
 import { Problem, ValidationIssue } from './common.js'
-import { LoginRequest, RefreshTokenRequest, SignupRequest, TokenPair, TokenRequest } from './auth.js'
+import { JsonWebKeySet, LoginRequest, RefreshTokenRequest, SignupRequest, TokenPair, TokenRequest } from './auth.js'
 import { ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyList, ApiKeyScope } from './api-keys.js'
 import { Health } from './health.js'
 import { PasswordChange, Role, User, UserAdminPatch, UserPage, UserSelfPatch } from './users.js'
@@ -16,7 +16,7 @@ import { Member, MemberCreate, MemberPage, MemberPatch, Project, ProjectCreate, 
  */
 export const sharedSchemas: TSchema[] = [
   ValidationIssue, Problem, Health, User, SignupRequest, LoginRequest, TokenPair,
-  RefreshTokenRequest, TokenRequest, UserSelfPatch, PasswordChange, UserAdminPatch, UserPage,
+  RefreshTokenRequest, TokenRequest, JsonWebKeySet, UserSelfPatch, PasswordChange, UserAdminPatch, UserPage,
   ApiKeyCreate, ApiKey, ApiKeyCreated, ApiKeyList,
   Task, TaskCreate, TaskReplace, TaskPatch, TaskPage,
   Project, ProjectCreate, ProjectPatch, ProjectPage, Member, MemberCreate, MemberPatch, MemberPage,

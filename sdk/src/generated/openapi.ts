@@ -41,6 +41,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/.well-known/jwks.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The public keys that verify access tokens
+         * @description With `JWT_SIGNING_KEYS` configured, access tokens are EdDSA or ES256, with the signing key's `kid` in their header, and this JWK set lets other services verify them (e.g. with `jose`'s `createRemoteJWKSet`). Cacheable for 300 s. 404 when tokens are HS256 (the default), whose key is a shared secret and never published.
+         */
+        get: operations["getJwks"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/auth/signup": {
         parameters: {
             query?: never;
@@ -1252,6 +1272,61 @@ export interface components {
             client_secret?: string;
         } & {
             [key: string]: unknown;
+        };
+        /**
+         * JsonWebKeySet
+         * @description RFC 7517 JWK set of the public keys that verify this service's access tokens.
+         * @example {
+         *       "keys": [
+         *         {
+         *           "kty": "OKP",
+         *           "crv": "Ed25519",
+         *           "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
+         *           "kid": "2026-12",
+         *           "alg": "EdDSA",
+         *           "use": "sig"
+         *         }
+         *       ]
+         *     }
+         */
+        JsonWebKeySet: {
+            /** @description Every key that may have signed an access token still valid: the signing key first. */
+            keys: ({
+                /**
+                 * @description `OKP` (Ed25519) or `EC` (P-256).
+                 * @example OKP
+                 */
+                kty: string;
+                /**
+                 * @description `Ed25519` or `P-256`.
+                 * @example Ed25519
+                 */
+                crv: string;
+                /**
+                 * @description The public key (base64url).
+                 * @example 11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo
+                 */
+                x: string;
+                /**
+                 * @description The second coordinate of a P-256 key (base64url).
+                 * @example x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0
+                 */
+                y?: string;
+                /**
+                 * @description The key id that access tokens name in their header.
+                 * @example 2026-12
+                 */
+                kid: string;
+                /**
+                 * @description The only algorithm this key verifies: `EdDSA` or `ES256`.
+                 * @example EdDSA
+                 */
+                alg: string;
+                /** @enum {string} */
+                use: "sig";
+            } & {
+                [key: string]: unknown;
+            })[];
         };
         /**
          * UserSelfPatch
@@ -2604,6 +2679,8 @@ export interface components {
         ETag: string;
         /** @description `<…>; rel="next"`: the URL of the next page (RFC 8288), present when `next_cursor` is not null. */
         Link: string;
+        /** @description How long the response may be cached (RFC 9111). */
+        "Cache-Control": string;
         /** @description `true` when this response is the replay of an earlier request with the same `Idempotency-Key`. */
         "Idempotent-Replayed": string;
     };
@@ -2623,6 +2700,7 @@ export type LoginRequest = components['schemas']['LoginRequest'];
 export type TokenPair = components['schemas']['TokenPair'];
 export type RefreshTokenRequest = components['schemas']['RefreshTokenRequest'];
 export type TokenRequest = components['schemas']['TokenRequest'];
+export type JsonWebKeySet = components['schemas']['JsonWebKeySet'];
 export type UserSelfPatch = components['schemas']['UserSelfPatch'];
 export type PasswordChange = components['schemas']['PasswordChange'];
 export type UserAdminPatch = components['schemas']['UserAdminPatch'];
@@ -2672,6 +2750,7 @@ export type HeaderWwwAuthenticate = components['headers']['WWW-Authenticate'];
 export type HeaderLocation = components['headers']['Location'];
 export type HeaderETag = components['headers']['ETag'];
 export type HeaderLink = components['headers']['Link'];
+export type HeaderCacheControl = components['headers']['Cache-Control'];
 export type HeaderIdempotentReplayed = components['headers']['Idempotent-Replayed'];
 export type $defs = Record<string, never>;
 export interface operations {
@@ -2750,6 +2829,48 @@ export interface operations {
                 headers: {
                     "x-request-id": components["headers"]["X-Request-Id"];
                     "retry-after": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Any other error, for instance 400 for a request that is not valid HTTP, 408 for one not received in time, 431 for headers larger than the server accepts or 501 for an unknown method. */
+            default: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getJwks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The public keys, the signing key first. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "cache-control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JsonWebKeySet"];
+                };
+            };
+            /** @description No such resource, or one you may not see (someone else's, or in a project you are not a member of). */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {

@@ -87,7 +87,7 @@ async function authenticatePlugin (app: FastifyInstance): Promise<void> {
     if (hit !== undefined) return hit.value
     let claims: unknown
     try {
-      claims = app.jwt.verify(token)
+      claims = app.accessTokens.verify(token)
     } catch {
       return undefined
     }

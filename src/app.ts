@@ -31,6 +31,7 @@ import credentials from './plugins/app/credentials.js'
 import adminBootstrap from './plugins/app/admin-bootstrap.js'
 import healthRoutes from './routes/health/index.js'
 import wellKnownRoutes from './routes/well-known/index.js'
+import { tlsServerFactory } from './lib/tls-server.js'
 import authRoutes from './routes/auth/index.js'
 import usersRoutes from './routes/users/index.js'
 import accountSecurityRoutes from './routes/account-security/index.js'
@@ -83,6 +84,7 @@ function containsNul (value: unknown): boolean {
  */
 export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   const { config } = options
+  const tlsFactory = tlsServerFactory(config)
   const app = Fastify({
     logger: options.logger ?? false,
     logController: new AccessLog(),
@@ -108,6 +110,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
     // Errors raised before a route runs answer from the catalogue too.
     frameworkErrors: frameworkErrorHandler,
     clientErrorHandler,
+    ...(tlsFactory === undefined ? {} : { serverFactory: tlsFactory }),
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   app.decorate('shuttingDown', false)
@@ -161,7 +164,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   await app.register(authCache)
   await app.register(apiKeyUsage, { config })
   await app.register(tokenIssuer, { config })
-  await app.register(authenticate)
+  await app.register(authenticate, { config })
   await app.register(callerRateLimit, { config })
   await app.register(authorize)
   await app.register(loginThrottle, { config })

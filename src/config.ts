@@ -45,6 +45,9 @@ export const ConfigSchema = Type.Object({
   REFRESH_TOKEN_TTL: Type.Integer({ minimum: 60, maximum: 31_536_000, default: 2_592_000, description: 'seconds a refresh token is valid' }),
   ADMIN_USERNAME: Type.Optional(Type.String({ minLength: 3, maxLength: 32, pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$', description: 'with ADMIN_PASSWORD (set both or neither): created as an admin at start unless a user of that name exists (which is then left as it is)' })),
   ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 8, maxLength: 128, description: 'password of ADMIN_USERNAME; must differ from the username, ignoring case' })),
+  TLS_CERT: Type.Optional(Type.String({ minLength: 1, description: 'path of a PEM certificate (chain): with TLS_KEY, the listener speaks HTTPS itself instead of leaving TLS to a proxy' })),
+  TLS_KEY: Type.Optional(Type.String({ minLength: 1, description: 'path of the PEM private key of TLS_CERT' })),
+  TLS_CLIENT_CA: Type.Optional(Type.String({ minLength: 1, description: 'path of the PEM certificate(s) of the CA that signs client certificates: with TLS_CERT, clients are asked for one, and API keys bound to a certificate (`client_cert_sha256`) work only on connections that present it. Clients without one are still served' })),
   TRUST_PROXY: Type.Boolean({ default: false, description: 'behind a reverse proxy: take the client address from X-Forwarded-For and the protocol from X-Forwarded-Proto' }),
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://', description: 'Redis holding the rate-limit and failed-login counters, shared by every instance, and carrying the wake-ups of the live event streams between instances (instead of LISTEN/NOTIFY); unset = counters in memory, per instance' })),
   REDIS_KEY_PREFIX: Type.String({ minLength: 1, maxLength: 100, default: 'tasks-api:rate-limit:', description: 'namespace of the rate-limit counters in Redis' }),
@@ -127,6 +130,12 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
       } catch (err) {
         problems.push(`JWT_SIGNING_KEYS=(hidden): ${(err as Error).message}`)
       }
+    }
+    if ((config.TLS_CERT === undefined) !== (config.TLS_KEY === undefined)) {
+      problems.push('TLS_CERT and TLS_KEY: set both or neither')
+    }
+    if (config.TLS_CLIENT_CA !== undefined && config.TLS_CERT === undefined) {
+      problems.push('TLS_CLIENT_CA: needs TLS_CERT and TLS_KEY (the server asks for client certificates only on its own TLS)')
     }
     if (config.METRICS_PORT !== undefined && config.METRICS_PORT === config.PORT) {
       problems.push('METRICS_PORT: must differ from PORT')

@@ -48,7 +48,7 @@ async function main (): Promise<void> {
   })
 
   await app.listen({ port: config.PORT, host: config.HOST })
-  app.log.info({ database: database.driver }, `ready: http://localhost:${config.PORT}/docs`)
+  app.log.info({ database: database.driver }, `ready: ${config.TLS_CERT === undefined ? 'http' : 'https'}://localhost:${config.PORT}/docs`)
 }
 
 await main().catch((err: unknown) => {

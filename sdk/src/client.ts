@@ -1,5 +1,6 @@
 import { EventSourceParserStream } from 'eventsource-parser/stream'
 import createClient, { type Client } from 'openapi-fetch'
+import { certificateFetch, type ClientCertificate } from './client-certificate.js'
 import { idempotentPosts } from './generated/idempotent-posts.js'
 import type { Event, paths, TokenPair } from './generated/openapi.js'
 import { ProblemError, toProblem, unwrap } from './problem.js'
@@ -24,6 +25,11 @@ export interface TasksApiOptions {
   /** Longest wait between two attempts, in ms. Default 5000. */
   maxRetryDelayMs?: number
   fetch?: (request: Request) => Promise<Response>
+  /**
+   * Present this client certificate on every connection (Node.js, through undici), for an API key
+   * bound to it (`client_cert_sha256`). Not with `fetch`, which then decides the connection itself.
+   */
+  clientCertificate?: ClientCertificate
 }
 
 /** A second factor: a plain string is the 6-digit code of an authenticator app. */
@@ -107,7 +113,8 @@ function sleep (ms: number, signal?: AbortSignal): Promise<void> {
 
 /** The client: every operation of the API, typed from openapi.json, with the session handled. */
 export function createTasksApi (options: TasksApiOptions): TasksApi {
-  const baseFetch = options.fetch ?? ((request: Request) => globalThis.fetch(request))
+  const baseFetch = options.fetch ??
+    (options.clientCertificate === undefined ? (request: Request) => globalThis.fetch(request) : certificateFetch(options.clientCertificate))
   const baseUrl = options.baseUrl.replace(/\/+$/, '')
   const authPath = new URL(`${baseUrl}/v1/auth/`).pathname
   const retries = options.retries ?? 0

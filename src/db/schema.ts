@@ -102,6 +102,8 @@ export const apiKeys = pgTable('api_keys', {
   lastUsedAt: timestamptz('last_used_at'),
   createdAt: timestamptz('created_at').notNull().defaultNow(),
   revokedAt: timestamptz('revoked_at'),
+  /** SHA-256 (lowercase hex) of the client certificate the key works with alone; null for any connection. */
+  clientCertSha256: text('client_cert_sha256'),
 }, (t) => [
   uniqueIndex('api_keys_key_hash_key').on(t.keyHash),
   index('api_keys_user_id_created_at_idx').on(t.userId, t.createdAt),

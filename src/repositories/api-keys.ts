@@ -4,6 +4,7 @@ import type { Database } from '../db/client.js'
 import { apiKeys, type ApiKeyRow } from '../db/schema.js'
 import type { ApiKey, ApiKeyScope } from '../schemas/api-keys.js'
 import { hashToken } from './refresh-tokens.js'
+import { normaliseFingerprint } from '../lib/client-certificate.js'
 
 /** The one mapper from an api_keys row to the API's ApiKey: the hash stays behind. */
 export function toApiKey (row: ApiKeyRow): ApiKey {
@@ -15,6 +16,7 @@ export function toApiKey (row: ApiKeyRow): ApiKey {
     expires_at: row.expiresAt?.toISOString() ?? null,
     last_used_at: row.lastUsedAt?.toISOString() ?? null,
     created_at: row.createdAt.toISOString(),
+    client_cert_sha256: row.clientCertSha256,
   }
 }
 
@@ -24,7 +26,7 @@ const KEY_PREFIX = 'tk_'
 export function createApiKeysRepository (db: Database) {
   return {
     /** Returns the row and the key itself, which exists nowhere else after this call. */
-    async create (input: { userId: string, name: string, scopes: ApiKeyScope[], expiresAt: Date | null }): Promise<{ row: ApiKeyRow, key: string }> {
+    async create (input: { userId: string, name: string, scopes: ApiKeyScope[], expiresAt: Date | null, clientCertSha256?: string | null }): Promise<{ row: ApiKeyRow, key: string }> {
       const key = `${KEY_PREFIX}${randomBytes(32).toString('base64url')}`
       const [row] = await db.insert(apiKeys).values({
         userId: input.userId,
@@ -33,6 +35,7 @@ export function createApiKeysRepository (db: Database) {
         keyHash: hashToken(key),
         scopes: input.scopes,
         expiresAt: input.expiresAt,
+        clientCertSha256: input.clientCertSha256 === undefined || input.clientCertSha256 === null ? null : normaliseFingerprint(input.clientCertSha256),
       }).returning()
       return { row: row!, key }
     },

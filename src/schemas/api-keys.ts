@@ -13,6 +13,9 @@ export const ApiKeyScope = Type.Union(apiKeyScopes.map((scope) => Type.Literal(s
 }) as TUnion<Array<TLiteral<Scope>>>
 export type ApiKeyScope = Static<typeof ApiKeyScope>
 
+/** SHA-256 of a certificate's DER encoding, as `openssl x509 -fingerprint -sha256` prints it or without the colons. */
+const ClientCertSha256 = Type.String({ pattern: '^[0-9A-Fa-f]{2}(:?[0-9A-Fa-f]{2}){31}$', example: '3b:0f:7e:9c:1d:55:a2:4e:6f:80:91:c2:d3:e4:f5:06:17:28:39:4a:5b:6c:7d:8e:9f:a0:b1:c2:d3:e4:f5:06' })
+
 export const ApiKeyCreate = Type.Object({
   name: Type.String({ minLength: 1, maxLength: 100, description: 'What the key is for, so you can tell keys apart.', example: 'CI exporter' }),
   scopes: Type.Array(ApiKeyScope, {
@@ -23,6 +26,7 @@ export const ApiKeyCreate = Type.Object({
     example: exampleScopes,
   }),
   expires_at: Type.Optional(Nullable(Timestamp, { description: 'When the key stops working; null or absent for never. Must be in the future.' })),
+  client_cert_sha256: Type.Optional(Nullable(ClientCertSha256, { description: 'Binds the key to a client certificate: the key then works only on a TLS connection that presents this certificate, verified (the server\'s own TLS with `TLS_CLIENT_CA`, or, with `TRUST_PROXY`, a proxy that verified it and forwards its fingerprint); elsewhere it is refused like an unknown key. The SHA-256 of the certificate (DER), hex, with or without colons, e.g. from `openssl x509 -in client.pem -noout -fingerprint -sha256`. Null or absent: any connection.' })),
 }, {
   $id: 'ApiKeyCreate',
   title: 'ApiKeyCreate',
@@ -39,6 +43,7 @@ const apiKeyExample = {
   expires_at: '2027-01-01T00:00:00.000Z',
   last_used_at: null,
   created_at: '2026-11-23T09:30:00.000Z',
+  client_cert_sha256: null,
 }
 
 const apiKeyFields = {
@@ -49,6 +54,7 @@ const apiKeyFields = {
   expires_at: Nullable(Timestamp),
   last_used_at: Nullable(Timestamp, { description: 'When the key last authenticated a request; written at most once a minute.' }),
   created_at: Timestamp,
+  client_cert_sha256: Nullable(Type.String({ pattern: '^[0-9a-f]{64}$', example: '3b0f7e9c1d55a24e6f8091c2d3e4f5061728394a5b6c7d8e9fa0b1c2d3e4f506' }), { description: 'The client certificate the key is bound to (SHA-256, lowercase hex without colons), or null when it works on any connection.' }),
 }
 
 export const ApiKey = Type.Object(apiKeyFields, {

@@ -26,7 +26,7 @@ tap.test('a key is random, prefixed, shown once, stored as SHA-256 only, and wor
   t.equal(list.statusCode, 200)
   t.equal(list.json().items.length, 2)
   t.notOk(list.body.includes(created.key.slice(11)), 'listings never show the secret')
-  t.same(Object.keys(list.json().items[0]).sort(), ['created_at', 'expires_at', 'id', 'last_used_at', 'name', 'prefix', 'scopes'])
+  t.same(Object.keys(list.json().items[0]).sort(), ['client_cert_sha256', 'created_at', 'expires_at', 'id', 'last_used_at', 'name', 'prefix', 'scopes'])
 
   const used = await app.inject({ method: 'GET', url: '/v1/probe/read', headers: { 'x-api-key': created.key } })
   t.equal(used.statusCode, 200)

@@ -90,6 +90,10 @@ tap.test('Dockerfile: multi-stage, production dependencies only, non-root, healt
   t.ok(flags.length > 0 && dockerfile.includes(`CMD ["node", ${flags.map((flag) => `"${flag}"`).join(', ')}, "dist/server.mjs"]`), 'the container runs the bundled server with the V8 flags `npm start` uses')
   const caddyfile = await read('deploy/Caddyfile')
   t.match(caddyfile, /dynamic a api 3000/, 'the proxy follows every api replica')
+  t.match(caddyfile, /header_up -X-Client-Cert-Sha256/, 'a client\'s own certificate header never reaches the API, which trusts it from the proxy')
+  const mtls = await read('deploy/mtls/client-auth.caddy.example')
+  t.match(mtls, /header_up X-Client-Cert-Sha256 \{http\.request\.tls\.client\.fingerprint\}/, 'the mutual-TLS site forwards the verified certificate\'s SHA-256')
+  t.match(mtls, /mode verify_if_given/, 'clients without a certificate still reach tokens and unbound keys')
 })
 
 tap.test('Node.js lines: the container and CI run one LTS major, which package.json supports, as it does the one running this test', async (t) => {

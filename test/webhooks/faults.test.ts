@@ -105,9 +105,11 @@ tap.test('PostgreSQL stopped mid-delivery: deliveries resume when it is back, no
   // A failure says which events are missing, how their attempts stand, and what the server logged.
   const missing = async () => {
     const absent = ids.filter((id) => !deliveredTasks(receiver).has(id))
-    const webhooks = await (await fetch(`${server.url}/v1/webhooks`, { headers: { authorization: `Bearer ${token}` } })).json() as { items: Array<{ id: string }> }
-    const attempts = await fetch(`${server.url}/v1/webhooks/${webhooks.items[0]!.id}/deliveries?limit=100`, { headers: { authorization: `Bearer ${token}` } }).then(async (r) => await r.text())
-    return `missing ${absent.join(', ')}; attempts ${attempts}; server log: ${server.output().slice(-3000)}`
+    const attempts = await (async () => {
+      const webhooks = await (await fetch(`${server.url}/v1/webhooks`, { headers: { authorization: `Bearer ${token}` } })).json() as { items: Array<{ id: string }> }
+      return await fetch(`${server.url}/v1/webhooks/${webhooks.items[0]!.id}/deliveries?limit=100`, { headers: { authorization: `Bearer ${token}` } }).then(async (r) => await r.text())
+    })().catch((err: unknown) => `not read (${String(err)}: has the server exited?)`)
+    return `missing ${absent.join(', ')}; attempts ${attempts}; server log: ${server.output().slice(-6000)}`
   }
   await until(() => ids.every((id) => deliveredTasks(receiver).has(id)), 90_000, 'every event delivered after the outage').catch(async (err: Error) => {
     throw new Error(`${err.message}: ${await missing()}`)

@@ -1434,6 +1434,11 @@ export interface components {
              * @example 2026-11-23T09:30:00.000Z
              */
             expires_at?: string | null;
+            /**
+             * @description Binds the key to a client certificate: the key then works only on a TLS connection that presents this certificate, verified (the server's own TLS with `TLS_CLIENT_CA`, or, with `TRUST_PROXY`, a proxy that verified it and forwards its fingerprint); elsewhere it is refused like an unknown key. The SHA-256 of the certificate (DER), hex, with or without colons, e.g. from `openssl x509 -in client.pem -noout -fingerprint -sha256`. Null or absent: any connection.
+             * @example 3b:0f:7e:9c:1d:55:a2:4e:6f:80:91:c2:d3:e4:f5:06:17:28:39:4a:5b:6c:7d:8e:9f:a0:b1:c2:d3:e4:f5:06
+             */
+            client_cert_sha256?: string | null;
         };
         /**
          * ApiKey
@@ -1447,7 +1452,8 @@ export interface components {
          *       ],
          *       "expires_at": "2027-01-01T00:00:00.000Z",
          *       "last_used_at": null,
-         *       "created_at": "2026-11-23T09:30:00.000Z"
+         *       "created_at": "2026-11-23T09:30:00.000Z",
+         *       "client_cert_sha256": null
          *     }
          */
         ApiKey: {
@@ -1487,6 +1493,11 @@ export interface components {
              * @example 2026-11-23T09:30:00.000Z
              */
             created_at: string;
+            /**
+             * @description The client certificate the key is bound to (SHA-256, lowercase hex without colons), or null when it works on any connection.
+             * @example 3b0f7e9c1d55a24e6f8091c2d3e4f5061728394a5b6c7d8e9fa0b1c2d3e4f506
+             */
+            client_cert_sha256: string | null;
         };
         /**
          * ApiKeyCreated
@@ -1500,6 +1511,7 @@ export interface components {
          *       "expires_at": "2027-01-01T00:00:00.000Z",
          *       "last_used_at": null,
          *       "created_at": "2026-11-23T09:30:00.000Z",
+         *       "client_cert_sha256": null,
          *       "key": "tk_Jx8f2Lq0h3V6uZ9yBcE1sKd4TnWm7RpA5gXoYiQvHl2"
          *     }
          */
@@ -1541,6 +1553,11 @@ export interface components {
              */
             created_at: string;
             /**
+             * @description The client certificate the key is bound to (SHA-256, lowercase hex without colons), or null when it works on any connection.
+             * @example 3b0f7e9c1d55a24e6f8091c2d3e4f5061728394a5b6c7d8e9fa0b1c2d3e4f506
+             */
+            client_cert_sha256: string | null;
+            /**
              * @description The secret, shown this once: send it as `X-API-Key`. Only its SHA-256 is stored.
              * @example tk_Jx8f2Lq0h3V6uZ9yBcE1sKd4TnWm7RpA5gXoYiQvHl2
              */
@@ -1560,7 +1577,8 @@ export interface components {
          *           ],
          *           "expires_at": "2027-01-01T00:00:00.000Z",
          *           "last_used_at": null,
-         *           "created_at": "2026-11-23T09:30:00.000Z"
+         *           "created_at": "2026-11-23T09:30:00.000Z",
+         *           "client_cert_sha256": null
          *         }
          *       ]
          *     }

@@ -2,8 +2,10 @@ import type { FastifyInstance, FastifyRequest, onRequestAsyncHookHandler } from 
 import fp from 'fastify-plugin'
 import { type Static, Type } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
+import type { Config } from '../../config.js'
 import { problem } from '../../errors.js'
 import { securityEvent } from '../../lib/security-events.js'
+import { verifiedClientCertificate } from '../../lib/client-certificate.js'
 import { hashToken } from '../../repositories/refresh-tokens.js'
 import { type Scope, scopesOf } from '../../schemas/scopes.js'
 import type { Role } from '../../schemas/users.js'
@@ -61,7 +63,9 @@ const apiKeyChallenge = { 'www-authenticate': 'ApiKey realm="tasks-api"' }
  * key, refusing (401) credentials that are missing, malformed, invalid, expired or revoked. Routes
  * get it through `config.auth` (src/plugins/app/authorize.ts).
  */
-async function authenticatePlugin (app: FastifyInstance): Promise<void> {
+async function authenticatePlugin (app: FastifyInstance, opts: { config: Config }): Promise<void> {
+  // Behind a trusted proxy, the proxy's verification of a client certificate is what there is.
+  const trustProxy = opts.config.TRUST_PROXY
   app.decorateRequest('auth', null)
 
   // The scopes of `granted` (space-separated) that `role` allows. Callers hold few distinct
@@ -125,6 +129,9 @@ async function authenticatePlugin (app: FastifyInstance): Promise<void> {
     if (row === undefined) throw refuse('unknown')
     if (row.revokedAt !== null) throw refuse('revoked', row.id)
     if (row.expiresAt !== null && row.expiresAt.getTime() <= Date.now()) throw refuse('expired', row.id)
+    if (row.clientCertSha256 !== null && verifiedClientCertificate(request, trustProxy) !== row.clientCertSha256) {
+      throw refuse('bound to a client certificate this connection did not present', row.id)
+    }
     const state = await app.authCache.authState(row.userId)
     if (state === undefined || state.disabled) throw refuse('owner disabled or deleted', row.id)
     app.recordApiKeyUse(row.id)

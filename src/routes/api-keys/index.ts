@@ -31,7 +31,7 @@ const apiKeysRoutes: FastifyPluginAsyncTypebox = async (app) => {
     if (expiresAt !== null && expiresAt.getTime() <= Date.now()) {
       throw problem('VALIDATION_FAILED', 'expires_at must be in the future.', { errors: [{ in: 'body', path: '/expires_at', message: 'must be in the future' }] })
     }
-    const { row, key } = await app.apiKeysRepository.create({ userId: auth.userId, name: body.name, scopes: body.scopes, expiresAt })
+    const { row, key } = await app.apiKeysRepository.create({ userId: auth.userId, name: body.name, scopes: body.scopes, expiresAt, clientCertSha256: body.client_cert_sha256 ?? null })
     securityEvent(request.log, 'auth.api_key_created', { userId: auth.userId, keyId: row.id })
     return reply.code(201).send({ ...toApiKey(row), key })
   })

@@ -1,7 +1,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
 
 /**
- * Secrets the service must read back (webhook signing secrets), stored encrypted with AES-256-GCM
+ * Secrets the service must read back (webhook signing and TOTP secrets), stored encrypted with AES-256-GCM
  * under a purpose key (src/lib/keys.ts) as `v1.<iv>.<ciphertext and tag>`, base64url. The first key
  * encrypts; every key is tried to decrypt, so a rotation of the root secret keeps old values readable.
  */
@@ -12,18 +12,23 @@ export function sealSecret (plain: string, keys: Buffer[]): string {
   return `v1.${iv.toString('base64url')}.${sealed.toString('base64url')}`
 }
 
-export function openSecret (stored: string, keys: Buffer[]): string {
+/**
+ * The secret, and whether it was sealed under an earlier key: such a value is best sealed again
+ * (sealSecret) when it is read, so that the earlier root can be dropped once no value needs it.
+ */
+export function openSealed (stored: string, keys: Buffer[]): { plain: string, stale: boolean } {
   const [version, iv, sealed] = stored.split('.')
   if (version !== 'v1' || iv === undefined || sealed === undefined) throw new Error('not a sealed secret')
   const bytes = Buffer.from(sealed, 'base64url')
-  for (const key of keys) {
+  for (const [index, key] of keys.entries()) {
     try {
       const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'))
       decipher.setAuthTag(bytes.subarray(bytes.length - 16))
-      return Buffer.concat([decipher.update(bytes.subarray(0, bytes.length - 16)), decipher.final()]).toString('utf8')
+      const plain = Buffer.concat([decipher.update(bytes.subarray(0, bytes.length - 16)), decipher.final()]).toString('utf8')
+      return { plain, stale: index > 0 }
     } catch {
       // Sealed under another key: try the next.
     }
   }
-  throw new Error('the secret was sealed under a key this service no longer has')
+  throw new Error('the secret was sealed under a key this service no longer has (a root dropped from SECRET_KEY_PREVIOUS too soon)')
 }

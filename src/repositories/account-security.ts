@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { and, eq, gt, isNull, sql } from 'drizzle-orm'
 import { type Database, deleteExpired, queryRows } from '../db/client.js'
 import { oneTimeTokens, recoveryCodes, users } from '../db/schema.js'
-import { openSecret, sealSecret } from '../lib/secret-box.js'
+import { openSealed, sealSecret } from '../lib/secret-box.js'
 import { acceptedTotpStep, newRecoveryCodes, recoveryCodeHash, type SecondFactor } from '../lib/two-factor.js'
 import { hashToken } from './refresh-tokens.js'
 import { replacePassword } from './users.js'
@@ -55,8 +55,11 @@ export function createAccountSecurityRepository (db: Database, keys: AccountSecu
     }
     const [user] = await tx.select({ secret: users.totpSecret, lastStep: users.totpLastStep }).from(users).where(eq(users.id, userId))
     if (user === undefined || user.secret === null) return false
-    const step = await acceptedTotpStep(openSecret(user.secret, keys.totpSecret), factor.code, user.lastStep)
+    const { plain: secret, stale } = openSealed(user.secret, keys.totpSecret)
+    const step = await acceptedTotpStep(secret, factor.code, user.lastStep)
     if (step === undefined) return false
+    // Sealed under a root since rotated: sealed again under the current one.
+    if (stale) await tx.update(users).set({ totpSecret: sealSecret(secret, keys.totpSecret) }).where(eq(users.id, userId))
     // Conditional, so that of two requests with the same code only one is accepted.
     const accepted = await tx.update(users).set({ totpLastStep: step })
       .where(and(eq(users.id, userId), sql`(${users.totpLastStep} is null or ${users.totpLastStep} < ${step})`))

@@ -4,7 +4,7 @@ import { type Database, queryRows } from '../db/client.js'
 import { webhookDeliveries, webhooks, type WebhookDeliveryRow, type WebhookRow } from '../db/schema.js'
 import { problem } from '../errors.js'
 import type { PagedList, Position, ListRequest } from '../lib/paging.js'
-import { openSecret, sealSecret } from '../lib/secret-box.js'
+import { openSealed, sealSecret } from '../lib/secret-box.js'
 import type { Delivery, Webhook, WebhookCreate, WebhookPatch } from '../schemas/webhooks.js'
 import { eventsOf, feedColumns, type FeedRow } from './events.js'
 import { isMember } from './membership.js'
@@ -69,7 +69,10 @@ export interface ClaimedAttempt {
   /** The lease, as the database wrote it: recording the outcome requires it still to be ours. */
   lease: string
   url: string
-  /** The secrets to sign with, decrypted: the current one, and the previous one within a day of a rotation. */
+  /**
+   * The secrets to sign with, decrypted: the current one, and the previous one within a day of a
+   * rotation. Empty when the current one was sealed under a root this service no longer has.
+   */
   secrets: string[]
   enabled: boolean
   /** Whether the owner may still see the event. */
@@ -282,10 +285,18 @@ export function createWebhooksRepository (db: Database, secretKeys: Buffer[]) {
         returning d.id, d.webhook_id, d.event_id, d.event_type, d.payload, d.attempt, d.leased_until::text as lease,
           w.url, w.secret, case when w.previous_secret_expires_at > now() then w.previous_secret end as previous_secret, w.enabled,
           (d.project_id is null or d.about_former_member or ${isMember(sql`d.project_id`, sql`w.owner_id`)}) as visible`)
-      return rows.map(({ secret, previous_secret: previous, ...row }) => ({
-        ...row,
-        secrets: [openSecret(secret, secretKeys), ...(previous === null ? [] : [openSecret(previous, secretKeys)])],
-      }))
+      const readable = (stored: string) => { try { return openSealed(stored, secretKeys) } catch { return undefined } }
+      const claimed: ClaimedAttempt[] = []
+      for (const { secret, previous_secret: previous, ...row } of rows) {
+        const current = readable(secret)
+        const before = previous === null ? undefined : readable(previous)
+        // Sealed under a root since rotated: sealed again under the current one, unless changed meanwhile.
+        if (current?.stale === true) {
+          await db.update(webhooks).set({ secret: sealSecret(current.plain, secretKeys) }).where(and(eq(webhooks.id, row.webhook_id), eq(webhooks.secret, secret)))
+        }
+        claimed.push({ ...row, secrets: current === undefined ? [] : [current.plain, ...(before === undefined ? [] : [before.plain])] })
+      }
+      return claimed
     },
 
     /**

@@ -355,3 +355,27 @@ tap.test('without SMTP_URL', async (t) => {
     for (const kept of [secret, password, ...codes]) t.notOk(text.includes(kept), 'no secret, password or recovery code in the log')
   })
 })
+
+tap.test('a rotated root secret: two-factor secrets are sealed again as they are used, so the old root can go', async (t) => {
+  const [oldRoot, newRoot] = ['o'.repeat(40), 'n'.repeat(40)]
+  const relaxed = { AUTH_RATE_LIMIT_MAX: '1000', WEBHOOK_DELIVERY: 'false' }
+  const before = await build(t, { SECRET_KEY: oldRoot, ...relaxed })
+  const user = await createUser(before, 'rotated')
+  const enrol = await before.inject({ method: 'POST', url: '/v1/users/me/mfa/totp', headers: { authorization: `Bearer ${user.accessToken}` }, payload: { current_password: user.password } })
+  const { secret } = enrol.json<{ secret: string }>()
+  // Three codes in one step's window: the previous step's, this one's, the next one's.
+  await awayFromStepEdge(10)
+  t.equal((await before.inject({ method: 'POST', url: '/v1/users/me/mfa/totp/activate', headers: { authorization: `Bearer ${user.accessToken}` }, payload: { code: await codeAt(secret, -1) } })).statusCode, 200)
+  const sealed = async () => (await before.usersRepository.findById(user.id))!.totpSecret
+
+  const logInWithCode = async (app: typeof before, steps: number) => {
+    const first = await app.inject({ method: 'POST', url: '/v1/auth/login', payload: { username: user.username, password: user.password } })
+    return (await app.inject({ method: 'POST', url: '/v1/auth/login/mfa', payload: { mfa_token: first.json<{ mfa_token: string }>().mfa_token, code: await codeAt(secret, steps) } })).statusCode
+  }
+  const underOld = await sealed()
+  const during = await build(t, { SECRET_KEY: newRoot, SECRET_KEY_PREVIOUS: oldRoot, ...relaxed })
+  t.equal(await logInWithCode(during, 0), 200, 'during the rotation the old root still opens the secret')
+  t.not(await sealed(), underOld, 'and the secret is sealed again, under the new root')
+  const after = await build(t, { SECRET_KEY: newRoot, ...relaxed })
+  t.equal(await logInWithCode(after, 1), 200, 'once the old root is dropped, the secret still opens')
+})

@@ -130,6 +130,8 @@ async function webhookDeliveryPlugin (app: FastifyInstance, opts: { config: Conf
         retryAt: delay === undefined ? null : new Date(Date.now() + Math.max(delay, waitMs ?? 0)),
       }
     }
+    // Retried like any failure: rotating the webhook's secret (or restoring the old root) mends it.
+    if (claimed.secrets.length === 0) return failed('the signing secret cannot be read: it was sealed under a root secret dropped from SECRET_KEY_PREVIOUS; rotate the webhook\'s secret', null, null)
     try {
       const url = await checkOutboundUrl(claimed.url, allowPrivate)
       const timestamp = new Date()

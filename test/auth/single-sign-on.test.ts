@@ -6,6 +6,7 @@
 import { sql } from 'drizzle-orm'
 import type { FastifyInstance } from 'fastify'
 import tap from 'tap'
+import { createTasksApi } from '../../sdk/src/index.js'
 import { replacePassword } from '../../src/repositories/users.js'
 import { hashPassword } from '../../src/lib/passwords.js'
 import { assertProblem, build, createUser, type T } from '../helper.js'
@@ -164,4 +165,25 @@ tap.test('an identity is unlinked unless it is the only way in', async (t) => {
   const fresh = bearer(login.json().access_token)
   t.equal((await app.inject({ method: 'DELETE', url: `/v1/users/me/identities/${identity.id}`, headers: fresh })).statusCode, 204)
   t.same((await app.inject({ method: 'GET', url: '/v1/users/me/identities', headers: fresh })).json().items, [])
+})
+
+tap.test('the SDK finishes a sign-in with logInWithCode', async (t) => {
+  const { app, provider } = await setUp(t)
+  provider.users.set('sub-sdk', { preferred_username: 'sdk_user' })
+  const api = createTasksApi({
+    baseUrl: PUBLIC_URL,
+    // The SDK's requests, answered by the app in this process.
+    fetch: async (request) => {
+      const url = new URL(request.url)
+      const res = await app.inject({ method: request.method as 'GET', url: `${url.pathname}${url.search}`, headers: Object.fromEntries(request.headers), payload: await request.text() })
+      const headers = new Headers(Object.entries(res.headers).map(([name, value]) => [name, String(value)]))
+      return new Response(res.statusCode === 204 ? null : res.rawPayload, { status: res.statusCode, headers })
+    },
+  })
+  const code = (await signIn(app, 'sub-sdk')).searchParams.get('code')!
+  const pair = await api.logInWithCode(code)
+  t.equal(api.credentials && 'accessToken' in api.credentials ? api.credentials.accessToken : undefined, pair.access_token)
+  const me = await api.GET('/v1/users/me')
+  t.equal(me.data?.username, 'sdk_user')
+  await t.rejects(api.logInWithCode(code), { code: 'INVALID_GRANT' })
 })

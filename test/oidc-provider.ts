@@ -12,6 +12,8 @@ export interface ProviderUser { preferred_username?: string, email?: string, ema
 
 export interface TestProvider {
   issuer: string
+  /** Starts answering, with the client's redirect URI under `publicUrl` (known once the service listens). */
+  serve: (publicUrl: string) => Promise<void>
   /** Users by their `sub` (the login typed into the provider's form); unknown ones have no claims but `sub`. */
   users: Map<string, ProviderUser>
   /** The OIDC_* settings of a service using this provider. */
@@ -20,10 +22,10 @@ export interface TestProvider {
 
 /**
  * A real OpenID provider (oidc-provider) on a loopback port, with one confidential client whose
- * redirect URI is the service's callback under `publicUrl`. Its development login form accepts any
- * login as the user's `sub`.
+ * redirect URI is the service's callback under `publicUrl`, given now or later to `serve`. Its
+ * development login form accepts any login as the user's `sub`.
  */
-export async function startProvider (t: T, publicUrl: string): Promise<TestProvider> {
+export async function startProvider (t: T, publicUrl?: string): Promise<TestProvider> {
   const server = createServer()
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   t.teardown(async () => { await new Promise((resolve) => server.close(resolve)) })
@@ -31,27 +33,31 @@ export async function startProvider (t: T, publicUrl: string): Promise<TestProvi
   const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   const users = new Map<string, ProviderUser>()
   const { privateKey } = await generateKeyPair('RS256', { extractable: true })
-  const provider = new Provider(issuer, {
-    jwks: { keys: [{ ...await exportJWK(privateKey), kid: 'test', alg: 'RS256', use: 'sig' }] },
-    // The claims go into the ID token, as Dex, Keycloak and the large providers put them.
-    conformIdTokenClaims: false,
-    clients: [{
-      client_id: CLIENT_ID,
-      client_secret: CLIENT_SECRET,
-      redirect_uris: [`${publicUrl}/v1/auth/oidc/callback`],
-      grant_types: ['authorization_code'],
-      response_types: ['code'],
-    }],
-    claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['preferred_username'] },
-    cookies: { keys: ['test-provider-cookie-key-of-some-length'] },
-    ttl: { Interaction: 600, Session: 600, Grant: 600, AccessToken: 600, IdToken: 600 },
-    features: { devInteractions: { enabled: true } },
-    findAccount: (_ctx, sub) => ({ accountId: sub, claims: () => ({ sub, ...users.get(sub) }) }),
-  })
-  server.on('request', provider.callback())
+  const serve = async (serviceUrl: string) => {
+    const provider = new Provider(issuer, {
+      jwks: { keys: [{ ...await exportJWK(privateKey), kid: 'test', alg: 'RS256', use: 'sig' }] },
+      // The claims go into the ID token, as Dex, Keycloak and the large providers put them.
+      conformIdTokenClaims: false,
+      clients: [{
+        client_id: CLIENT_ID,
+        client_secret: CLIENT_SECRET,
+        redirect_uris: [`${serviceUrl}/v1/auth/oidc/callback`],
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+      }],
+      claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['preferred_username'] },
+      cookies: { keys: ['test-provider-cookie-key-of-some-length'] },
+      ttl: { Interaction: 600, Session: 600, Grant: 600, AccessToken: 600, IdToken: 600 },
+      features: { devInteractions: { enabled: true } },
+      findAccount: (_ctx, sub) => ({ accountId: sub, claims: () => ({ sub, ...users.get(sub) }) }),
+    })
+    server.on('request', provider.callback())
+  }
+  if (publicUrl !== undefined) await serve(publicUrl)
   t.teardown(() => { server.closeAllConnections() })
   return {
     issuer,
+    serve,
     users,
     env: { OIDC_ISSUER: issuer, OIDC_CLIENT_ID: CLIENT_ID, OIDC_CLIENT_SECRET: CLIENT_SECRET, OIDC_NAME: 'Test Provider' },
   }

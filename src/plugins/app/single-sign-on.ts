@@ -37,7 +37,7 @@ declare module 'fastify' {
 }
 
 /** The Username pattern (src/schemas/users.ts) made of what the provider says, for a new account. */
-export function usernameFromClaims (claims: Record<string, unknown>): string {
+function usernameFromClaims (claims: Record<string, unknown>): string {
   const candidates = [claims.preferred_username, typeof claims.email === 'string' ? claims.email.split('@')[0] : undefined]
   for (const candidate of candidates) {
     if (typeof candidate !== 'string') continue
@@ -79,7 +79,7 @@ async function singleSignOnPlugin (app: FastifyInstance, opts: { config: Config 
   const unavailable = () => problem('OIDC_PROVIDER_UNAVAILABLE', 'The OpenID provider cannot be reached; try again later.', { headers: { 'retry-after': '30' } })
 
   /** The account of a sign-in: the one linked to `(iss, sub)`, or a new one (never matched by email). */
-  async function accountFor (claims: oidc.IDToken): Promise<UserRow> {
+  async function accountFor (request: FastifyRequest, claims: oidc.IDToken): Promise<UserRow> {
     const linked = await app.identitiesRepository.findUser(claims.iss, claims.sub)
     if (linked !== undefined) return linked
     const email = typeof claims.email === 'string' ? claims.email : null
@@ -94,7 +94,7 @@ async function singleSignOnPlugin (app: FastifyInstance, opts: { config: Config 
           emailVerified: email !== null && claims.email_verified === true,
           identity: { issuer: claims.iss, subject: claims.sub, email },
         })
-        securityEvent(app.log, 'auth.signup', { userId: user.id, username: user.username, reason: 'single sign-on' })
+        securityEvent(request.log, 'auth.signup', { userId: user.id, username: user.username, reason: 'single sign-on' })
         return user
       } catch (err) {
         if (!(err instanceof ProblemError && err.code === 'USERNAME_TAKEN') || attempt === 5) {
@@ -170,7 +170,7 @@ async function singleSignOnPlugin (app: FastifyInstance, opts: { config: Config 
         securityEvent(request.log, 'identity.linked', { userId: authorization.linkUserId })
         return back({})
       }
-      const user = await accountFor(claims)
+      const user = await accountFor(request, claims)
       if (user.disabled) return failed('access_denied', 'This account is disabled.', 'disabled')
       // The provider authenticated the user, with its own factors: the local second factor is
       // for password logins (docs/decisions/0032-openid-connect.md).

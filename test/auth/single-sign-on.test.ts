@@ -140,7 +140,9 @@ tap.test('redirect URIs, states and configuration are checked', async (t) => {
 
   // Discovery happens at the first sign-in: a provider that does not answer is a 503 then.
   const down = await build(t, { ...relaxedLimits, ...provider.env, OIDC_ISSUER: 'http://127.0.0.1:9', OIDC_ALLOWED_REDIRECTS: REDIRECT })
-  assertProblem(t, await down.inject({ method: 'GET', url: `/v1/auth/oidc/authorize?redirect_uri=${encodeURIComponent(REDIRECT)}` }), 503, 'OIDC_PROVIDER_UNAVAILABLE')
+  const unavailable = await down.inject({ method: 'GET', url: `/v1/auth/oidc/authorize?redirect_uri=${encodeURIComponent(REDIRECT)}` })
+  assertProblem(t, unavailable, 503, 'OIDC_PROVIDER_UNAVAILABLE')
+  t.equal(unavailable.headers['retry-after'], '30')
 })
 
 tap.test('an identity is unlinked unless it is the only way in', async (t) => {

@@ -39,6 +39,7 @@ tap.test('signing in from the login page, and linking and unlinking from the acc
   t.equal(account.statusCode, 200)
   t.match(account.body, '<dd>grace</dd>')
   t.match(account.body, 'grace@example.com</span> at')
+  t.match(account.body, 'You have no password', 'no password form for an account without one')
 
   // The only way in of an account without a password stays.
   const identityId = /\/app\/account\/identities\/([0-9a-f-]{36})\/unlink/.exec(account.body)![1]!

@@ -1,7 +1,7 @@
-import { createServer } from 'node:http'
+import { createServer, type IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { exportJWK, generateKeyPair } from 'jose'
-import Provider from 'oidc-provider'
+import Provider, { type Adapter, type AdapterPayload } from 'oidc-provider'
 import type { T } from './helper.js'
 
 export const CLIENT_ID = 'tasks-api'
@@ -20,10 +20,34 @@ export interface TestProvider {
   env: Record<string, string>
 }
 
+/** The provider's storage, in this process's memory, keyed by model name and id. */
+function memoryAdapter (store: Map<string, AdapterPayload>) {
+  return (model: string): Adapter => {
+    const key = (id: string) => `${model}:${id}`
+    const find = (match: (payload: AdapterPayload) => boolean) => [...store].find(([name, payload]) => name.startsWith(`${model}:`) && match(payload))?.[1]
+    return {
+      upsert: async (id, payload) => { store.set(key(id), payload) },
+      find: async (id) => store.get(key(id)),
+      findByUid: async (uid) => find((payload) => payload.uid === uid),
+      findByUserCode: async (userCode) => find((payload) => payload.userCode === userCode),
+      consume: async (id) => { const payload = store.get(key(id)); if (payload !== undefined) payload.consumed = Math.floor(Date.now() / 1000) },
+      destroy: async (id) => { store.delete(key(id)) },
+      revokeByGrantId: async (grantId) => { for (const [name, payload] of store) if (payload.grantId === grantId) store.delete(name) },
+    }
+  }
+}
+
+async function formBody (request: IncomingMessage): Promise<URLSearchParams> {
+  let body = ''
+  for await (const chunk of request) body += String(chunk)
+  return new URLSearchParams(body)
+}
+
 /**
  * A real OpenID provider (oidc-provider) on a loopback port, with one confidential client whose
  * redirect URI is the service's callback under `publicUrl`, given now or later to `serve`. Its
- * development login form accepts any login as the user's `sub`.
+ * login form (ours, at /interaction/:uid) accepts any login, with any password, as the user's
+ * `sub`; its consent form grants the scopes asked for.
  */
 export async function startProvider (t: T, publicUrl?: string): Promise<TestProvider> {
   const server = createServer()
@@ -48,10 +72,34 @@ export async function startProvider (t: T, publicUrl?: string): Promise<TestProv
       claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['preferred_username'] },
       cookies: { keys: ['test-provider-cookie-key-of-some-length'] },
       ttl: { Interaction: 600, Session: 600, Grant: 600, AccessToken: 600, IdToken: 600 },
-      features: { devInteractions: { enabled: true } },
+      adapter: memoryAdapter(new Map()),
+      interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+      features: { devInteractions: { enabled: false } },
       findAccount: (_ctx, sub) => ({ accountId: sub, claims: () => ({ sub, ...users.get(sub) }) }),
     })
-    server.on('request', provider.callback())
+    const callback = provider.callback()
+    server.on('request', (request, response) => {
+      if (!request.url!.startsWith('/interaction/')) return callback(request, response)
+      void (async () => {
+        const { uid, prompt, params, session } = await provider.interactionDetails(request, response)
+        if (request.method === 'GET') {
+          const fields = prompt.name === 'login'
+            ? '<input type="text" name="login"><input type="password" name="password"><button type="submit">Sign-in</button>'
+            : '<button type="submit">Continue</button>'
+          response.setHeader('content-type', 'text/html; charset=utf-8')
+          response.end(`<!doctype html><title>Test provider</title><form method="post" action="/interaction/${uid}"><input type="hidden" name="prompt" value="${prompt.name}">${fields}</form>`)
+          return
+        }
+        const form = await formBody(request)
+        if (prompt.name === 'login') {
+          await provider.interactionFinished(request, response, { login: { accountId: form.get('login')! } }, { mergeWithLastSubmission: false })
+          return
+        }
+        const grant = new provider.Grant({ accountId: session!.accountId, clientId: params.client_id as string })
+        grant.addOIDCScope(params.scope as string)
+        await provider.interactionFinished(request, response, { consent: { grantId: await grant.save() } }, { mergeWithLastSubmission: true })
+      })().catch((err: unknown) => { response.statusCode = 500; response.end(String(err)) })
+    })
   }
   if (publicUrl !== undefined) await serve(publicUrl)
   t.teardown(() => { server.closeAllConnections() })

@@ -31,8 +31,8 @@ if (chromiumMissing) {
   const problems: string[] = []
   async function newBrowser (): Promise<void> {
     page = await (await newContext()).newPage()
-    // Ours only (the provider's development pages load resources from the internet), but for the
-    // refused unlink, which answers 409 on purpose.
+    // Our pages' errors (the test provider's pages are bare), but for the refused unlink, which
+    // answers 409 on purpose.
     page.on('console', (message) => {
       if (message.type() !== 'error' || !message.location().url.startsWith(baseUrl) || message.text().includes('status of 409')) return
       problems.push(`${message.text()} at ${message.location().url}`)
@@ -40,7 +40,7 @@ if (chromiumMissing) {
     page.on('pageerror', (error) => problems.push(error.message))
   }
 
-  /** Signs `login` in at the provider's development forms, from its login page on. */
+  /** Signs `login` in at the provider's forms, from its login page on. */
   async function atProvider (login: string): Promise<void> {
     await page.waitForURL((url) => url.href.startsWith(provider.issuer))
     await page.locator('input[name="login"]').fill(login)

@@ -28,6 +28,7 @@ import callerRateLimit from './plugins/app/caller-rate-limit.js'
 import authorize from './plugins/app/authorize.js'
 import loginThrottle from './plugins/app/login-throttle.js'
 import credentials from './plugins/app/credentials.js'
+import singleSignOn from './plugins/app/single-sign-on.js'
 import adminBootstrap from './plugins/app/admin-bootstrap.js'
 import healthRoutes from './routes/health/index.js'
 import wellKnownRoutes from './routes/well-known/index.js'
@@ -169,6 +170,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
   await app.register(authorize)
   await app.register(loginThrottle, { config })
   await app.register(credentials)
+  await app.register(singleSignOn, { config })
   await app.register(adminBootstrap, { config })
   await app.register(metrics, { config })
   await app.register(underPressure, { config })

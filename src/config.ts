@@ -73,6 +73,11 @@ export const ConfigSchema = Type.Object({
   SMTP_URL: Type.Optional(Type.String({ pattern: '^smtps?://', description: 'the SMTP server that sends email verification and password reset mail, e.g. `smtp://user:pass@mail.example.com:587` (STARTTLS when offered) or `smtps://…:465`; unset = outside production the messages are written to the log, in production those endpoints answer 503 MAIL_UNAVAILABLE' })),
   MAIL_FROM: Type.String({ minLength: 3, maxLength: 254, default: 'Tasks API <no-reply@localhost>', description: 'the From of the mail the service sends' }),
   PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^/?#]+$', description: 'the service\'s address as its users reach it (scheme and host, no path), e.g. `https://tasks.example.com`: links in mail point there. Unset = the address of the request that caused the mail (honouring X-Forwarded-Proto and -Host with TRUST_PROXY); set it in production, so that a forged Host header cannot redirect a link' })),
+  OIDC_ISSUER: Type.Optional(Type.String({ pattern: '^https?://', description: 'the issuer URL of an OpenID Connect provider to sign in with (its discovery document is read at the first sign-in, not at start): with OIDC_CLIENT_ID and OIDC_CLIENT_SECRET, turns single sign-on on. `http://` only outside production or for localhost and *.localhost. Register `<PUBLIC_URL>/v1/auth/oidc/callback` as the client\'s redirect URI' })),
+  OIDC_CLIENT_ID: Type.Optional(Type.String({ minLength: 1, description: 'the client id this service has at the OpenID provider' })),
+  OIDC_CLIENT_SECRET: Type.Optional(Type.String({ minLength: 1, description: 'the client secret this service has at the OpenID provider' })),
+  OIDC_NAME: Type.String({ minLength: 1, maxLength: 64, default: 'single sign-on', description: 'the provider\'s name on the login page\'s button, "Sign in with <OIDC_NAME>"' }),
+  OIDC_ALLOWED_REDIRECTS: Type.Optional(Type.String({ minLength: 1, description: 'comma-separated URLs where an API client\'s single sign-on may end (`redirect_uri` of `GET /v1/auth/oidc/authorize`), compared exactly; the /app pages need none' })),
   TOTP_ISSUER: Type.String({ minLength: 1, maxLength: 64, default: 'Tasks API', description: 'the name authenticator apps show beside the username of a two-factor enrolment' }),
 })
 export type Config = Static<typeof ConfigSchema>
@@ -89,13 +94,18 @@ export function retrySchedule (config: Pick<Config, 'WEBHOOK_RETRY_SCHEDULE'>): 
   return config.WEBHOOK_RETRY_SCHEDULE.split(',').map(Number)
 }
 
+/** OIDC_ALLOWED_REDIRECTS as a list. */
+export function allowedRedirects (config: Pick<Config, 'OIDC_ALLOWED_REDIRECTS'>): string[] {
+  return (config.OIDC_ALLOWED_REDIRECTS ?? '').split(',').map((uri) => uri.trim()).filter((uri) => uri !== '')
+}
+
 /** The comma-separated earlier root secrets of SECRET_KEY_PREVIOUS. */
 export function previousSecrets (list: string | undefined): string[] {
   return list === undefined ? [] : list.split(',').map((secret) => secret.trim()).filter((secret) => secret !== '')
 }
 
 /** Settings never repeated in an error message. */
-const hidden = new Set(['SECRET_KEY', 'SECRET_KEY_PREVIOUS', 'JWT_SECRET', 'JWT_SIGNING_KEYS', 'ADMIN_PASSWORD', 'METRICS_TOKEN', 'SMTP_URL'])
+const hidden = new Set(['SECRET_KEY', 'SECRET_KEY_PREVIOUS', 'JWT_SECRET', 'JWT_SIGNING_KEYS', 'ADMIN_PASSWORD', 'METRICS_TOKEN', 'SMTP_URL', 'OIDC_CLIENT_SECRET'])
 
 /**
  * Reads the environment into a typed Config: empty strings count as unset, defaults fill the rest,
@@ -139,6 +149,14 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     }
     if (config.METRICS_PORT !== undefined && config.METRICS_PORT === config.PORT) {
       problems.push('METRICS_PORT: must differ from PORT')
+    }
+    const oidcSettings = [config.OIDC_ISSUER, config.OIDC_CLIENT_ID, config.OIDC_CLIENT_SECRET]
+    if (oidcSettings.some((value) => value !== undefined) && oidcSettings.some((value) => value === undefined)) {
+      problems.push('OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET: set all three or none')
+    }
+    // Plain http only to a provider on this machine's own names (the local stack's Dex).
+    if (config.NODE_ENV === 'production' && config.OIDC_ISSUER?.startsWith('http://') === true && !/^(localhost|.+\.localhost|127\.0\.0\.1|\[::1\])$/.test(new URL(config.OIDC_ISSUER).hostname)) {
+      problems.push('OIDC_ISSUER: must be https:// when NODE_ENV=production (http:// only for localhost and *.localhost)')
     }
     if (config.ADMIN_PASSWORD !== undefined && config.ADMIN_PASSWORD.toLowerCase() === config.ADMIN_USERNAME?.toLowerCase()) {
       problems.push('ADMIN_PASSWORD: must not equal ADMIN_USERNAME')

@@ -23,6 +23,8 @@ const catalogue = {
   INVALID_EMAIL_TOKEN: [400, 'Invalid, expired or used email verification token'],
   INVALID_RESET_TOKEN: [400, 'Invalid, expired or used password reset token'],
   NO_EMAIL: [400, 'The account has no email address'],
+  REDIRECT_URI_NOT_ALLOWED: [400, 'The redirect_uri is not one of the allowed ones'],
+  INVALID_OIDC_STATE: [400, 'Unknown, expired or used single sign-on state'],
   INSUFFICIENT_SCOPE: [403, 'Insufficient scope'],
   FORBIDDEN: [403, 'Forbidden'],
   API_KEY_NOT_ALLOWED: [403, 'API keys cannot be used for this operation'],
@@ -37,6 +39,8 @@ const catalogue = {
   MEMBER_NOT_FOUND: [404, 'Member not found'],
   WEBHOOK_NOT_FOUND: [404, 'Webhook not found'],
   DELIVERY_NOT_FOUND: [404, 'Delivery not found'],
+  OIDC_NOT_CONFIGURED: [404, 'Single sign-on is not configured'],
+  IDENTITY_NOT_FOUND: [404, 'Linked identity not found'],
   NOT_ACCEPTABLE: [406, 'Not acceptable'],
   REQUEST_TIMEOUT: [408, 'Request timeout'],
   USERNAME_TAKEN: [409, 'Username already taken'],
@@ -50,6 +54,7 @@ const catalogue = {
   MFA_ALREADY_ENABLED: [409, 'Two-factor authentication is already on'],
   MFA_NOT_ENROLLING: [409, 'No two-factor enrolment is under way'],
   MFA_NOT_ENABLED: [409, 'Two-factor authentication is off'],
+  LAST_WAY_IN: [409, 'The account\'s only way to sign in cannot be removed'],
   SYNC_EXPIRED: [410, 'The feed no longer reaches back this far'],
   PRECONDITION_FAILED: [412, 'Precondition failed'],
   PAYLOAD_TOO_LARGE: [413, 'Request body too large'],
@@ -65,6 +70,7 @@ const catalogue = {
   NOT_IMPLEMENTED: [501, 'Method not implemented'],
   SERVICE_UNAVAILABLE: [503, 'Service unavailable'],
   MAIL_UNAVAILABLE: [503, 'Mail cannot be sent'],
+  OIDC_PROVIDER_UNAVAILABLE: [503, 'The OpenID provider cannot be reached'],
 } as const satisfies Record<string, readonly [number, string]>
 
 export type ErrorCode = keyof typeof catalogue

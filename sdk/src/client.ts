@@ -70,6 +70,11 @@ export type TasksApi = Client<paths> & {
   setCredentials: (credentials: Credentials | undefined) => void
   /** Logs in, with a second factor from `options.onMfaRequired` when the account asks for one, and keeps the token pair for the following calls. */
   logIn: (username: string, password: string, options?: LogInOptions) => Promise<TokenPair>
+  /**
+   * Finishes a single sign-on: exchanges the one-time `code` that `GET /v1/auth/oidc/authorize`
+   * ended with (at your `redirect_uri`, within 60 s) for a token pair, and uses it from then on.
+   */
+  logInWithCode: (code: string) => Promise<TokenPair>
   /** Revokes the refresh token's family on the server and forgets the session. */
   logOut: () => Promise<void>
   /**
@@ -289,6 +294,16 @@ export function createTasksApi (options: TasksApiOptions): TasksApi {
     async logIn (username: string, password: string, options: LogInOptions = {}): Promise<TokenPair> {
       const tokens = await unwrap(client.POST('/v1/auth/login', { body: { username, password } }))
         .catch(async (error: unknown) => await secondStep(error, username, options.onMfaRequired))
+      setCredentials({ accessToken: tokens.access_token, refreshToken: tokens.refresh_token })
+      return tokens
+    },
+    async logInWithCode (code: string): Promise<TokenPair> {
+      const tokens = await unwrap(client.POST('/v1/auth/token', {
+        body: { grant_type: 'authorization_code', code },
+        // The OAuth2 token endpoint takes a form (RFC 6749 §4.1.3).
+        bodySerializer: (body) => new URLSearchParams(body as Record<string, string>).toString(),
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      }))
       setCredentials({ accessToken: tokens.access_token, refreshToken: tokens.refresh_token })
       return tokens
     },

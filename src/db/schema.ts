@@ -21,7 +21,8 @@ export const users = pgTable('users', {
   displayName: text('display_name'),
   role: userRole('role').notNull().default('user'),
   disabled: boolean('disabled').notNull().default(false),
-  passwordHash: text('password_hash').notNull(),
+  /** Null for an account made by single sign-on until its owner sets a password (by a reset). */
+  passwordHash: text('password_hash'),
   /** Access tokens issued before this instant are refused (set on password change). */
   passwordChangedAt: timestamptz('password_changed_at').notNull().defaultNow(),
   /** Set when a mailed link proves the address; cleared whenever `email` changes. */
@@ -40,11 +41,11 @@ export const users = pgTable('users', {
   index('users_created_at_id_idx').on(t.createdAt, t.id),
 ])
 
-export const oneTimeTokenPurpose = pgEnum('one_time_token_purpose', ['email_verification', 'password_reset', 'mfa_login'])
+export const oneTimeTokenPurpose = pgEnum('one_time_token_purpose', ['email_verification', 'password_reset', 'mfa_login', 'oidc_login'])
 
 /**
- * Tokens mailed or handed out for one use: email verification, password reset, and the second step
- * of a two-factor login. Only their SHA-256 is stored.
+ * Tokens mailed or handed out for one use: email verification, password reset, the second step
+ * of a two-factor login, and the code a single sign-on ends with. Only their SHA-256 is stored.
  */
 export const oneTimeTokens = pgTable('one_time_tokens', {
   id: uuid('id').primaryKey().defaultRandom(),
@@ -63,6 +64,42 @@ export const oneTimeTokens = pgTable('one_time_tokens', {
   index('one_time_tokens_user_id_idx').on(t.userId),
   index('one_time_tokens_expires_at_idx').on(t.expiresAt),
 ])
+
+/**
+ * Accounts linked to an OpenID Connect provider's `(iss, sub)`: the only thing single sign-on
+ * matches on (docs/decisions/0032-openid-connect.md). `email` is what the provider said at linking.
+ */
+export const identities = pgTable('identities', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  userId: uuid('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+  issuer: text('issuer').notNull(),
+  subject: text('subject').notNull(),
+  email: text('email'),
+  createdAt: timestamptz('created_at').notNull().defaultNow(),
+}, (t) => [
+  uniqueIndex('identities_issuer_subject_key').on(t.issuer, t.subject),
+  index('identities_user_id_idx').on(t.userId),
+])
+
+/**
+ * Sign-ins sent to the OpenID provider and not yet back, keyed by the SHA-256 of their `state`:
+ * kept here rather than in a cookie because API clients need not keep cookies. Each is used once.
+ */
+export const oidcAuthorizations = pgTable('oidc_authorizations', {
+  stateHash: text('state_hash').primaryKey(),
+  nonce: text('nonce').notNull(),
+  codeVerifier: text('code_verifier').notNull(),
+  /** The service's own callback URL the provider was given, which the code exchange repeats. */
+  callbackUrl: text('callback_url').notNull(),
+  /** Where the sign-in ends: a URL of OIDC_ALLOWED_REDIRECTS, or a path of the /app pages. */
+  redirectUri: text('redirect_uri').notNull(),
+  /** The caller's own `state`, handed back with the result. */
+  clientState: text('client_state'),
+  /** Set when a signed-in user links the identity instead of signing in with it. */
+  linkUserId: uuid('link_user_id').references(() => users.id, { onDelete: 'cascade' }),
+  expiresAt: timestamptz('expires_at').notNull(),
+  createdAt: timestamptz('created_at').notNull().defaultNow(),
+}, (t) => [index('oidc_authorizations_expires_at_idx').on(t.expiresAt)])
 
 /** Two-factor recovery codes: HMAC-SHA256 under a purpose key, each used at most once. */
 export const recoveryCodes = pgTable('recovery_codes', {

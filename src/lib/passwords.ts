@@ -41,7 +41,12 @@ export interface PasswordCheck {
   needsRehash: boolean
 }
 
-export async function verifyPassword (storedHash: string, password: string): Promise<PasswordCheck> {
+/** An account without a password (made by single sign-on) fails like a wrong password, after the same work. */
+export async function verifyPassword (storedHash: string | null, password: string): Promise<PasswordCheck> {
+  if (storedHash === null) {
+    await verifyAgainstDummy(password)
+    return { ok: false, needsRehash: false }
+  }
   const ok = await passwordWork(async () => await verify(storedHash, password)).catch(() => false)
   return { ok, needsRehash: ok && !(storedHash.startsWith('$argon2id$') && storedHash.includes(paramsTag)) }
 }

@@ -24,6 +24,8 @@ export type SecurityEventName =
   | 'mfa.disabled'
   | 'mfa.failed'
   | 'recovery_code.used'
+  | 'identity.linked'
+  | 'identity.unlinked'
 
 /**
  * What an event may say. The fields are ids, names and reasons only: there is deliberately no

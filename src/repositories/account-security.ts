@@ -8,7 +8,7 @@ import { hashToken } from './refresh-tokens.js'
 import { replacePassword } from './users.js'
 
 /** How long each kind of one-time token lasts. */
-export const TOKEN_TTL_SECONDS = { email_verification: 86_400, password_reset: 3_600, mfa_login: 300 } as const
+export const TOKEN_TTL_SECONDS = { email_verification: 86_400, password_reset: 3_600, mfa_login: 300, oidc_login: 60 } as const
 /** Wrong codes an `mfa_token` survives; the next one spends it. */
 export const MFA_LOGIN_MAX_FAILURES = 5
 /** The accounts one address may have a reset mailed to at once (addresses are not unique). */
@@ -209,6 +209,18 @@ export function createAccountSecurityRepository (db: Database, keys: AccountSecu
       const token = newToken('mfa')
       await db.insert(oneTimeTokens).values({ userId, purpose: 'mfa_login', tokenHash: hashToken(token), expiresAt: expiry('mfa_login') })
       return token
+    },
+
+    /** The one-time code a single sign-on ends with, for `grant_type=authorization_code`. */
+    async issueOidcLoginCode (userId: string): Promise<string> {
+      const token = newToken('sso')
+      await db.insert(oneTimeTokens).values({ userId, purpose: 'oidc_login', tokenHash: hashToken(token), expiresAt: expiry('oidc_login') })
+      return token
+    },
+
+    /** Spends a single sign-on's code: its user's id, or undefined when unknown, used or expired. */
+    async redeemOidcLoginCode (code: string): Promise<string | undefined> {
+      return (await spend(db, 'oidc_login', code))?.userId
     },
 
     /**

@@ -1,6 +1,6 @@
 import { and, desc, eq, getTableColumns, inArray, isNull, sql } from 'drizzle-orm'
 import type { Database } from '../db/client.js'
-import { oneTimeTokens, sessions, users, type UserRow } from '../db/schema.js'
+import { identities, oneTimeTokens, sessions, users, type UserRow } from '../db/schema.js'
 import { rfc3339FromPostgres, timestampText } from '../db/timestamps.js'
 import { isUniqueViolation } from '../db/errors.js'
 import { problem } from '../errors.js'
@@ -24,6 +24,12 @@ export function toUser (row: UserRow): User {
     updated_at: row.updatedAt.toISOString(),
   }
 }
+
+/** An account made with a password, or by single sign-on with the identity it is linked to. */
+export type NewAccount = { username: string, email?: string | undefined } & (
+  | { passwordHash: string, role?: Role }
+  | { identity: { issuer: string, subject: string, email: string | null }, emailVerified: boolean }
+)
 
 /** What authentication needs to know about a token's subject on every request. */
 export interface AuthState {
@@ -70,17 +76,22 @@ export async function replacePassword (tx: Database, id: string, passwordHash: s
 
 export function createUsersRepository (db: Database) {
   return {
-    /** Creates the account and, in the same transaction, its Inbox. */
-    async create (input: { username: string, passwordHash: string, email?: string | undefined, role?: Role }): Promise<UserRow> {
+    /**
+     * Creates the account and, in the same transaction, its Inbox — and for single sign-on its
+     * linked identity, with no password and the email as verified as the provider says.
+     */
+    async create (input: NewAccount): Promise<UserRow> {
       try {
         return await db.transaction(async (tx) => {
           const [row] = await tx.insert(users).values({
             username: input.username,
-            passwordHash: input.passwordHash,
+            passwordHash: 'passwordHash' in input ? input.passwordHash : null,
             email: input.email ?? null,
-            role: input.role ?? 'user',
+            emailVerified: 'identity' in input && input.emailVerified,
+            role: 'role' in input ? input.role ?? 'user' : 'user',
           }).returning()
           await createInbox(tx, row!.id)
+          if ('identity' in input) await tx.insert(identities).values({ ...input.identity, userId: row!.id })
           return row!
         })
       } catch (err) {

@@ -40,14 +40,15 @@ export const RefreshTokenRequest = Type.Object({
 export type RefreshTokenRequest = Static<typeof RefreshTokenRequest>
 
 /**
- * RFC 6749 §4.3 and §6, form-encoded. Unrecognised parameters are ignored as §3.2 requires, and
+ * RFC 6749 §4.1.3, §4.3 and §6, form-encoded. Unrecognised parameters are ignored as §3.2 requires, and
  * `client_id`/`client_secret` are accepted and ignored: the docs explorer is a public client.
  */
 export const TokenRequest = Type.Object({
-  grant_type: Type.String({ minLength: 1, maxLength: 100, description: '`password` or `refresh_token`.', example: 'password' }),
+  grant_type: Type.String({ minLength: 1, maxLength: 100, description: '`password`, `refresh_token` or `authorization_code`.', example: 'password' }),
   username: Type.Optional(Type.String({ maxLength: 32, description: 'With `grant_type=password`.', example: 'alice' })),
   password: Type.Optional(Type.String({ maxLength: 128, description: 'With `grant_type=password`.', example: 'correct horse battery staple' })),
   refresh_token: Type.Optional(Type.String({ maxLength: 1024, description: 'With `grant_type=refresh_token`.', example: 'rt_2kq3T9yY5b0Xc8mJ1vH6wN4pLsQeRzAf' })),
+  code: Type.Optional(Type.String({ maxLength: 200, description: 'With `grant_type=authorization_code`: the one-time code a single sign-on ended with.', example: 'sso_4fJ8kQ2mZx7Lr1Tn9Wc3Yb6Hd0Ps5Ve' })),
   scope: Type.Optional(Type.String({
     maxLength: 200,
     description: 'Space-separated scopes. Unknown scopes are refused (`invalid_scope`); the token is granted every scope of your role, which the response\'s `scope` lists.',

@@ -124,6 +124,11 @@ export function noContent (description: string, ...headers: ResponseHeader[]) {
   return { ...Type.Null({ description }), headers: headersOf(['X-Request-Id', ...headers]) }
 }
 
+/** A redirect (302): documented with its description and where it goes. */
+export function redirectResponse (description: string, location: string) {
+  return { ...Type.Null({ description }), headers: { ...headersOf(['X-Request-Id']), location: Type.String({ description: location }) } }
+}
+
 const statusDescriptions: Record<number, string> = {
   400: 'Bad request: malformed JSON, a schema violation or a bad parameter (see `errors`).',
   401: 'Missing, malformed, expired or revoked credentials.',

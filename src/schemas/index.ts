@@ -3,6 +3,7 @@ import { Problem, ValidationIssue } from './common.js'
 import { JsonWebKeySet, LoginRequest, RefreshTokenRequest, SignupRequest, TokenPair, TokenRequest } from './auth.js'
 import { ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyList, ApiKeyScope } from './api-keys.js'
 import { Health } from './health.js'
+import { Identity, IdentityList } from './identities.js'
 import { PasswordChange, Role, User, UserAdminPatch, UserPage, UserSelfPatch } from './users.js'
 import { Priority, Task, TaskCreate, TaskPage, TaskPatch, TaskReplace } from './tasks.js'
 import { Event, EventPage, EventType } from './events.js'
@@ -17,7 +18,7 @@ import { Member, MemberCreate, MemberPage, MemberPatch, Project, ProjectCreate, 
 export const sharedSchemas: TSchema[] = [
   ValidationIssue, Problem, Health, User, SignupRequest, LoginRequest, TokenPair,
   RefreshTokenRequest, TokenRequest, JsonWebKeySet, UserSelfPatch, PasswordChange, UserAdminPatch, UserPage,
-  ApiKeyCreate, ApiKey, ApiKeyCreated, ApiKeyList,
+  ApiKeyCreate, ApiKey, ApiKeyCreated, ApiKeyList, Identity, IdentityList,
   Task, TaskCreate, TaskReplace, TaskPatch, TaskPage,
   Project, ProjectCreate, ProjectPatch, ProjectPage, Member, MemberCreate, MemberPatch, MemberPage,
   Event, EventPage,

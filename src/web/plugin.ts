@@ -12,7 +12,7 @@ import type { Config } from '../config.js'
 import type { UserRow } from '../db/schema.js'
 import { type ProblemError, statusOf, titleOf } from '../errors.js'
 import { classifyError } from '../plugins/app/error-classification.js'
-import { documentSecurityHeaders } from '../plugins/external/helmet.js'
+import { documentSecurityHeadersWithFormTargets } from '../plugins/external/helmet.js'
 import accountMailPages from './pages/account-mail.js'
 import authPages from './pages/auth.js'
 import memberPages from './pages/index.js'
@@ -69,7 +69,8 @@ async function webPlugin (app: FastifyInstance, opts: WebOptions): Promise<void>
 
   // Pages are not the API: none of them belongs in the OpenAPI document.
   app.addHook('onRoute', (route) => { route.schema = { ...route.schema, hide: true } })
-  app.addHook('onRequest', documentSecurityHeaders)
+  // The provider's sign-in page is on its issuer's origin at every provider we know of.
+  app.addHook('onRequest', documentSecurityHeadersWithFormTargets(config.OIDC_ISSUER === undefined ? [] : [new URL(config.OIDC_ISSUER).origin]))
 
   await app.register(view, {
     engine: { nunjucks },

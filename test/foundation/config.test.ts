@@ -32,3 +32,15 @@ tap.test('every problem is reported at once, secrets hidden', async (t) => {
 tap.test('ADMIN_USERNAME and ADMIN_PASSWORD come together', async (t) => {
   t.match(t.throws(() => loadConfig({ ADMIN_USERNAME: 'root' })), { problems: [/set both or neither/] })
 })
+
+tap.test('single sign-on: the provider and its client come together; http:// in production only to localhost names', async (t) => {
+  const oidc = { OIDC_ISSUER: 'https://id.example.com', OIDC_CLIENT_ID: 'tasks', OIDC_CLIENT_SECRET: 'a client secret' }
+  t.match(t.throws(() => loadConfig({ OIDC_ISSUER: oidc.OIDC_ISSUER })), { problems: [/set all three or none/] })
+  const production = { NODE_ENV: 'production', SECRET_KEY: 'a-secret-that-is-at-least-32-bytes-long' }
+  t.equal(loadConfig({ ...production, ...oidc }).OIDC_NAME, 'single sign-on')
+  t.match(t.throws(() => loadConfig({ ...production, ...oidc, OIDC_ISSUER: 'http://id.example.com' })), { problems: [/must be https:\/\//] })
+  t.ok(loadConfig({ ...production, ...oidc, OIDC_ISSUER: 'http://dex.localhost:5556/dex' }), 'the local stack\'s Dex')
+  t.ok(loadConfig({ ...oidc, OIDC_ISSUER: 'http://id.example.com' }), 'anything outside production')
+  const err = t.throws(() => loadConfig({ OIDC_CLIENT_SECRET: 'the client secret' })) as ConfigError
+  t.notMatch(err.message, /the client secret/, 'the secret is never repeated')
+})

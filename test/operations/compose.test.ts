@@ -68,6 +68,18 @@ tap.test('docker-compose.yml: the stack is complete and its API environment pass
   t.equal(config.PUBLIC_URL, `http://localhost:${proxyPort!}`, 'links in mail point at the proxy\'s published port')
   t.throws(() => interpolate(api!.environment!.SECRET_KEY!, {}), /SECRET_KEY is required/, 'SECRET_KEY has no default')
   t.equal(config.JWT_SECRET, undefined, 'access tokens are signed with a key derived from SECRET_KEY unless JWT_SECRET is given')
+  const dex = compose.services.dex as Service & { networks?: { default?: { aliases?: string[] } } }
+  t.match(dex?.image, /^ghcr\.io\/dexidp\/dex:v/, 'Dex is in the stack')
+  t.ok(dex?.volumes?.includes('./deploy/dex.yaml:/etc/dex/config.yaml:ro'), 'with its config')
+  t.same(dex?.ports, ['127.0.0.1:5556:5556'], 'on the host\'s loopback only')
+  const dexConfig = parse(await read('deploy/dex.yaml')) as { issuer: string, staticClients: Array<{ id: string, secret: string, redirectURIs: string[] }>, staticPasswords: Array<{ email: string }> }
+  const issuer = new URL(dexConfig.issuer)
+  t.equal(config.OIDC_ISSUER, dexConfig.issuer, 'the API signs in with the stack\'s Dex')
+  t.ok(dex?.networks?.default?.aliases?.includes(issuer.hostname), 'which the API reaches by the issuer\'s name, as the browser does')
+  t.match(issuer.hostname, /\.localhost$/, 'a name browsers resolve to the loopback interface')
+  t.equal(issuer.port, dex!.ports![0]!.split(':').at(-1), 'on the port Dex listens on and publishes')
+  t.match(dexConfig.staticClients, [{ id: config.OIDC_CLIENT_ID, secret: config.OIDC_CLIENT_SECRET, redirectURIs: [`${config.PUBLIC_URL!}/v1/auth/oidc/callback`] }], 'its client is the API\'s, calling back through the proxy')
+  t.match(dexConfig.staticPasswords, [{ email: 'demo@example.com' }], 'a demo user')
   const migrateEnv = Object.fromEntries(Object.entries(migrate!.environment!).map(([k, v]) => [k, interpolate(String(v), env)]))
   t.ok(loadConfig(migrateEnv), 'the migrate service config is valid too')
 })

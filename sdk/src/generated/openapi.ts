@@ -181,6 +181,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/auth/oidc/authorize": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Sign in with the OpenID provider
+         * @description Open this in the user's browser: it redirects to the OpenID provider (authorization code flow with PKCE, `state` and `nonce`, kept by the server, so your client need not keep cookies). After the provider, the browser comes back to `redirect_uri` with a one-time `code` (exchange it within 60 s at `POST /v1/auth/token` with `grant_type=authorization_code`) and your `state`, or with an RFC 6749 `error` (`access_denied`, `server_error`, `temporarily_unavailable`) and `error_description`. The first sign-in of a provider's user makes an account, linked to their `(iss, sub)` (never to an account with the same email); the account has no password and no local second factor applies. `redirect_uri` is required and must be exactly one of `OIDC_ALLOWED_REDIRECTS` (400 `REDIRECT_URI_NOT_ALLOWED`). 404 `OIDC_NOT_CONFIGURED` on a server without a provider; 503 `OIDC_PROVIDER_UNAVAILABLE` when the provider cannot be reached.
+         */
+        get: operations["startSingleSignOn"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/oidc/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Where the OpenID provider sends the browser back
+         * @description Not for clients to call: register it as the redirect URI of this service's client at the provider. It validates the answer (the state, the code exchanged with the PKCE verifier, and the ID token's signature, issuer, audience, expiry and nonce) and redirects to the sign-in's `redirect_uri` with `code` or `error`. A `state` that is not one of ours, older than 10 minutes or already used is 400 `INVALID_OIDC_STATE`: there is then no `redirect_uri` to trust.
+         */
+        get: operations["finishSingleSignOn"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/auth/refresh": {
         parameters: {
             query?: never;
@@ -231,8 +271,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * OAuth2 token endpoint (password and refresh_token grants)
-         * @description RFC 6749 token endpoint, `application/x-www-form-urlencoded`; the /docs *Authorize* dialog uses it. `grant_type=password` with `username` and `password`, or `grant_type=refresh_token` with `refresh_token`. An account with two-factor on cannot use the password grant (`invalid_grant`, with an `error_description` saying so). Errors are problem details that also carry RFC 6749's `error` (`invalid_request`, `invalid_grant`, `unsupported_grant_type`, `invalid_scope`).
+         * OAuth2 token endpoint (password, refresh_token and authorization_code grants)
+         * @description RFC 6749 token endpoint, `application/x-www-form-urlencoded`; the /docs *Authorize* dialog uses it. `grant_type=password` with `username` and `password`, `grant_type=refresh_token` with `refresh_token`, or `grant_type=authorization_code` with the `code` a single sign-on ended with (`GET /v1/auth/oidc/authorize`; single use, within 60 s). An account with two-factor on cannot use the password grant (`invalid_grant`, with an `error_description` saying so). Errors are problem details that also carry RFC 6749's `error` (`invalid_request`, `invalid_grant`, `unsupported_grant_type`, `invalid_scope`).
          */
         post: operations["issueToken"];
         delete?: never;
@@ -292,6 +332,50 @@ export interface paths {
          */
         post: operations["changePassword"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users/me/identities": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Your linked identities
+         * @description The accounts of the OpenID provider that sign in to yours (single sign-on). Link one from the account page of /app.
+         *
+         *     **Requires:** any authenticated caller. Access tokens only: API keys are refused (403).
+         */
+        get: operations["listIdentities"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users/me/identities/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Unlink an identity
+         * @description The provider's account no longer signs in to yours. Refused (409 `LAST_WAY_IN`) when it is the account's only way in: no password and no other identity; set a password through `POST /v1/auth/password/forgot` first (which needs a verified email).
+         *
+         *     **Requires:** any authenticated caller. Access tokens only: API keys are refused (403).
+         */
+        delete: operations["unlinkIdentity"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1236,7 +1320,7 @@ export interface components {
          */
         TokenRequest: {
             /**
-             * @description `password` or `refresh_token`.
+             * @description `password`, `refresh_token` or `authorization_code`.
              * @example password
              */
             grant_type: string;
@@ -1255,6 +1339,11 @@ export interface components {
              * @example rt_2kq3T9yY5b0Xc8mJ1vH6wN4pLsQeRzAf
              */
             refresh_token?: string;
+            /**
+             * @description With `grant_type=authorization_code`: the one-time code a single sign-on ended with.
+             * @example sso_4fJ8kQ2mZx7Lr1Tn9Wc3Yb6Hd0Ps5Ve
+             */
+            code?: string;
             /**
              * @description Space-separated scopes. Unknown scopes are refused (`invalid_scope`); the token is granted every scope of your role, which the response's `scope` lists.
              * @example tasks:read tasks:write
@@ -1585,6 +1674,63 @@ export interface components {
          */
         ApiKeyList: {
             items: components["schemas"]["ApiKey"][];
+        };
+        /**
+         * Identity
+         * @description An account of an OpenID provider that signs in to yours.
+         * @example {
+         *       "id": "3f6c1a2b-9d4e-4f70-8a1b-2c3d4e5f6a7b",
+         *       "issuer": "https://accounts.example.com",
+         *       "subject": "248289761001",
+         *       "email": "alice@example.com",
+         *       "created_at": "2026-01-15T09:30:00.000Z"
+         *     }
+         */
+        Identity: {
+            /**
+             * Format: uuid
+             * @example 5f0c6a4e-8a5b-4a53-9a8e-2a8f7f9c1b2d
+             */
+            id: string;
+            /**
+             * @description The OpenID provider's `iss`.
+             * @example https://accounts.example.com
+             */
+            issuer: string;
+            /**
+             * @description The provider's `sub`: who you are there. With `issuer`, the only thing single sign-on matches on.
+             * @example 248289761001
+             */
+            subject: string;
+            /**
+             * @description The address the provider gave when the identity was linked, for you to tell identities apart.
+             * @example alice@example.com
+             */
+            email: string | null;
+            /**
+             * Format: date-time
+             * @description RFC 3339 timestamp, UTC
+             * @example 2026-11-23T09:30:00.000Z
+             */
+            created_at: string;
+        };
+        /**
+         * IdentityList
+         * @description Your linked identities, oldest first.
+         * @example {
+         *       "items": [
+         *         {
+         *           "id": "3f6c1a2b-9d4e-4f70-8a1b-2c3d4e5f6a7b",
+         *           "issuer": "https://accounts.example.com",
+         *           "subject": "248289761001",
+         *           "email": "alice@example.com",
+         *           "created_at": "2026-01-15T09:30:00.000Z"
+         *         }
+         *       ]
+         *     }
+         */
+        IdentityList: {
+            items: components["schemas"]["Identity"][];
         };
         /**
          * Task
@@ -2727,6 +2873,8 @@ export type ApiKeyCreate = components['schemas']['ApiKeyCreate'];
 export type ApiKey = components['schemas']['ApiKey'];
 export type ApiKeyCreated = components['schemas']['ApiKeyCreated'];
 export type ApiKeyList = components['schemas']['ApiKeyList'];
+export type Identity = components['schemas']['Identity'];
+export type IdentityList = components['schemas']['IdentityList'];
 export type Task = components['schemas']['Task'];
 export type TaskCreate = components['schemas']['TaskCreate'];
 export type TaskReplace = components['schemas']['TaskReplace'];
@@ -3651,6 +3799,218 @@ export interface operations {
             };
         };
     };
+    startSingleSignOn: {
+        parameters: {
+            query?: {
+                /** @description Where the sign-in ends, with `code` or `error`: exactly one of `OIDC_ALLOWED_REDIRECTS`. Required. */
+                redirect_uri?: string;
+                /** @description Your own value, handed back unchanged with the result (RFC 6749 §4.1.1): check it there, so that nobody can make you finish a sign-in you did not start. */
+                state?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description To the OpenID provider. */
+            302: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    location: components["headers"]["Location"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad request: malformed JSON, a schema violation or a bad parameter (see `errors`). */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource, or one you may not see (someone else's, or in a project you are not a member of). */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: wait for `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unexpected error; the request id identifies it in the server log. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable or the server is shutting down; retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Any other error, for instance 400 for a request that is not valid HTTP, 408 for one not received in time, 431 for headers larger than the server accepts or 501 for an unknown method. */
+            default: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    finishSingleSignOn: {
+        parameters: {
+            query?: {
+                /** @description Ours, as given to the provider. */
+                state?: string;
+                /** @description The provider's authorization code. */
+                code?: string;
+                /** @description The provider's error, when the sign-in failed there. */
+                error?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description To the sign-in's `redirect_uri`, with `code` and `state`, or `error`, `error_description` and `state`. */
+            302: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    location: components["headers"]["Location"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad request: malformed JSON, a schema violation or a bad parameter (see `errors`). */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource, or one you may not see (someone else's, or in a project you are not a member of). */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: wait for `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unexpected error; the request id identifies it in the server log. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable or the server is shutting down; retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Any other error, for instance 400 for a request that is not valid HTTP, 408 for one not received in time, 431 for headers larger than the server accepts or 501 for an unknown method. */
+            default: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     refreshTokens: {
         parameters: {
             query?: never;
@@ -4453,6 +4813,256 @@ export interface operations {
                     "ratelimit-limit": components["headers"]["RateLimit-Limit"];
                     "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
                     "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: wait for `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unexpected error; the request id identifies it in the server log. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable or the server is shutting down; retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Any other error, for instance 400 for a request that is not valid HTTP, 408 for one not received in time, 431 for headers larger than the server accepts or 501 for an unknown method. */
+            default: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listIdentities: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Your linked identities. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentityList"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials. */
+            401: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "www-authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but the credentials lack the scope or role this operation needs, or your role in the project does not allow it (`ROLE_FORBIDDEN`). */
+            403: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "www-authenticate": components["headers"]["WWW-Authenticate"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited: wait for `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unexpected error; the request id identifies it in the server log. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable or the server is shutting down; retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Any other error, for instance 400 for a request that is not valid HTTP, 408 for one not received in time, 431 for headers larger than the server accepts or 501 for an unknown method. */
+            default: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    unlinkIdentity: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The resource id (a UUID). A malformed id is a 400. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The identity is unlinked. */
+            204: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad request: malformed JSON, a schema violation or a bad parameter (see `errors`). */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials. */
+            401: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "www-authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but the credentials lack the scope or role this operation needs, or your role in the project does not allow it (`ROLE_FORBIDDEN`). */
+            403: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "www-authenticate": components["headers"]["WWW-Authenticate"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource, or one you may not see (someone else's, or in a project you are not a member of). */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state of the resource. */
+            409: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A path parameter is longer than the server accepts (200 characters). */
+            414: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {

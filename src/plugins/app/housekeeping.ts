@@ -38,6 +38,7 @@ async function housekeepingPlugin (app: FastifyInstance, opts: { config: Config 
   app.addPurgeJob('idempotency keys', app.idempotencyKeysRepository.purgeExpired)
   app.addPurgeJob('refresh tokens', app.refreshTokensRepository.purgeExpired)
   app.addPurgeJob('one-time tokens', app.accountSecurityRepository.purgeExpired)
+  app.addPurgeJob('single sign-on states', app.identitiesRepository.purgeExpired)
   app.addPurgeJob('events', async () => await app.eventsRepository.purgeOlderThan(opts.config.EVENTS_RETENTION_DAYS))
   app.addPurgeJob('webhook deliveries', async () => await app.webhooksRepository.purgeOlderThan(opts.config.EVENTS_RETENTION_DAYS))
 }

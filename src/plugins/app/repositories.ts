@@ -10,6 +10,7 @@ import { createProjectsRepository } from '../../repositories/projects.js'
 import { createEventsRepository } from '../../repositories/events.js'
 import { createWebhooksRepository } from '../../repositories/webhooks.js'
 import { createAccountSecurityRepository } from '../../repositories/account-security.js'
+import { createIdentitiesRepository } from '../../repositories/identities.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -22,6 +23,7 @@ declare module 'fastify' {
     eventsRepository: ReturnType<typeof createEventsRepository>
     webhooksRepository: ReturnType<typeof createWebhooksRepository>
     accountSecurityRepository: ReturnType<typeof createAccountSecurityRepository>
+    identitiesRepository: ReturnType<typeof createIdentitiesRepository>
   }
 }
 
@@ -39,6 +41,7 @@ async function repositoriesPlugin (app: FastifyInstance, opts: { config: Config 
     totpSecret: app.keys.keysFor('totpSecret'),
     recoveryCode: app.keys.keysFor('recoveryCode'),
   }))
+  app.decorate('identitiesRepository', createIdentitiesRepository(app.db))
 }
 
 export default fp(repositoriesPlugin, { name: 'repositories', dependencies: ['database'] })

@@ -33,13 +33,15 @@ const options: HelmetOptions = {
  * (no CSP nonces), and building them per request (as @fastify/helmet does) showed in profiles.
  * @see https://helmetjs.github.io/
  */
-function computeHeaders (): Record<string, string> {
+function computeHeaders (formTargets: string[] = []): Record<string, string> {
   const headers: Record<string, string> = {}
   const response = {
     setHeader: (name: string, value: unknown) => { headers[name.toLowerCase()] = String(value) },
     removeHeader: (name: string) => { delete headers[name.toLowerCase()] },
   }
-  helmet(options)({} as IncomingMessage, response as unknown as ServerResponse, () => {})
+  const csp = options.contentSecurityPolicy as { directives: Record<string, string[]> }
+  const withTargets = { ...options, contentSecurityPolicy: { ...csp, directives: { ...csp.directives, formAction: [...csp.directives.formAction!, ...formTargets] } } }
+  helmet(withTargets)({} as IncomingMessage, response as unknown as ServerResponse, () => {})
   return headers
 }
 
@@ -72,6 +74,15 @@ function setting (headers: Record<string, string>) {
 
 /** For the contexts that serve HTML: replaces the API's headers with the document set. */
 export const documentSecurityHeaders = setting(documentHeaders)
+
+/**
+ * The document set for pages whose forms also lead to `origins`: a form of the /app pages that
+ * starts a single sign-on redirects to the OpenID provider, and browsers hold redirects after a
+ * form to `form-action` too.
+ */
+export function documentSecurityHeadersWithFormTargets (origins: string[]) {
+  return setting(computeHeaders(origins))
+}
 
 async function helmetPlugin (app: FastifyInstance): Promise<void> {
   app.addHook('onRequest', setting(apiHeaders))

@@ -3,7 +3,7 @@ import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import formbody from '@fastify/formbody'
 import { Type } from '@sinclair/typebox'
-import type { Config } from '../../config.js'
+import { allowedRedirects, type Config } from '../../config.js'
 import { problem } from '../../errors.js'
 import { assertPasswordPolicy, hashPassword } from '../../lib/passwords.js'
 import { securityEvent } from '../../lib/security-events.js'
@@ -11,7 +11,8 @@ import { toUser } from '../../repositories/users.js'
 import { LoginRequest, RefreshTokenRequest, SignupRequest, TokenPair, TokenRequest } from '../../schemas/auth.js'
 import { EmailVerification, MfaLogin, PasswordForgotten, PasswordReset } from '../../schemas/account-security.js'
 import type { UserRow } from '../../db/schema.js'
-import { jsonResponse, noContent, problemResponses } from '../../schemas/common.js'
+import { jsonResponse, noContent, problemResponses, redirectResponse } from '../../schemas/common.js'
+import { OidcAuthorizeQuery, OidcCallbackQuery } from '../../schemas/identities.js'
 import { User } from '../../schemas/users.js'
 import type { Problem } from '../../schemas/common.js'
 import { scopeNames } from '../../schemas/scopes.js'
@@ -176,6 +177,51 @@ const authRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, op
     return reply.code(204).send(null)
   })
 
+  const redirects = new Set(allowedRedirects(config))
+
+  app.get('/oidc/authorize', {
+    config: { rateLimit: perIp },
+    schema: {
+      operationId: 'startSingleSignOn',
+      summary: 'Sign in with the OpenID provider',
+      description: 'Open this in the user\'s browser: it redirects to the OpenID provider (authorization code flow with PKCE, `state` and `nonce`, kept by the server, ' +
+        'so your client need not keep cookies). After the provider, the browser comes back to `redirect_uri` with a one-time `code` ' +
+        '(exchange it within 60 s at `POST /v1/auth/token` with `grant_type=authorization_code`) and your `state`, or with an RFC 6749 `error` ' +
+        '(`access_denied`, `server_error`, `temporarily_unavailable`) and `error_description`. ' +
+        'The first sign-in of a provider\'s user makes an account, linked to their `(iss, sub)` (never to an account with the same email); ' +
+        'the account has no password and no local second factor applies. `redirect_uri` is required and must be exactly one of `OIDC_ALLOWED_REDIRECTS` (400 `REDIRECT_URI_NOT_ALLOWED`). ' +
+        '404 `OIDC_NOT_CONFIGURED` on a server without a provider; 503 `OIDC_PROVIDER_UNAVAILABLE` when the provider cannot be reached.',
+      tags: ['auth'],
+      querystring: OidcAuthorizeQuery,
+      response: { 302: redirectResponse('To the OpenID provider.', 'The provider\'s authorization URL.'), ...problemResponses(400, 404, 429, 500, 503) },
+    },
+  }, async (request, reply) => {
+    const { redirect_uri: redirectUri, state } = request.query as OidcAuthorizeQuery
+    if (!app.singleSignOn.configured) throw problem('OIDC_NOT_CONFIGURED', 'This server has no OpenID provider (OIDC_ISSUER).')
+    if (redirectUri === undefined || !redirects.has(redirectUri)) {
+      throw problem('REDIRECT_URI_NOT_ALLOWED', 'redirect_uri is required and must be exactly one of the server\'s OIDC_ALLOWED_REDIRECTS.', {
+        errors: [{ in: 'query', path: '/redirect_uri', message: 'must be one of the allowed redirect URIs' }],
+      })
+    }
+    return reply.redirect(await app.singleSignOn.begin(request, { redirectUri, clientState: state ?? null, linkUserId: null }), 302)
+  })
+
+  app.get('/oidc/callback', {
+    config: { rateLimit: perIp },
+    schema: {
+      operationId: 'finishSingleSignOn',
+      summary: 'Where the OpenID provider sends the browser back',
+      description: 'Not for clients to call: register it as the redirect URI of this service\'s client at the provider. It validates the answer ' +
+        '(the state, the code exchanged with the PKCE verifier, and the ID token\'s signature, issuer, audience, expiry and nonce) and redirects to the sign-in\'s `redirect_uri` ' +
+        'with `code` or `error`. A `state` that is not one of ours, older than 10 minutes or already used is 400 `INVALID_OIDC_STATE`: there is then no `redirect_uri` to trust.',
+      tags: ['auth'],
+      querystring: OidcCallbackQuery,
+      response: { 302: redirectResponse('To the sign-in\'s `redirect_uri`, with `code` and `state`, or `error`, `error_description` and `state`.', 'The sign-in\'s redirect URI with the result.'), ...problemResponses(400, 404, 429, 500, 503) },
+    },
+  }, async (request, reply) => {
+    return reply.redirect(await app.singleSignOn.finish(request, request.query as Record<string, string | undefined>), 302)
+  })
+
   app.post('/refresh', {
     config: { rateLimit: perIp },
     schema: {
@@ -231,9 +277,10 @@ const authRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, op
       config: { rateLimit: perIp },
       schema: {
         operationId: 'issueToken',
-        summary: 'OAuth2 token endpoint (password and refresh_token grants)',
+        summary: 'OAuth2 token endpoint (password, refresh_token and authorization_code grants)',
         description: 'RFC 6749 token endpoint, `application/x-www-form-urlencoded`; the /docs *Authorize* dialog uses it. ' +
-          '`grant_type=password` with `username` and `password`, or `grant_type=refresh_token` with `refresh_token`. ' +
+          '`grant_type=password` with `username` and `password`, `grant_type=refresh_token` with `refresh_token`, ' +
+          'or `grant_type=authorization_code` with the `code` a single sign-on ended with (`GET /v1/auth/oidc/authorize`; single use, within 60 s). ' +
         'An account with two-factor on cannot use the password grant (`invalid_grant`, with an `error_description` saying so). ' +
           'Errors are problem details that also carry RFC 6749\'s `error` (`invalid_request`, `invalid_grant`, ' +
           '`unsupported_grant_type`, `invalid_scope`).',
@@ -272,10 +319,18 @@ const authRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, op
         if (pair === undefined) throw problem('INVALID_GRANT', 'The refresh token is invalid, expired or revoked.', { error: 'invalid_grant' })
         return pair
       }
-      throw problem('UNSUPPORTED_GRANT_TYPE', 'grant_type must be `password` or `refresh_token`.', { error: 'unsupported_grant_type' })
+      if (form.grant_type === 'authorization_code') {
+        const code = param(form.code)
+        if (code === undefined) throw missing('code')
+        const userId = await app.accountSecurityRepository.redeemOidcLoginCode(code)
+        const user = userId === undefined ? undefined : await app.usersRepository.findById(userId)
+        if (user === undefined || user.disabled) throw problem('INVALID_GRANT', 'The code is unknown, used or older than 60 s: sign in again.', { error: 'invalid_grant' })
+        return await app.issueTokenPair(user)
+      }
+      throw problem('UNSUPPORTED_GRANT_TYPE', 'grant_type must be `password`, `refresh_token` or `authorization_code`.', { error: 'unsupported_grant_type' })
     })
   })
 }
 
 // Encapsulated like any route plugin; named so that its dependencies are checked when it is registered.
-export default fp(authRoutes, { name: 'auth-routes', encapsulate: true, dependencies: ['rate-limit', 'repositories', 'credentials', 'token-issuer', 'account-mail', 'auth-cache'] })
+export default fp(authRoutes, { name: 'auth-routes', encapsulate: true, dependencies: ['rate-limit', 'repositories', 'credentials', 'token-issuer', 'account-mail', 'auth-cache', 'single-sign-on'] })

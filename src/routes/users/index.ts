@@ -5,7 +5,9 @@ import { problem } from '../../errors.js'
 import { createPaging } from '../../lib/paging.js'
 import { assertPasswordPolicy, hashPassword } from '../../lib/passwords.js'
 import { securityEvent } from '../../lib/security-events.js'
+import { toIdentity } from '../../repositories/identities.js'
 import { toUser, userList } from '../../repositories/users.js'
+import { IdentityList } from '../../schemas/identities.js'
 import { IdParams, jsonResponse, noContent, problemResponses } from '../../schemas/common.js'
 import { PasswordChange, User, UserAdminPatch, UserListQuery, UserPage, UserSelfPatch } from '../../schemas/users.js'
 
@@ -84,6 +86,37 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
     await app.usersRepository.delete(userId)
     app.forgetAuthState(userId)
     securityEvent(request.log, 'users.deleted', { userId, actorId: userId })
+    return reply.code(204).send(null)
+  })
+
+  app.get('/me/identities', {
+    config: self,
+    schema: {
+      operationId: 'listIdentities',
+      summary: 'Your linked identities',
+      description: 'The accounts of the OpenID provider that sign in to yours (single sign-on). Link one from the account page of /app.',
+      tags: ['users'],
+      response: { 200: jsonResponse('Your linked identities.', Type.Ref(IdentityList)), ...problemResponses(500, 503) },
+    },
+  }, async (request) => {
+    return { items: (await app.identitiesRepository.list(request.auth!.userId)).map(toIdentity) }
+  })
+
+  app.delete('/me/identities/:id', {
+    config: self,
+    schema: {
+      operationId: 'unlinkIdentity',
+      summary: 'Unlink an identity',
+      description: 'The provider\'s account no longer signs in to yours. Refused (409 `LAST_WAY_IN`) when it is the account\'s only way in: ' +
+        'no password and no other identity; set a password through `POST /v1/auth/password/forgot` first (which needs a verified email).',
+      tags: ['users'],
+      params: IdParams,
+      response: { 204: noContent('The identity is unlinked.'), ...problemResponses(400, 404, 409, 414, 500, 503) },
+    },
+  }, async (request, reply) => {
+    const userId = request.auth!.userId
+    if (!await app.identitiesRepository.unlink(userId, (request.params as IdParams).id)) throw problem('IDENTITY_NOT_FOUND', 'You have no linked identity with this id.')
+    securityEvent(request.log, 'identity.unlinked', { userId })
     return reply.code(204).send(null)
   })
 

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from '@sinclair/typebox'
 import type { Config } from '../../config.js'
@@ -22,7 +23,32 @@ declare module 'fastify' {
   interface Session {
     /** A login past its password, waiting for the second factor: the step's mfa token and where to go after. */
     mfaLogin?: { token: string, next: string }
+    /**
+     * A single sign-on this browser started: the `state` it gave, which the result must bring back
+     * (so nobody can finish a sign-in of theirs in your browser), and where to go after.
+     */
+    singleSignOn?: { state: string, next: string }
   }
+}
+
+/** Starts a single sign-on of this browser, ending at the page `done`; the provider's URL. */
+export async function startSingleSignOn (app: FastifyInstance, request: FastifyRequest, done: string, next: string, linkUserId: string | null): Promise<string> {
+  const state = randomBytes(16).toString('base64url')
+  request.session.singleSignOn = { state, next }
+  return await app.singleSignOn.begin(request, { redirectUri: done, clientState: state, linkUserId })
+}
+
+/**
+ * The result of a single sign-on at its page: the `code` (none when linking), or the message of
+ * its error; undefined when this browser did not start it (or already finished it).
+ */
+export function singleSignOnResult (request: FastifyRequest): { next: string, code: string | undefined, error: string | undefined } | undefined {
+  const query = request.query as Record<string, string | undefined>
+  const started = request.session.singleSignOn
+  if (started === undefined || query.state !== started.state) return undefined
+  delete request.session.singleSignOn
+  const error = query.error === undefined ? undefined : query.error_description ?? 'The sign-in did not succeed.'
+  return { next: started.next, code: query.code, error }
 }
 
 /** The API's rule for a code (six digits, or a recovery code), as a form. */
@@ -45,6 +71,7 @@ const reasons: Record<string, string> = {
   password_changed: 'Your password was changed. Log in with the new one.',
   password_reset: 'Your new password is set. Log in with it.',
   mfa_expired: 'That login took too long or had too many wrong codes. Log in again.',
+  sso_expired: 'That sign-in took too long, or was not started in this browser. Try again.',
 }
 
 /** The API's per-IP limit on its entry points, as route config for the forms that do the same. */
@@ -64,7 +91,8 @@ export default async function authPages (app: FastifyInstance, opts: { config: C
   const perIp = perIpLimit(opts.config)
 
   async function loginForm (reply: FastifyReply, data: { username?: string, next: string, errors?: FieldErrors, message?: string | undefined }) {
-    return await reply.page('login', { errors: {}, ...data })
+    const singleSignOn = app.singleSignOn.configured ? opts.config.OIDC_NAME : undefined
+    return await reply.page('login', { errors: {}, singleSignOn, ...data })
   }
 
   app.get('/login', async (request, reply) => {
@@ -96,6 +124,25 @@ export default async function authPages (app: FastifyInstance, opts: { config: C
     }
     await startSession(request, user)
     return reply.redirect(next, 303)
+  })
+
+  app.post('/login/single-sign-on', { config: perIp }, async (request, reply) => {
+    const next = localPath(field(request.body, 'next'), '/app/tasks')
+    return reply.redirect(await startSingleSignOn(app, request, '/app/login/single-sign-on', next, null), 303)
+  })
+
+  // Where a single sign-on started above ends (the callback, GET /v1/auth/oidc/callback, sends it here).
+  app.get('/login/single-sign-on', { config: perIp }, async (request, reply) => {
+    const result = singleSignOnResult(request)
+    if (result === undefined) return reply.redirect('/app/login?reason=sso_expired', 303)
+    const userId = result.code === undefined ? undefined : await app.accountSecurityRepository.redeemOidcLoginCode(result.code)
+    const user = userId === undefined ? undefined : await app.usersRepository.findById(userId)
+    if (user === undefined || user.disabled) {
+      return await loginForm(reply.code(401), { next: result.next, errors: { form: result.error ?? 'The sign-in took too long. Try again.' } })
+    }
+    // The provider authenticated the user: no local second factor (docs/decisions/0032-openid-connect.md).
+    await startSession(request, user)
+    return reply.redirect(result.next, 303)
   })
 
   app.get('/login/two-factor', async (request, reply) => {

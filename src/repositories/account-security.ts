@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { and, eq, gt, isNull, sql } from 'drizzle-orm'
+import { and, eq, gt, isNull, type SQL, sql } from 'drizzle-orm'
 import { type Database, deleteExpired, queryRows } from '../db/client.js'
 import { oneTimeTokens, recoveryCodes, users } from '../db/schema.js'
 import { openSealed, sealSecret } from '../lib/secret-box.js'
@@ -15,6 +15,11 @@ export const MFA_LOGIN_MAX_FAILURES = 5
 const RESETS_PER_ADDRESS = 5
 
 type Purpose = keyof typeof TOKEN_TTL_SECONDS
+
+/** The row of `token` for `purpose`, if it is neither spent nor expired. */
+function liveToken (purpose: Purpose, token: string): SQL | undefined {
+  return and(eq(oneTimeTokens.tokenHash, hashToken(token)), eq(oneTimeTokens.purpose, purpose), isNull(oneTimeTokens.usedAt), gt(oneTimeTokens.expiresAt, sql`now()`))
+}
 
 /** 256 random bits, with a prefix that says what the token is for (logs, secret scanners). */
 function newToken (prefix: string): string {
@@ -36,7 +41,7 @@ export function createAccountSecurityRepository (db: Database, keys: AccountSecu
   /** Spends a live token of `purpose`, returning its row; undefined when unknown, spent or expired. */
   async function spend (tx: Database, purpose: Purpose, token: string) {
     const [row] = await tx.update(oneTimeTokens).set({ usedAt: sql`now()` })
-      .where(and(eq(oneTimeTokens.tokenHash, hashToken(token)), eq(oneTimeTokens.purpose, purpose), isNull(oneTimeTokens.usedAt), gt(oneTimeTokens.expiresAt, sql`now()`)))
+      .where(liveToken(purpose, token))
       .returning({ userId: oneTimeTokens.userId, email: oneTimeTokens.email })
     return row
   }
@@ -133,7 +138,7 @@ export function createAccountSecurityRepository (db: Database, keys: AccountSecu
     async liveTokenAccount (purpose: 'password_reset' | 'mfa_login', token: string): Promise<{ id: string, username: string } | undefined> {
       const [row] = await db.select({ id: users.id, username: users.username }).from(oneTimeTokens)
         .innerJoin(users, eq(users.id, oneTimeTokens.userId))
-        .where(and(eq(oneTimeTokens.tokenHash, hashToken(token)), eq(oneTimeTokens.purpose, purpose), isNull(oneTimeTokens.usedAt), gt(oneTimeTokens.expiresAt, sql`now()`)))
+        .where(liveToken(purpose, token))
       return row
     },
 
@@ -231,7 +236,7 @@ export function createAccountSecurityRepository (db: Database, keys: AccountSecu
     async completeMfaLogin (token: string, factor: SecondFactor): Promise<{ userId: string } | { failure: 'invalid_token' } | { failure: 'wrong_factor', userId: string }> {
       return await db.transaction(async (tx) => {
         const [row] = await tx.select({ id: oneTimeTokens.id, userId: oneTimeTokens.userId }).from(oneTimeTokens)
-          .where(and(eq(oneTimeTokens.tokenHash, hashToken(token)), eq(oneTimeTokens.purpose, 'mfa_login'), isNull(oneTimeTokens.usedAt), gt(oneTimeTokens.expiresAt, sql`now()`)))
+          .where(liveToken('mfa_login', token))
           .for('update')
         if (row === undefined) return { failure: 'invalid_token' as const }
         const [user] = await tx.select({ enabled: users.mfaEnabled, disabled: users.disabled }).from(users).where(eq(users.id, row.userId))

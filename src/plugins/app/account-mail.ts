@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { UserRow } from '../../db/schema.js'
 import { problem } from '../../errors.js'
+import { limitReached } from '../external/rate-limit.js'
 import { securityEvent } from '../../lib/security-events.js'
 
 declare module 'fastify' {
@@ -50,9 +51,7 @@ async function accountMailPlugin (app: FastifyInstance): Promise<void> {
     addresses.set(request, email.toLowerCase())
     const limit = await perEmail(request)
     if (!limit.isAllowed && limit.isExceeded) {
-      throw problem('RATE_LIMITED', `Too many reset requests for this address; retry in ${limit.ttlInSeconds} s.`, {
-        headers: { 'retry-after': String(limit.ttlInSeconds), 'ratelimit-limit': String(limit.max), 'ratelimit-remaining': '0', 'ratelimit-reset': String(limit.ttlInSeconds) },
-      })
+      throw limitReached(`Too many reset requests for this address; retry in ${limit.ttlInSeconds} s.`, limit)
     }
     const resets = await repository.issuePasswordResets(email)
     const base = app.mailer.linkBase(request)

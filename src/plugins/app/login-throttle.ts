@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Config } from '../../config.js'
-import { problem } from '../../errors.js'
+import { limitReached } from '../external/rate-limit.js'
 import { securityEvent } from '../../lib/security-events.js'
 
 declare module 'fastify' {
@@ -35,14 +35,7 @@ async function loginThrottlePlugin (app: FastifyInstance, opts: { config: Config
       const state = await limiter(request, { increment: false })
       if (state.isAllowed || state.remaining > 0) return
       securityEvent(request.log, 'auth.login_throttled', { username })
-      throw problem('RATE_LIMITED', `Too many failed logins for this username; retry in ${state.ttlInSeconds} s.`, {
-        headers: {
-          'retry-after': String(state.ttlInSeconds),
-          'ratelimit-limit': String(state.max),
-          'ratelimit-remaining': '0',
-          'ratelimit-reset': String(state.ttlInSeconds),
-        },
-      })
+      throw limitReached(`Too many failed logins for this username; retry in ${state.ttlInSeconds} s.`, state)
     },
     async recordFailure (request: FastifyRequest, username: string): Promise<void> {
       usernames.set(request, username.toLowerCase())

@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import rateLimit from '@fastify/rate-limit'
 import type { Redis } from 'ioredis'
 import type { Config } from '../../config.js'
-import { problem } from '../../errors.js'
+import { problem, type ProblemError } from '../../errors.js'
 import { rateLimitHeaders, withHeaders } from '../../schemas/common.js'
 
 /**
@@ -12,6 +12,17 @@ import { rateLimitHeaders, withHeaders } from '../../schemas/common.js'
  * Headers follow the IETF draft (`RateLimit-Limit`, `-Remaining`, `-Reset`, plus `Retry-After`).
  * @see https://github.com/fastify/fastify-rate-limit
  */
+/**
+ * The 429 of a limit checked by hand (`createRateLimit`), with the headers the plugin sends on its
+ * own 429s.
+ */
+export function limitReached (detail: string, limit: { max: number, ttlInSeconds: number }): ProblemError {
+  const seconds = String(limit.ttlInSeconds)
+  return problem('RATE_LIMITED', detail, {
+    headers: { 'retry-after': seconds, 'ratelimit-limit': String(limit.max), 'ratelimit-remaining': '0', 'ratelimit-reset': seconds },
+  })
+}
+
 async function rateLimitPlugin (app: FastifyInstance, opts: { config: Config }): Promise<void> {
   const { config } = opts
   let redis: Redis | undefined

@@ -15,10 +15,10 @@ import { projectRoot } from '../src/lib/project-root.js'
 /**
  * Packages left to Node's own loading, because they find files next to their own code (native
  * addons, WebAssembly, static assets, worker scripts, template loaders) or because they are loaded
- * only when configured (ioredis with REDIS_URL, PGlite without DATABASE_URL). The production
- * image installs them as usual.
+ * only when configured (ioredis with REDIS_URL, PGlite without DATABASE_URL, the OpenTelemetry SDK
+ * with OTEL_EXPORTER_OTLP_ENDPOINT). The production image installs them as usual.
  */
-const external = ['@node-rs/argon2', '@electric-sql/pglite', '@fastify/swagger-ui', 'ioredis', 'nunjucks', 'pino']
+const external = ['@node-rs/argon2', '@electric-sql/pglite', '@fastify/swagger-ui', 'ioredis', 'nunjucks', 'pino', '@fastify/otel', '@opentelemetry/*']
 
 /** Files that shape the bundle without being in it: these options, the compiler's and the package's. */
 const settings = ['scripts/bundle.ts', 'tsconfig.json', 'package.json'].map((file) => join(projectRoot, file))

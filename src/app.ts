@@ -14,6 +14,7 @@ import cors from './plugins/external/cors.js'
 import jwt from './plugins/external/jwt.js'
 import rateLimit from './plugins/external/rate-limit.js'
 import metrics from './plugins/external/metrics.js'
+import tracing from './plugins/external/tracing.js'
 import underPressure from './plugins/external/under-pressure.js'
 import problems, { clientErrorHandler, frameworkErrorHandler, MAX_PARAM_LENGTH, pathOf } from './plugins/app/problems.js'
 import { installSerializers } from './plugins/app/serialization.js'
@@ -114,6 +115,11 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
     ...(tlsFactory === undefined ? {} : { serverFactory: tlsFactory }),
   }).withTypeProvider<TypeBoxTypeProvider>()
 
+  // First, so that the request's span holds every hook and handler after it.
+  if (config.OTEL_EXPORTER_OTLP_ENDPOINT !== undefined) {
+    await app.register(tracing)
+    options.database.traceStatements()
+  }
   app.decorate('shuttingDown', false)
   app.decorate('keys', options.keys)
   for (const schema of sharedSchemas) app.addSchema(schema)

@@ -5,6 +5,7 @@ import { openConfiguredDatabase } from './db/open.js'
 import { trackConnections } from './lib/connection-drain.js'
 import { resolveKeyring } from './lib/keys.js'
 import { loggerOptions } from './logger.js'
+import { startTracing } from './tracing.js'
 
 async function main (): Promise<void> {
   let config: Config
@@ -17,6 +18,8 @@ async function main (): Promise<void> {
     }
     throw err
   }
+  // Before the app is built, so that its plugins find the SDK in place.
+  const tracing = await startTracing(config)
   const warnings: string[] = []
   const keys = await resolveKeyring(config, (m) => warnings.push(m))
   const database = await openConfiguredDatabase(config)
@@ -44,11 +47,12 @@ async function main (): Promise<void> {
     app.log.info({ idle_closed: idleClosed, cut_off: remaining }, 'connections closed')
     app.server.closeAllConnections()
     await app.close()
+    await tracing?.shutdown()
     app.log.info('closed')
   })
 
   await app.listen({ port: config.PORT, host: config.HOST })
-  app.log.info({ database: database.driver }, `ready: ${config.TLS_CERT === undefined ? 'http' : 'https'}://localhost:${config.PORT}/docs`)
+  app.log.info({ database: database.driver, tracing: config.OTEL_EXPORTER_OTLP_ENDPOINT ?? false }, `ready: ${config.TLS_CERT === undefined ? 'http' : 'https'}://localhost:${config.PORT}/docs`)
 }
 
 await main().catch((err: unknown) => {

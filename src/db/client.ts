@@ -7,6 +7,7 @@ import type { PGlite, PGliteOptions } from '@electric-sql/pglite'
 import type { Sql } from 'postgres'
 import { ConfigSchema } from '../config.js'
 import * as schema from './schema.js'
+import { tracePglite, tracePostgres } from './statement-spans.js'
 import { timestampSession } from './timestamps.js'
 
 export type Schema = typeof schema
@@ -55,7 +56,18 @@ export interface DatabaseHandle {
   listen: (channel: string, onNotify: () => void, onListen: () => void) => Promise<() => Promise<void>>
   /** Sends a notification on `channel` to every session listening to it, on any instance. */
   notify: (channel: string) => Promise<void>
+  /** From now on, makes a span of every statement (src/db/statement-spans.ts); for tracing on. Once is enough. */
+  traceStatements: () => void
   close: () => Promise<void>
+}
+
+/** `traceStatements` of a handle: installs the driver's spans the first time only. */
+function once (install: () => void): () => void {
+  let installed = false
+  return () => {
+    if (!installed) install()
+    installed = true
+  }
 }
 
 const dialect = new PgDialect()
@@ -184,6 +196,7 @@ export async function openPostgres (options: PostgresOptions): Promise<DatabaseH
       return unlisten
     },
     notify: async (channel) => { await client.unsafe('select pg_notify($1, \'\')', [channel]) },
+    traceStatements: once(() => { tracePostgres(client) }),
     close: async () => {
       await listenerClient?.end({ timeout: 5 })
       await client.end({ timeout: 5 })
@@ -222,6 +235,7 @@ export async function openPglite (dataDir?: string): Promise<DatabaseHandle & { 
       return unlisten
     },
     notify: async (channel) => { await client.query('select pg_notify($1, \'\')', [channel]) },
+    traceStatements: once(() => { tracePglite(client) }),
     close: async () => {
       if (!client.closed) await client.close()
       await releaseLock()

@@ -265,6 +265,8 @@ export const events = pgTable('events', {
   audience: uuid('audience').array(),
   /** The resource as the API shows it after the change, its timestamps still as the database prints them ({id} for a deletion). */
   data: jsonb('data').notNull(),
+  /** The W3C trace context of the change's request when tracing is on: its webhooks' deliveries continue that trace. */
+  traceparent: text('traceparent'),
 }, (t) => [
   index('events_project_position_idx').on(t.projectId, t.txid, t.id),
   // The live streams' one reader per instance follows every event after its place.
@@ -374,6 +376,8 @@ export const webhookDeliveries = pgTable('webhook_deliveries', {
   /** When this attempt is due (pending), or when the retry after it is (failed); null when none follows. */
   nextAttemptAt: timestamptz('next_attempt_at'),
   leasedUntil: timestamptz('leased_until'),
+  /** The trace context of the event's change (events.traceparent): each attempt's span joins that trace. */
+  traceparent: text('traceparent'),
   createdAt: timestamptz('created_at').notNull().defaultNow(),
 }, (t) => [
   index('webhook_deliveries_due_idx').on(t.nextAttemptAt).where(sql`${t.status} = 'pending'`),

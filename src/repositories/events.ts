@@ -2,6 +2,7 @@ import { type SQL, sql } from 'drizzle-orm'
 import { type Database, type DatabaseHandle, sqlStatement } from '../db/client.js'
 import { events } from '../db/schema.js'
 import { rfc3339FromPostgres } from '../db/timestamps.js'
+import { activeTraceparent } from '../lib/tracing.js'
 import type { Event, EventType } from '../schemas/events.js'
 import { taskOf, type TaskRecord } from './task-query.js'
 
@@ -31,8 +32,9 @@ export function eventData<R extends { version: number }> (resource: R): Record<s
 
 export async function recordEvents (tx: Database, rows: NewEvent[]): Promise<void> {
   if (rows.length === 0) return
+  const traceparent = activeTraceparent()
   await tx.insert(events).values(rows.map((row) => ({
-    type: row.type, actorId: row.actorId, projectId: row.projectId, data: row.data, audience: row.audience ?? null,
+    type: row.type, actorId: row.actorId, projectId: row.projectId, data: row.data, audience: row.audience ?? null, traceparent,
   })))
 }
 
@@ -40,13 +42,14 @@ export async function recordEvents (tx: Database, rows: NewEvent[]): Promise<voi
  * The INSERT of one event per row of `changed` (a CTE of a task statement that returns the task's
  * columns under their API names): the task write and its event are one statement. `data` is the
  * row as the statement returns it, its timestamps finished when the feed is read; for a deletion,
- * only the id. `audience`, an expression over the row, names former members the event is about.
+ * only the id. `audience`, an expression over the row, names former members the event is about;
+ * `traceparent`, the request's trace context (`activeTraceparent`).
  */
-export function taskEventInsert (type: EventType, actor: SQL, changed: string, audience?: SQL): SQL {
+export function taskEventInsert (type: EventType, actor: SQL, changed: string, traceparent: SQL, audience?: SQL): SQL {
   const table = sql.identifier(changed)
   const data = type === 'task.deleted' ? sql`jsonb_build_object('id', ${table}.id)` : sql`to_jsonb(${table}) - 'version'`
-  return sql`insert into events (type, actor_id, project_id, data, audience)
-    select ${type}::event_type, ${actor}, ${table}.project_id, ${data}, ${audience ?? sql`null`} from ${table}`
+  return sql`insert into events (type, actor_id, project_id, data, audience, traceparent)
+    select ${type}::event_type, ${actor}, ${table}.project_id, ${data}, ${audience ?? sql`null`}, ${traceparent}::text from ${table}`
 }
 
 /**

@@ -4,6 +4,7 @@ import { projectMembers, projects, tasks, users } from '../db/schema.js'
 import { rfc3339FromPostgres, timestampText } from '../db/timestamps.js'
 import { problem } from '../errors.js'
 import type { ListRequest, PagedList, Position } from '../lib/paging.js'
+import { activeTraceparent } from '../lib/tracing.js'
 import type { Member, MemberCreate, Project, ProjectCreate, ProjectPatch, ProjectRole, ProjectSort } from '../schemas/projects.js'
 import { ProjectListQuery } from '../schemas/projects.js'
 import { eventData, recordEvents, taskEventInsert } from './events.js'
@@ -108,7 +109,7 @@ async function unassign (tx: Database, which: SQL, actorId: string | null): Prom
     version: sql`${tasks.version} + 1`,
     updatedAt: sql`greatest(now(), ${tasks.updatedAt} + interval '1 microsecond')`,
   }).where(which).returning(taskColumns)
-  await tx.execute(sql`with updated as (${cleared.getSQL()}) ${taskEventInsert('task.updated', sql`${actorId}::uuid`, 'updated')}`)
+  await tx.execute(sql`with updated as (${cleared.getSQL()}) ${taskEventInsert('task.updated', sql`${actorId}::uuid`, 'updated', sql`${activeTraceparent()}`)}`)
 }
 
 /**

@@ -3,6 +3,7 @@ import { type Database, type DatabaseHandle, type Statement, sqlStatement } from
 import { tasks } from '../db/schema.js'
 import { problem } from '../errors.js'
 import type { Position } from '../lib/paging.js'
+import { activeTraceparent } from '../lib/tracing.js'
 import type { Priority } from '../schemas/tasks.js'
 import { listParameters, listQuery, positionOf, shapeOf, taskColumns, taskOf, type TaskListRequest, type TaskRecord } from './task-query.js'
 import { canWrite, isLockedMember, isMember, roleOf } from './membership.js'
@@ -102,12 +103,12 @@ const leftBehind = (value: Value) => sql`(select array_agg(m.user_id) from proje
 /**
  * A write's statement parameters: the caller, the writable fields under their own names (those a
  * patch leaves out are undefined; a statement reads only its own placeholders) and, for an update,
- * the row and the versions If-Match allows. Spelled out because an object spread of the fields
+ * the row and the versions If-Match allows, and the trace context its event carries. Spelled out because an object spread of the fields
  * takes V8's slow path (docs/decisions/0006-write-parameters-field-by-field.md).
  */
 function writeParameters (userId: string, values: Partial<TaskValues>, target?: { id: string, versions: number[] | null }): Record<string, unknown> {
   const { project_id: projectId, assignee_id: assigneeId, title, description, priority, due_at: dueAt, tags, completed } = values
-  return { user: userId, id: target?.id, versions: target?.versions, project_id: projectId, assignee_id: assigneeId, title, description, priority, due_at: dueAt, tags, completed }
+  return { user: userId, id: target?.id, versions: target?.versions, project_id: projectId, assignee_id: assigneeId, title, description, priority, due_at: dueAt, tags, completed, traceparent: activeTraceparent() }
 }
 
 /** What a write that matched no row ran into, read back in one statement. */
@@ -145,7 +146,7 @@ export function createTasksRepository ({ compile }: DatabaseHandle) {
         and (${value('assignee_id')}::uuid is null or ${isLockedMember(sql`caller.project_id`, sql`${value('assignee_id')}::uuid`)})
       for share of caller
       returning ${returning}
-    ), event as (${taskEventInsert('task.created', sql`${value('user')}::uuid`, 'created')})
+    ), event as (${taskEventInsert('task.created', sql`${value('user')}::uuid`, 'created', sql`${value('traceparent')}`)})
     select * from created`))
   const createStateStatement = compile<WriteState>((executor) => executor.select({
     version: sql<number | null>`case when ${createProject} is null then null else 0 end`.as('version'),
@@ -161,7 +162,7 @@ export function createTasksRepository ({ compile }: DatabaseHandle) {
   }).from(tasks).where(eq(tasks.id, placeholder('id'))))
   const deleteStatement = compile<{ id: string }>((executor) => sqlStatement(executor, (value) => sql`
     with deleted as (${executor.delete(tasks).where(writeConditions([], value)).returning({ id: tasks.id, project_id: tasks.projectId }).getSQL()}),
-    event as (${taskEventInsert('task.deleted', sql`${value('user')}::uuid`, 'deleted')})
+    event as (${taskEventInsert('task.deleted', sql`${value('user')}::uuid`, 'deleted', sql`${value('traceparent')}`)})
     select id from deleted`))
 
   const listStatements = new Map<string, Statement<TaskRecord>>()
@@ -252,7 +253,7 @@ export function createTasksRepository ({ compile }: DatabaseHandle) {
       if (statement === undefined) {
         statement = compile<TaskRecord>((executor) => sqlStatement(executor, (value) => sql`
           with updated as (${executor.update(tasks).set(setClause(fields, value)).where(writeConditions(fields, value)).returning(taskColumns).getSQL()}),
-          event as (${taskEventInsert('task.updated', sql`${value('user')}::uuid`, 'updated', fields.includes('project_id') ? leftBehind(value) : undefined)})
+          event as (${taskEventInsert('task.updated', sql`${value('user')}::uuid`, 'updated', sql`${value('traceparent')}`, fields.includes('project_id') ? leftBehind(value) : undefined)})
           select * from updated`))
         updateStatements.set(shape, statement)
       }
@@ -263,7 +264,7 @@ export function createTasksRepository ({ compile }: DatabaseHandle) {
 
     /** Deletes the task under the same conditions as `update`. */
     async delete (userId: string, id: string, versions: number[] | null, tx?: Database): Promise<void> {
-      const [row] = await deleteStatement({ id, user: userId, versions }, tx)
+      const [row] = await deleteStatement({ id, user: userId, versions, traceparent: activeTraceparent() }, tx)
       if (row === undefined) explain(await updateState(userId, id, {}, tx), id, {}, versions)
     },
 

@@ -5,6 +5,7 @@ import { webhookDeliveries, webhooks, type WebhookDeliveryRow, type WebhookRow }
 import { problem } from '../errors.js'
 import type { PagedList, Position, ListRequest } from '../lib/paging.js'
 import { openSealed, sealSecret } from '../lib/secret-box.js'
+import { activeTraceparent } from '../lib/tracing.js'
 import type { Delivery, Webhook, WebhookCreate, WebhookPatch } from '../schemas/webhooks.js'
 import { eventsOf, feedColumns, type FeedRow } from './events.js'
 import { isMember } from './membership.js'
@@ -66,6 +67,8 @@ export interface ClaimedAttempt {
   event_type: string
   payload: string
   attempt: number
+  /** The trace context of the change that caused the event (or of the request that queued a ping or retry). */
+  traceparent: string | null
   /** The lease, as the database wrote it: recording the outcome requires it still to be ours. */
   lease: string
   url: string
@@ -94,6 +97,7 @@ export interface AttemptOutcome {
 }
 
 interface DispatchRow extends FeedRow {
+  traceparent: string | null
   matches: Array<{ webhook: string, former: boolean }> | null
 }
 
@@ -181,7 +185,7 @@ export function createWebhooksRepository (db: Database, secretKeys: Buffer[]) {
       const webhook = await get(userId, id)
       const payload = JSON.stringify({ type: 'webhook.ping', timestamp: new Date().toISOString(), data: { webhook_id: webhook.id } })
       const [row] = await db.insert(webhookDeliveries).values({
-        webhookId: webhook.id, eventId: `ping_${randomUUID()}`, eventType: 'webhook.ping', payload, attempt: 1, nextAttemptAt: sql`now()`,
+        webhookId: webhook.id, eventId: `ping_${randomUUID()}`, eventType: 'webhook.ping', payload, attempt: 1, nextAttemptAt: sql`now()`, traceparent: activeTraceparent(),
       }).returning({ id: webhookDeliveries.id })
       return row!.id
     },
@@ -217,7 +221,7 @@ export function createWebhooksRepository (db: Database, secretKeys: Buffer[]) {
         const [last] = await tx.select({ attempt: sql<number>`max(${webhookDeliveries.attempt})::int` }).from(webhookDeliveries).where(sameEvent)
         await tx.insert(webhookDeliveries).values({
           webhookId, eventId: delivery.eventId, eventType: delivery.eventType, projectId: delivery.projectId, aboutFormerMember: delivery.aboutFormerMember,
-          payload: delivery.payload, attempt: (last?.attempt ?? delivery.attempt) + 1, nextAttemptAt: sql`now()`,
+          payload: delivery.payload, attempt: (last?.attempt ?? delivery.attempt) + 1, nextAttemptAt: sql`now()`, traceparent: activeTraceparent(),
         })
       })
     },
@@ -236,7 +240,7 @@ export function createWebhooksRepository (db: Database, secretKeys: Buffer[]) {
         const from = [BigInt(place.txid), BigInt(place.id)] as const
         const rows = await queryRows<DispatchRow>(tx, sql`
           with h as (select pg_snapshot_xmin(pg_current_snapshot()) as horizon)
-          select ${feedColumns('ev')}, h.horizon::text as horizon, null as purged_txid, null as purged_id,
+          select ${feedColumns('ev')}, ev.traceparent, h.horizon::text as horizon, null as purged_txid, null as purged_id,
             (select jsonb_agg(jsonb_build_object('webhook', m.id, 'former', m.former)) from (
                select w.id, false as former from project_members pm join webhooks w on w.owner_id = pm.user_id
                where pm.project_id = ev.project_id and w.enabled and w.created_at <= ev.occurred_at
@@ -264,6 +268,7 @@ export function createWebhooksRepository (db: Database, secretKeys: Buffer[]) {
           payload: JSON.stringify({ type: event.type, timestamp: event.occurred_at, data: event.data }),
           attempt: 1,
           nextAttemptAt: sql`now()`,
+          traceparent: row.traceparent,
         })))
         if (queued.length > 0) await tx.insert(webhookDeliveries).values(queued)
         await tx.execute(sql`update webhook_dispatch set txid = ${next[0].toString()}::xid8, id = ${next[1].toString()}::bigint`)
@@ -282,7 +287,7 @@ export function createWebhooksRepository (db: Database, secretKeys: Buffer[]) {
         update webhook_deliveries d set leased_until = clock_timestamp() + ${leaseMs} * interval '1 millisecond'
         from due, webhooks w
         where d.id = due.id and w.id = d.webhook_id
-        returning d.id, d.webhook_id, d.event_id, d.event_type, d.payload, d.attempt, d.leased_until::text as lease,
+        returning d.id, d.webhook_id, d.event_id, d.event_type, d.payload, d.attempt, d.traceparent, d.leased_until::text as lease,
           w.url, w.secret, case when w.previous_secret_expires_at > now() then w.previous_secret end as previous_secret, w.enabled,
           (d.project_id is null or d.about_former_member or ${isMember(sql`d.project_id`, sql`w.owner_id`)}) as visible`)
       const readable = (stored: string) => { try { return openSealed(stored, secretKeys) } catch { return undefined } }
@@ -322,7 +327,7 @@ export function createWebhooksRepository (db: Database, secretKeys: Buffer[]) {
         if (outcome.retryAt !== null) {
           await tx.insert(webhookDeliveries).values({
             webhookId: done.webhookId, eventId: done.eventId, eventType: done.eventType, projectId: done.projectId,
-            aboutFormerMember: done.aboutFormerMember, payload: done.payload, attempt: done.attempt + 1, nextAttemptAt: outcome.retryAt,
+            aboutFormerMember: done.aboutFormerMember, payload: done.payload, attempt: done.attempt + 1, nextAttemptAt: outcome.retryAt, traceparent: done.traceparent,
           })
         }
         if (outcome.status === 'cancelled') return true

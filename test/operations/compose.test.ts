@@ -15,6 +15,7 @@ interface Service {
   healthcheck?: { test: string[] }
   volumes?: string[]
   ports?: string[]
+  expose?: string[]
 }
 
 const read = (file: string) => readFile(join(projectRoot, file), 'utf8')
@@ -80,6 +81,10 @@ tap.test('docker-compose.yml: the stack is complete and its API environment pass
   t.equal(issuer.port, dex!.ports![0]!.split(':').at(-1), 'on the port Dex listens on and publishes')
   t.match(dexConfig.staticClients, [{ id: config.OIDC_CLIENT_ID, secret: config.OIDC_CLIENT_SECRET, redirectURIs: [`${config.PUBLIC_URL!}/v1/auth/oidc/callback`] }], 'its client is the API\'s, calling back through the proxy')
   t.match(dexConfig.staticPasswords, [{ email: 'demo@example.com' }], 'a demo user')
+  const jaeger = compose.services.jaeger
+  t.match(jaeger?.image, /^jaegertracing\/all-in-one:/, 'Jaeger is in the stack')
+  t.same(jaeger?.ports, ['127.0.0.1:16686:16686'], 'its UI on the host\'s loopback only')
+  t.equal(config.OTEL_EXPORTER_OTLP_ENDPOINT, `http://jaeger:${jaeger!.expose![0]!}`, 'the API sends its traces there, over OTLP/HTTP')
   const migrateEnv = Object.fromEntries(Object.entries(migrate!.environment!).map(([k, v]) => [k, interpolate(String(v), env)]))
   t.ok(loadConfig(migrateEnv), 'the migrate service config is valid too')
 })

@@ -6,6 +6,7 @@ import type { Config } from '../../config.js'
 import type { UserRow } from '../../db/schema.js'
 import { problem, ProblemError } from '../../errors.js'
 import { securityEvent } from '../../lib/security-events.js'
+import { inSpan, injectTraceHeaders, SpanKind, spanUrl } from '../../lib/tracing.js'
 
 /** Where a sign-in ends, and for whom: a sign-in, or a signed-in user linking an identity. */
 export interface SignOnRequest {
@@ -54,6 +55,22 @@ function withParameters (uri: string, parameters: Record<string, string | null>)
   return `${uri}${uri.includes('?') ? '&' : '?'}${query.toString()}`
 }
 
+/**
+ * Every call to the provider (discovery, its keys, the token endpoint) in a span of its own,
+ * carrying the trace to the provider.
+ */
+const tracedFetch: oidc.CustomFetch = async (url, options) => {
+  const { pathname } = new URL(url)
+  return await inSpan(`oidc ${options.method} ${pathname}`, {
+    kind: SpanKind.CLIENT,
+    attributes: { 'http.request.method': options.method, 'url.full': spanUrl(url) },
+  }, async (span) => {
+    const response = await fetch(url, { ...options, headers: injectTraceHeaders({ ...options.headers }) })
+    span.setAttribute('http.response.status_code', response.status)
+    return response
+  })
+}
+
 async function singleSignOnPlugin (app: FastifyInstance, opts: { config: Config }): Promise<void> {
   const { config } = opts
   const issuer = config.OIDC_ISSUER
@@ -64,6 +81,7 @@ async function singleSignOnPlugin (app: FastifyInstance, opts: { config: Config 
   async function provider (): Promise<oidc.Configuration> {
     if (issuer === undefined) throw problem('OIDC_NOT_CONFIGURED', 'This server has no OpenID provider (OIDC_ISSUER).')
     discovered ??= oidc.discovery(new URL(issuer), config.OIDC_CLIENT_ID!, config.OIDC_CLIENT_SECRET!, undefined, {
+      [oidc.customFetch]: tracedFetch,
       // http:// issuers are refused in production by loadConfig; elsewhere they serve development.
       ...(issuer.startsWith('http://') ? { execute: [oidc.allowInsecureRequests] } : {}),
     })

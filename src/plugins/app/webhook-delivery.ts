@@ -7,6 +7,7 @@ import client from '@platformatic/prom-client'
 import { Webhook as Signer } from 'standardwebhooks'
 import { type Config, retrySchedule } from '../../config.js'
 import { checkOutboundUrl, guardedLookup, RefusedDestination } from '../../lib/outbound-guard.js'
+import { contextOf, inSpan, injectTraceHeaders, markFailed, SpanKind, spanUrl } from '../../lib/tracing.js'
 import type { AttemptOutcome, ClaimedAttempt } from '../../repositories/webhooks.js'
 
 declare module 'fastify' {
@@ -136,12 +137,13 @@ async function webhookDeliveryPlugin (app: FastifyInstance, opts: { config: Conf
       const url = await checkOutboundUrl(claimed.url, allowPrivate)
       const timestamp = new Date()
       const signature = claimed.secrets.map((secret) => new Signer(secret).sign(claimed.event_id, timestamp, claimed.payload)).join(' ')
-      const answer = await post(url, {
+      // The attempt's span goes with it (`traceparent`), so a traced receiver continues the trace.
+      const answer = await post(url, injectTraceHeaders({
         'webhook-id': claimed.event_id,
         'webhook-timestamp': String(Math.floor(timestamp.getTime() / 1000)),
         'webhook-signature': signature,
         'user-agent': 'tasks-api-webhooks/1',
-      }, claimed.payload, config.WEBHOOK_TIMEOUT_MS, allowPrivate)
+      }), claimed.payload, config.WEBHOOK_TIMEOUT_MS, allowPrivate)
       const { statusCode, excerpt } = answer
       if (statusCode >= 200 && statusCode < 300) {
         return { status: 'succeeded', statusCode, error: null, durationMs: Math.round(performance.now() - started), responseExcerpt: excerpt, attemptedAt, retryAt: null }
@@ -160,8 +162,28 @@ async function webhookDeliveryPlugin (app: FastifyInstance, opts: { config: Conf
     }
   }
 
-  const run = async (claimed: ClaimedAttempt): Promise<void> => {
+  /** The attempt in a span of its own, in the trace of the change that caused the event. */
+  const tracedAttempt = async (claimed: ClaimedAttempt): Promise<AttemptOutcome> => await inSpan('webhook attempt', {
+    kind: SpanKind.CLIENT,
+    parent: contextOf(claimed.traceparent),
+    attributes: {
+      'http.request.method': 'POST',
+      'url.full': spanUrl(claimed.url),
+      'webhook.id': claimed.webhook_id,
+      'webhook.event_id': claimed.event_id,
+      'webhook.event_type': claimed.event_type,
+      'webhook.attempt': claimed.attempt,
+    },
+  }, async (span) => {
     const outcome = await attempt(claimed)
+    span.setAttribute('webhook.outcome', outcome.status)
+    if (outcome.statusCode !== null) span.setAttribute('http.response.status_code', outcome.statusCode)
+    if (outcome.status !== 'succeeded') markFailed(span, outcome.error ?? outcome.status)
+    return outcome
+  })
+
+  const run = async (claimed: ClaimedAttempt): Promise<void> => {
+    const outcome = await tracedAttempt(claimed)
     try {
       const recorded = await webhooks.record(claimed, outcome)
       if (recorded) outcomes.inc({ outcome: outcome.status })

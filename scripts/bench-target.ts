@@ -20,9 +20,13 @@ export async function freshDatabase (url: string): Promise<void> {
 
 export interface BenchTarget { base: string, pid: number, readyMs: number, stop: () => void }
 
+/** The service's root secret in benchmarks: a seed that seals secrets for it must derive its keys from the same. */
+export const benchJwtSecret = 'bench-secret-that-is-long-enough-0123456789'
+
 /**
- * Starts `bundle` on `database` in production mode and waits until it is ready. The per-user rate
- * limit is raised: a benchmark is one user hammering one instance. `env` adds or overrides settings.
+ * Starts `bundle` on `database` in production mode and waits until it is ready. The per-user and
+ * per-address rate limits are raised: a benchmark is one client hammering one instance. `env` adds
+ * or overrides settings.
  */
 export async function startBundle (bundle: string, database: string, env: Record<string, string> = {}): Promise<BenchTarget> {
   const port = await freePort()
@@ -34,8 +38,9 @@ export async function startBundle (bundle: string, database: string, env: Record
       PORT: String(port),
       HOST: '127.0.0.1',
       DATABASE_URL: database,
-      JWT_SECRET: 'bench-secret-that-is-long-enough-0123456789',
+      JWT_SECRET: benchJwtSecret,
       RATE_LIMIT_MAX: '1000000000',
+      AUTH_RATE_LIMIT_MAX: '1000000000',
       ...env,
     },
     stdio: ['ignore', 'inherit', 'inherit'],

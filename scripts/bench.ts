@@ -11,24 +11,35 @@
  * scripts/seed.ts). Scenario `deep` lists the page reached after 500 cursor steps of a user with
  * 10 100 tasks; `first` lists that user's first page, to compare it with (`list` is the first page
  * of bench1, 100 tasks). `create-shared` creates into bench1's first project other than the Inbox
- * (shared with K−1 others), to compare with `create` (into the Inbox).
+ * (shared with K−1 others), to compare with `create` (into the Inbox). `events` polls the change
+ * feed as a syncing client 20 changes behind does (`feed1`, alone in their P projects: caught up,
+ * then 20 tasks created, then every poll from there gets those 20). `login` logs bench1 in with
+ * the password; `login-mfa` logs in users with two-factor (`mfa1`..`mfa6000`), each login two
+ * requests: the password, answered 401 MFA_REQUIRED (not counted as failed), then the code.
+ * `--signing eddsa` starts the service with an Ed25519 key in JWT_SIGNING_KEYS instead of HS256
+ * with JWT_SECRET (`hs256`). The service verifies a token once and then remembers it, so with one
+ * token per cell this compares the paths as a client sees them, not one signature check with another.
  *
  * Comparing builds: `--against DIR --against-database URL` also starts another checkout's bundle
  * (built there with `npm run build`) on its own database (seeded there by a run of its own
  * `npm run bench`), and `--rounds R` runs every scenario R times on each server in turn (in the
  * opposite order every other round), so that both see the same drift of the machine; the table
  * gives medians and the ratio per scenario.
- * `--keep-data` skips seeding: the database holds what an earlier run seeded.
+ * `--keep-data` skips seeding: the database holds what an earlier run seeded (and `login-mfa`'s
+ * users have spent the steps an earlier run used: wait a minute after it).
  */
 import { execFileSync } from 'node:child_process'
+import { generateKeyPairSync } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
 import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import autocannon from 'autocannon'
+import { generateSync } from 'otplib'
 import postgres from 'postgres'
 import { projectRoot } from '../src/lib/project-root.js'
-import { type BenchTarget, startBundle } from './bench-target.js'
+import { TOTP_PERIOD_SECONDS } from '../src/lib/two-factor.js'
+import { type BenchTarget, benchJwtSecret, startBundle } from './bench-target.js'
 
 const { values } = parseArgs({
   options: {
@@ -41,6 +52,7 @@ const { values } = parseArgs({
     'tasks-per-user': { type: 'string', default: '100' },
     'projects-per-user': { type: 'string', default: '1' },
     'members-per-project': { type: 'string', default: '1' },
+    signing: { type: 'string', default: 'hs256' },
     rounds: { type: 'string', default: '1' },
     against: { type: 'string' },
     'against-database': { type: 'string' },
@@ -53,6 +65,16 @@ const warmup = Number(values.warmup)
 const connections = Number(values.connections)
 const rounds = Number(values.rounds)
 if (values.against !== undefined && values['against-database'] === undefined) throw new Error('--against needs --against-database: the other build has its own schema')
+if (values.signing !== 'hs256' && values.signing !== 'eddsa') throw new Error('--signing must be hs256 or eddsa')
+const signingName = values.signing === 'eddsa' ? 'EdDSA' : 'HS256'
+// A fresh Ed25519 key: the first (and only) key of the set signs, and verification picks it by kid.
+const serverEnv: Record<string, string> = values.signing === 'eddsa'
+  ? { JWT_SIGNING_KEYS: JSON.stringify({ keys: [{ ...generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' }), kid: 'bench' }] }) }
+  : {}
+// The two-factor users and their one secret. Each takes one new step every 30 s, so 6 000 users
+// allow 200 logins/s sustained; argon2 allowed under 100 on 2 cores.
+const mfaUsers = 6000
+const totpSecret = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP'
 
 async function ensureDatabase (): Promise<void> {
   const url = new URL(databaseUrl)
@@ -70,76 +92,139 @@ function tsx (script: string, args: string[], env: Record<string, string>): void
 
 interface Cell { target: string, round: number, scenario: string, requests_per_second: number, latency_ms: { p50: number, p90: number, p99: number, max: number }, non_2xx: number, errors: number }
 
-async function run (url: string, scenario: string, token: string, taskId: string, seconds: number, deepCursor = '', projectId = ''): Promise<Cell> {
-  const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' }
-  const createBody = JSON.stringify({
-    title: 'Benchmark task', description: 'Created by npm run bench', priority: 'high',
-    due_at: '2027-01-01T09:00:00.000Z', tags: ['bench', 'load'], ...(scenario === 'create-shared' ? { project_id: projectId } : {}),
-  })
-  let flip = false
-  const options: autocannon.Options = {
-    url,
-    connections,
-    duration: seconds,
-    requests: [
-      scenario === 'list' || scenario === 'first' ? { method: 'GET', path: '/v1/tasks?limit=20', headers: auth }
-        : scenario === 'deep' ? { method: 'GET', path: `/v1/tasks?limit=20&cursor=${encodeURIComponent(deepCursor)}`, headers: auth }
-        : scenario === 'get' ? { method: 'GET', path: `/v1/tasks/${taskId}`, headers: auth }
-          : scenario === 'create' || scenario === 'create-shared' ? { method: 'POST', path: '/v1/tasks', headers: auth, body: createBody }
-            : {
-                method: 'PATCH',
-                path: `/v1/tasks/${taskId}`,
-                headers: auth,
-                setupRequest: (request) => {
-                  flip = !flip
-                  return { ...request, body: JSON.stringify({ completed: flip }) }
-                },
-              },
-    ],
+/** What a scenario's requests need, prepared by `measure` before its runs. */
+interface Fixture { token: string, taskId: string, deepCursor: string, projectId: string, feedAfter: string, nextMfaLogin: () => { username: string, code: string } }
+
+const json = { 'content-type': 'application/json' }
+const createBody = (projectId?: string) => JSON.stringify({
+  title: 'Benchmark task', description: 'Created by npm run bench', priority: 'high',
+  due_at: '2027-01-01T09:00:00.000Z', tags: ['bench', 'load'], ...(projectId === undefined ? {} : { project_id: projectId }),
+})
+
+/** The requests of `scenario`; `answers.mfaRequired` counts login-mfa's first answers, which are the flow, not failures. */
+function requestsOf (scenario: string, fixture: Fixture, answers: { mfaRequired: number }): autocannon.Request[] {
+  const auth = { authorization: `Bearer ${fixture.token}`, ...json }
+  switch (scenario) {
+    case 'list':
+    case 'first':
+      return [{ method: 'GET', path: '/v1/tasks?limit=20', headers: auth }]
+    case 'deep':
+      return [{ method: 'GET', path: `/v1/tasks?limit=20&cursor=${encodeURIComponent(fixture.deepCursor)}`, headers: auth }]
+    case 'get':
+      return [{ method: 'GET', path: `/v1/tasks/${fixture.taskId}`, headers: auth }]
+    case 'create':
+      return [{ method: 'POST', path: '/v1/tasks', headers: auth, body: createBody() }]
+    case 'create-shared':
+      return [{ method: 'POST', path: '/v1/tasks', headers: auth, body: createBody(fixture.projectId) }]
+    case 'events':
+      return [{ method: 'GET', path: `/v1/events?after=${encodeURIComponent(fixture.feedAfter)}`, headers: auth }]
+    case 'login':
+      return [{ method: 'POST', path: '/v1/auth/login', headers: json, body: JSON.stringify({ username: 'bench1', password: 'bench-password' }) }]
+    case 'login-mfa':
+      return [
+        {
+          method: 'POST',
+          path: '/v1/auth/login',
+          headers: json,
+          setupRequest: (request, context: { code?: string }) => {
+            const { username, code } = fixture.nextMfaLogin()
+            context.code = code
+            return { ...request, body: JSON.stringify({ username, password: 'bench-password' }) }
+          },
+          onResponse: (status, body, context: { mfaToken?: string }) => {
+            context.mfaToken = status === 401 ? (JSON.parse(body) as { mfa_token?: string }).mfa_token : undefined
+            if (context.mfaToken !== undefined) answers.mfaRequired++
+          },
+        },
+        {
+          method: 'POST',
+          path: '/v1/auth/login/mfa',
+          headers: json,
+          setupRequest: (request, context: { code?: string, mfaToken?: string }) => ({ ...request, body: JSON.stringify({ mfa_token: context.mfaToken, code: context.code }) }),
+        },
+      ]
+    default: {
+      let flip = false
+      return [{
+        method: 'PATCH',
+        path: `/v1/tasks/${fixture.taskId}`,
+        headers: auth,
+        setupRequest: (request) => {
+          flip = !flip
+          return { ...request, body: JSON.stringify({ completed: flip }) }
+        },
+      }]
+    }
   }
-  const result = await autocannon(options)
+}
+
+async function run (url: string, scenario: string, seconds: number, fixture: Fixture): Promise<Cell> {
+  const answers = { mfaRequired: 0 }
+  const result = await autocannon({ url, connections, duration: seconds, requests: requestsOf(scenario, fixture, answers) })
   return {
     target: '',
     round: 0,
     scenario,
     requests_per_second: Math.round(result.requests.average),
     latency_ms: { p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, max: result.latency.max },
-    non_2xx: result.non2xx,
+    non_2xx: result.non2xx - answers.mfaRequired,
     errors: result.errors + result.timeouts,
   }
 }
 
 const scenarios = values.scenarios.split(',')
-const scenarioNames = ['list', 'first', 'deep', 'get', 'create', 'create-shared', 'update']
+const scenarioNames = ['list', 'first', 'deep', 'get', 'create', 'create-shared', 'update', 'events', 'login', 'login-mfa']
 const unknownScenarios = scenarios.filter((s) => !scenarioNames.includes(s))
 if (unknownScenarios.length > 0) throw new Error(`unknown scenario ${unknownScenarios.join(', ')}: use one of ${scenarioNames.join(', ')}`)
 
 const deepUser = (scenario: string) => scenario === 'deep' || scenario === 'first'
+const userOf = (scenario: string) => deepUser(scenario) ? 'deep1' : scenario === 'events' ? 'feed1' : 'bench1'
 if (!values['keep-data']) {
   await ensureDatabase()
   const projectOptions = ['--projects-per-user', values['projects-per-user'], '--members-per-project', values['members-per-project']]
-  tsx('scripts/seed.ts', ['--users', values.users, '--tasks-per-user', values['tasks-per-user'], ...projectOptions, '--prefix', 'bench', '--password', 'bench-password', '--reset'], { DATABASE_URL: databaseUrl })
-  if (scenarios.some(deepUser)) {
-    // One user: their projects are shared with nobody else.
-    tsx('scripts/seed.ts', ['--users', '1', '--tasks-per-user', '10100', '--projects-per-user', values['projects-per-user'], '--prefix', 'deep', '--password', 'bench-password', '--reset'], { DATABASE_URL: databaseUrl })
-  }
+  const seed = (args: string[]) => tsx('scripts/seed.ts', [...args, '--password', 'bench-password', '--reset'], { DATABASE_URL: databaseUrl, JWT_SECRET: benchJwtSecret })
+  seed(['--users', values.users, '--tasks-per-user', values['tasks-per-user'], ...projectOptions, '--prefix', 'bench'])
+  // One user each: their projects are shared with nobody else.
+  if (scenarios.some(deepUser)) seed(['--users', '1', '--tasks-per-user', '10100', '--projects-per-user', values['projects-per-user'], '--prefix', 'deep'])
+  // Its feed holds only what the events cells make, so catching up stays short.
+  if (scenarios.includes('events')) seed(['--users', '1', '--tasks-per-user', '100', '--projects-per-user', values['projects-per-user'], '--prefix', 'feed'])
+  if (scenarios.includes('login-mfa')) seed(['--users', String(mfaUsers), '--tasks-per-user', '0', '--mfa-users', String(mfaUsers), '--totp-secret', totpSecret, '--prefix', 'mfa'])
 }
 
 // The production artefact, as the container runs it: the bundle with `npm start`'s V8 flags, no TypeScript loader.
 execFileSync('npm', ['run', '-s', 'build'], { cwd: projectRoot, stdio: 'inherit' })
 
-interface Target extends BenchTarget { name: string }
+interface Target extends BenchTarget { name: string, nextMfaLogin: Fixture['nextMfaLogin'] }
+
+/**
+ * The next two-factor login on one server: the next user in turn, with the code of the first step
+ * after the last one they used (a step is accepted once per user, in increasing order) and not before
+ * this one (client and server may straddle a step's edge). Past the next step the server refuses
+ * the code: the login fails and shows in the table.
+ */
+function mfaLogins (): Fixture['nextMfaLogin'] {
+  const lastSteps = new Array<number>(mfaUsers).fill(0)
+  let next = 0
+  return () => {
+    const user = next
+    next = (next + 1) % mfaUsers
+    const step = Math.max(lastSteps[user]! + 1, Math.floor(Date.now() / 1000 / TOTP_PERIOD_SECONDS))
+    lastSteps[user] = step
+    return { username: `mfa${user + 1}`, code: generateSync({ secret: totpSecret, epoch: step * TOTP_PERIOD_SECONDS }) }
+  }
+}
 
 async function startTarget (name: string, bundle: string, database: string): Promise<Target> {
-  return { name, ...await startBundle(bundle, database) }
+  return { name, nextMfaLogin: mfaLogins(), ...await startBundle(bundle, database, serverEnv) }
 }
 
 /** One cell: a fresh token and task, as the shared harness does, a warm-up, then the measured run. */
-async function measure (base: string, scenario: string): Promise<Cell> {
+async function measure (target: Target, scenario: string): Promise<Cell> {
+  const base = target.base
   const login = await fetch(`${base}/v1/auth/login`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username: deepUser(scenario) ? 'deep1' : 'bench1', password: 'bench-password' }),
+    headers: json,
+    body: JSON.stringify({ username: userOf(scenario), password: 'bench-password' }),
   })
   const { access_token: token } = await login.json() as { access_token: string }
   const headers = { authorization: `Bearer ${token}` }
@@ -159,8 +244,21 @@ async function measure (base: string, scenario: string): Promise<Cell> {
       deepCursor = ((await page.json()) as { next_cursor: string }).next_cursor
     }
   }
-  if (warmup > 0) await run(base, scenario, token, taskId, warmup, deepCursor, projectId)
-  return await run(base, scenario, token, taskId, duration, deepCursor, projectId)
+  let feedAfter = ''
+  if (scenario === 'events') {
+    const poll = async () => (await (await fetch(`${base}/v1/events?limit=500${feedAfter === '' ? '' : `&after=${encodeURIComponent(feedAfter)}`}`, { headers })).json()) as { items: unknown[], next_after: string }
+    let page
+    do {
+      page = await poll()
+      feedAfter = page.next_after
+    } while (page.items.length === 500)
+    for (let i = 0; i < 20; i++) await fetch(`${base}/v1/tasks`, { method: 'POST', headers: { ...headers, ...json }, body: createBody() })
+    const behind = (await poll()).items.length
+    if (behind !== 20) throw new Error(`events: the feed shows ${behind} of the 20 tasks just created`)
+  }
+  const fixture = { token, taskId, deepCursor, projectId, feedAfter, nextMfaLogin: target.nextMfaLogin }
+  if (warmup > 0) await run(base, scenario, warmup, fixture)
+  return await run(base, scenario, duration, fixture)
 }
 
 const median = (numbers: number[]) => {
@@ -175,7 +273,7 @@ try {
   for (let round = 1; round <= rounds; round++) {
     for (const scenario of scenarios) {
       // Every other round in the opposite order: the one measured second was seen to gain.
-      for (const target of round % 2 === 1 ? targets : [...targets].reverse()) cells.push({ ...await measure(target.base, scenario), target: target.name, round })
+      for (const target of round % 2 === 1 ? targets : [...targets].reverse()) cells.push({ ...await measure(target, scenario), target: target.name, round })
     }
   }
   const summary = (scenario: string, target: Target) => {
@@ -196,10 +294,10 @@ try {
     return `| ${scenario} | ${target.name} | ${Math.round(rps)} | ${p50} | ${p99} | ${max} | ${failed} |${versus}`
   }))
   process.stdout.write([
-    '', `tasks-api on PostgreSQL, ${connections} connections, ${duration} s per scenario, ${rounds} round(s), medians (${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB); start to ready ${targets.map((t) => `${t.name} ${t.readyMs} ms`).join(', ')}`,
+    '', `tasks-api on PostgreSQL, ${signingName} tokens, ${connections} connections, ${duration} s per scenario, ${rounds} round(s), medians (${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB); start to ready ${targets.map((t) => `${t.name} ${t.readyMs} ms`).join(', ')}`,
     '', `| scenario | build | req/s | p50 ms | p99 ms | max ms | non-2xx + errors |${compared ? ' this build ÷ other |' : ''}`, `|---|---|---:|---:|---:|---:|---:|${compared ? '---|' : ''}`, ...rows, '',
   ].join('\n'))
-  await writeFile(values.json, JSON.stringify({ date: new Date().toISOString(), connections, duration_s: duration, rounds, ready_ms: Object.fromEntries(targets.map((t) => [t.name, t.readyMs])), cells }, null, 2) + '\n')
+  await writeFile(values.json, JSON.stringify({ date: new Date().toISOString(), signing: signingName, connections, duration_s: duration, rounds, ready_ms: Object.fromEntries(targets.map((t) => [t.name, t.readyMs])), cells }, null, 2) + '\n')
   process.stdout.write(`wrote ${values.json}\n`)
   if (cells.some((c) => c.non_2xx + c.errors > 0)) process.exitCode = 3
 } finally {

@@ -5,16 +5,21 @@
  * into DATABASE_URL or the embedded database. Every user has an Inbox; `--projects-per-user P` gives
  * each user P−1 projects of their own besides, their tasks spread evenly over all P, and
  * `--members-per-project M` adds the next M−1 users to each of those projects as editors (so a user
- * is a member of P + (P−1)(M−1) projects). Set-based SQL with deterministic ids, so running it
- * again inserts nothing new; every seeded timestamp lies in 2024, so rows created later through the
- * API can be told apart (and removed with --reset).
+ * is a member of P + (P−1)(M−1) projects). `--mfa-users N --totp-secret BASE32` turns two-factor
+ * on for PREFIX1..PREFIXN with that TOTP secret, sealed as an enrolment seals it under the keys the
+ * service derives from SECRET_KEY or JWT_SECRET (so run it with the service's), and forgets the
+ * last step they logged in with. Set-based SQL with deterministic ids, so running it again inserts
+ * nothing new; every seeded timestamp lies in 2024, so rows created later through the API can be
+ * told apart (and removed with --reset).
  */
 import { parseArgs } from 'node:util'
 import { sql } from 'drizzle-orm'
 import { loadConfig } from '../src/config.js'
 import { openConfiguredDatabase } from '../src/db/open.js'
 import { queryRows } from '../src/db/client.js'
+import { resolveKeyring } from '../src/lib/keys.js'
 import { hashPassword } from '../src/lib/passwords.js'
+import { sealSecret } from '../src/lib/secret-box.js'
 
 const { values } = parseArgs({
   options: {
@@ -24,11 +29,14 @@ const { values } = parseArgs({
     password: { type: 'string', default: 'demo-password' },
     'projects-per-user': { type: 'string', default: '1' },
     'members-per-project': { type: 'string', default: '1' },
+    'mfa-users': { type: 'string', default: '0' },
+    'totp-secret': { type: 'string' },
     reset: { type: 'boolean', default: false },
   },
 })
 const projectsPerUser = Number(values['projects-per-user'])
 const membersPerProject = Number(values['members-per-project'])
+const mfaUsers = Number(values['mfa-users'])
 const users = Number(values.users)
 const tasksPerUser = Number(values['tasks-per-user'])
 const prefix = values.prefix
@@ -38,14 +46,19 @@ if (!/^[a-z][a-z0-9_]{0,15}$/.test(prefix)) throw new Error('--prefix must be 1.
 if (!Number.isInteger(projectsPerUser) || projectsPerUser < 1 || projectsPerUser > 1000) throw new Error('--projects-per-user must be an integer 1..1000')
 if (!Number.isInteger(membersPerProject) || membersPerProject < 1 || membersPerProject > Math.min(users, 100)) throw new Error('--members-per-project must be an integer from 1 to the number of users (at most 100)')
 if (values.password.length < 8) throw new Error('--password needs at least 8 characters')
+if (!Number.isInteger(mfaUsers) || mfaUsers < 0 || mfaUsers > users) throw new Error('--mfa-users must be an integer from 0 to the number of users')
+if (mfaUsers > 0 && !/^[A-Z2-7]{16,}$/.test(values['totp-secret'] ?? '')) throw new Error('--mfa-users needs --totp-secret: base32, at least 16 characters')
 
 // Spread creation times over 2024 whatever the count, so every seeded row predates the API's.
 const stepSeconds = 31_000_000 / (users * Math.max(tasksPerUser, 1))
 const started = Date.now()
 // Bulk inserts of a million rows outlast the service's statement timeout, which is for requests.
-const database = await openConfiguredDatabase(loadConfig({ ...process.env, MIGRATE_ON_START: 'true', DB_STATEMENT_TIMEOUT_MS: '0' }))
+const config = loadConfig({ ...process.env, MIGRATE_ON_START: 'true', DB_STATEMENT_TIMEOUT_MS: '0' })
+const database = await openConfiguredDatabase(config)
 const { db } = database
 const passwordHash = await hashPassword(values.password)
+// One secret for every two-factor user, so one sealed value serves them all.
+const sealedTotpSecret = mfaUsers === 0 ? undefined : sealSecret(values['totp-secret']!, (await resolveKeyring(config, (message) => process.stderr.write(`${message}\n`))).keysFor('totpSecret'))
 
 await db.transaction(async (tx) => {
   await tx.execute(sql`
@@ -99,6 +112,11 @@ await db.transaction(async (tx) => {
     from (select u, t, (t - 1) * ${users}::int + u as n, u * 7 + t * 13 as v
           from generate_series(1, ${users}::int) as u, generate_series(1, ${tasksPerUser}::int) as t) as s
     on conflict do nothing`)
+  if (sealedTotpSecret !== undefined) {
+    await tx.execute(sql`
+      update users set totp_secret = ${sealedTotpSecret}, mfa_enabled = true, totp_last_step = null
+      where id in (select md5(${prefix} || '-user-' || u)::uuid from generate_series(1, ${mfaUsers}::int) as u)`)
+  }
   if (values.reset) {
     // Back to the seeded state: drop what the API created for these users since.
     await tx.execute(sql`

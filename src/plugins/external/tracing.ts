@@ -1,3 +1,4 @@
+import { context } from '@opentelemetry/api'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 
@@ -13,15 +14,17 @@ const untraced = (url: string) => url.startsWith('/health/') || url === '/metric
 
 /**
  * A span per request, named by method and route template (`GET /v1/tasks/:id`), continuing the
- * caller's trace when a W3C `traceparent` comes with it; the handler's span beneath it holds the
- * spans of the work it does. Built by @fastify/otel, without a span per hook: hooks are many and
- * short, and would triple the spans of a request. Registered only when tracing is on (src/tracing.ts).
+ * caller's trace when a W3C `traceparent` comes with it, and holding the spans of the work the
+ * request does. Built by @fastify/otel, without a span per hook or for the handler: hooks are
+ * many and short, and spans are most of what tracing costs. Registered only when tracing is on
+ * (src/tracing.ts).
  */
 async function tracingPlugin (app: FastifyInstance): Promise<void> {
   const { FastifyOtelInstrumentation } = await import('@fastify/otel')
   app.decorateRequest('traceIds', null)
   const instrumentation = new FastifyOtelInstrumentation({
     instrumentHooks: false,
+    instrumentHandler: false,
     ignorePaths: ({ url }) => untraced(url),
     requestHook: (span, request) => {
       const route = request.routeOptions.url
@@ -31,6 +34,13 @@ async function tracingPlugin (app: FastifyInstance): Promise<void> {
     },
   })
   await app.register(instrumentation.plugin())
+  // A request with a body resumes in the socket's async context once the body is read, outside
+  // the request's span: the handler and its hooks are put back in it.
+  app.addHook('preHandler', (request, _reply, done) => {
+    const { context: requestContext } = request.opentelemetry()
+    if (requestContext === null) done()
+    else context.with(requestContext, done)
+  })
 }
 
 export default fp(tracingPlugin, { name: 'tracing' })

@@ -75,7 +75,7 @@ tap.test('a task create that fires a webhook is one trace, from the caller to th
   const sent = new RegExp(`^00-${traceId}-([0-9a-f]{16})-01$`).exec(String(delivery!.headers.traceparent))
   t.ok(sent, `the delivery carries the trace: ${String(delivery!.headers.traceparent)}`)
 
-  const spans = await collector.waitFor(traceId, (s) => named(s, 'webhook attempt') !== undefined && named(s, 'POST /v1/tasks') !== undefined)
+  const spans = await collector.waitFor(traceId, (s) => ['webhook attempt', 'POST /v1/tasks', 'INSERT tasks'].every((name) => named(s, name) !== undefined))
   const request = named(spans, 'POST /v1/tasks')!
   t.equal(request.parentSpanId, callerSpanId, 'the request span continues the caller\'s')
   t.equal(request.kind, 2, 'a server span')
@@ -152,7 +152,7 @@ tap.test('a mail sent and each call to the OpenID provider have their spans, in 
   const finish = callerTrace()
   const callback = await app.inject({ method: 'GET', url: `${back.pathname}${back.search}`, headers: { traceparent: finish.traceparent } })
   t.equal(callback.statusCode, 302)
-  const exchange = await collector.waitFor(finish.traceId, (s) => s.some((x) => x.name.startsWith('oidc POST')))
+  const exchange = await collector.waitFor(finish.traceId, (s) => s.some((x) => x.name.startsWith('oidc POST')) && named(s, 'GET /v1/auth/oidc/callback') !== undefined)
   const token = exchange.find((x) => x.name.startsWith('oidc POST'))!
   t.equal(token.kind, 3)
   t.equal(token.attributes['http.response.status_code'], 200)

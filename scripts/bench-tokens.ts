@@ -7,9 +7,9 @@
  */
 import { generateKeyPairSync } from 'node:crypto'
 import { createSigner, createVerifier } from 'fast-jwt'
+import { benchJwtSecret as secret } from './bench-target.js'
 
 const claims = { sub: '00000000-0000-4000-8000-000000000001', iss: 'tasks-api', aud: 'tasks-api', scope: 'tasks:read tasks:write' }
-const secret = 'bench-secret-that-is-long-enough-0123456789'
 const { privateKey, publicKey } = generateKeyPairSync('ed25519')
 const algorithms = {
   HS256: { sign: createSigner({ key: secret, algorithm: 'HS256', expiresIn: 900_000 }), verify: createVerifier({ key: secret, algorithms: ['HS256'], cache: false }) },

@@ -7,12 +7,6 @@ import { problem, type ProblemError } from '../../errors.js'
 import { rateLimitHeaders, withHeaders } from '../../schemas/common.js'
 
 /**
- * Rate limiting, applied where a route or the per-caller limit asks for it (`global: false`).
- * Counters live in memory, or in Redis when REDIS_URL is set so that limits hold across instances.
- * Headers follow the IETF draft (`RateLimit-Limit`, `-Remaining`, `-Reset`, plus `Retry-After`).
- * @see https://github.com/fastify/fastify-rate-limit
- */
-/**
  * The 429 of a limit checked by hand (`createRateLimit`), with the headers the plugin sends on its
  * own 429s.
  */
@@ -23,6 +17,12 @@ export function limitReached (detail: string, limit: { max: number, ttlInSeconds
   })
 }
 
+/**
+ * Rate limiting, applied where a route or the per-caller limit asks for it (`global: false`).
+ * Counters live in memory, or in Redis when REDIS_URL is set so that limits hold across instances.
+ * Headers follow the IETF draft (`RateLimit-Limit`, `-Remaining`, `-Reset`, plus `Retry-After`).
+ * @see https://github.com/fastify/fastify-rate-limit
+ */
 async function rateLimitPlugin (app: FastifyInstance, opts: { config: Config }): Promise<void> {
   const { config } = opts
   let redis: Redis | undefined

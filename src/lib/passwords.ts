@@ -1,3 +1,4 @@
+import { channel } from 'node:diagnostics_channel'
 import { availableParallelism } from 'node:os'
 import { type Algorithm, hash, verify } from '@node-rs/argon2'
 import pLimit from 'p-limit'
@@ -19,7 +20,22 @@ const paramsTag = `m=${params.memoryCost},t=${params.timeCost},p=${params.parall
  */
 export const passwordWork = pLimit(availableParallelism())
 
+/** What one argon2 call did: a hash, or a verification against a hash made with `params`. */
+export type Argon2Call = { fn: 'hash' } | { fn: 'verify', params: string | undefined }
+
+/**
+ * Each argon2 call is published here before it runs, so an observer (the tests) can see how much
+ * password work a request did without timing it. Without a subscriber nothing is built.
+ */
+export const argon2Channel = channel('tasks-api:argon2')
+
+async function argon2Verify (storedHash: string, password: string): Promise<boolean> {
+  if (argon2Channel.hasSubscribers) argon2Channel.publish({ fn: 'verify', params: /\$(m=\d+,t=\d+,p=\d+)\$/.exec(storedHash)?.[1] } satisfies Argon2Call)
+  return await passwordWork(async () => await verify(storedHash, password)).catch(() => false)
+}
+
 export async function hashPassword (password: string): Promise<string> {
+  if (argon2Channel.hasSubscribers) argon2Channel.publish({ fn: 'hash' } satisfies Argon2Call)
   return await passwordWork(async () => await hash(password, params))
 }
 
@@ -47,7 +63,7 @@ export async function verifyPassword (storedHash: string | null, password: strin
     await verifyAgainstDummy(password)
     return { ok: false, needsRehash: false }
   }
-  const ok = await passwordWork(async () => await verify(storedHash, password)).catch(() => false)
+  const ok = await argon2Verify(storedHash, password)
   return { ok, needsRehash: ok && !(storedHash.startsWith('$argon2id$') && storedHash.includes(paramsTag)) }
 }
 
@@ -57,5 +73,5 @@ let dummyHash: Promise<string> | undefined
 export async function verifyAgainstDummy (password: string): Promise<void> {
   dummyHash ??= hashPassword('dummy password that matches nothing')
   const stored = await dummyHash
-  await passwordWork(async () => await verify(stored, password)).catch(() => false)
+  await argon2Verify(stored, password)
 }

@@ -3,32 +3,18 @@ import { setImmediate as nextTurn } from 'node:timers/promises'
 import tap from 'tap'
 import { eq } from 'drizzle-orm'
 import { hash } from '@node-rs/argon2'
-import type { buildApp as BuildApp } from '../../src/app.js'
 import { users } from '../../src/db/schema.js'
-import { hashPassword, passwordWork, verifyPassword } from '../../src/lib/passwords.js'
+import { type Argon2Call, argon2Channel, hashPassword, passwordWork, verifyPassword } from '../../src/lib/passwords.js'
 import { assertProblem, createUser, type T, uniqueName } from '../helper.js'
 import { buildProbe, login, type Probe } from './support.js'
 
-interface Argon2Call { fn: 'hash' | 'verify', params?: string }
-
-/** The app with `@node-rs/argon2` wrapped, recording each call and the cost parameters it verified against. */
+/** The app, with every argon2 call it makes recorded while `t` runs (`argon2Channel` in src/lib/passwords.ts). */
 async function buildCountingProbe (t: T): Promise<Probe & { argon2Calls: Argon2Call[] }> {
-  const argon2Calls: Argon2Call[] = []
-  const argon2 = await import('@node-rs/argon2')
-  const { buildApp } = await t.mockImport<{ buildApp: typeof BuildApp }>('../../src/app.js', {
-    '@node-rs/argon2': {
-      ...argon2,
-      hash: async (...args: Parameters<typeof argon2.hash>) => {
-        argon2Calls.push({ fn: 'hash' })
-        return await argon2.hash(...args)
-      },
-      verify: async (...args: Parameters<typeof argon2.verify>) => {
-        argon2Calls.push({ fn: 'verify', params: /\$(m=\d+,t=\d+,p=\d+)\$/.exec(String(args[0]))?.[1] })
-        return await argon2.verify(...args)
-      },
-    },
-  })
-  return { ...await buildProbe(t, {}, buildApp), argon2Calls }
+  const calls: Argon2Call[] = []
+  const record = (call: unknown) => { calls.push(call as Argon2Call) }
+  argon2Channel.subscribe(record)
+  t.teardown(() => { argon2Channel.unsubscribe(record) })
+  return { ...await buildProbe(t), argon2Calls: calls }
 }
 
 tap.test('signup password policy: 8..128 characters, not the username, no composition rules', async (t) => {

@@ -19,12 +19,12 @@ export interface Probe { app: FastifyInstance, logs: () => string }
 /**
  * The real app plus probe routes that need a scope (to test authorization without depending on
  * other resources' routes), with its log lines captured at `info` and no redaction, so a test sees
- * whatever the code itself writes. `build` is a stand-in for `buildApp` loaded with mocked modules.
+ * whatever the code itself writes.
  */
-export async function buildProbe (t: T, overrides: Record<string, string> = {}, build: typeof buildApp = buildApp): Promise<Probe> {
+export async function buildProbe (t: T, overrides: Record<string, string> = {}): Promise<Probe> {
   const lines: string[] = []
   const stream = new Writable({ write (chunk, _enc, done) { lines.push(String(chunk)); done() } })
-  const app = await build({
+  const app = await buildApp({
     config: testConfig({ ...relaxedLimits, ...overrides }),
     database: await testDatabase(),
     keys: createKeyring({ JWT_SECRET }),

@@ -34,6 +34,7 @@ import adminBootstrap from './plugins/app/admin-bootstrap.js'
 import healthRoutes from './routes/health/index.js'
 import wellKnownRoutes from './routes/well-known/index.js'
 import { tlsServerFactory } from './lib/tls-server.js'
+import { malformedQuery, parseQuery } from './lib/query-string.js'
 import authRoutes from './routes/auth/index.js'
 import usersRoutes from './routes/users/index.js'
 import accountSecurityRoutes from './routes/account-security/index.js'
@@ -72,13 +73,24 @@ export interface AppOptions {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
-/** Strings PostgreSQL `text` cannot hold; rejected as a 400 instead of failing as a 500. */
-function containsNul (value: unknown): boolean {
-  if (typeof value === 'string') return value.includes('\u0000')
-  if (Array.isArray(value)) return value.some(containsNul)
-  if (typeof value === 'object' && value !== null) return Object.values(value).some(containsNul)
-  return false
+/**
+ * Where a string PostgreSQL `text` cannot hold (one with a NUL character) is, as a JSON pointer,
+ * or undefined: such input is refused as a 400 naming the field instead of failing as a 500.
+ */
+function nulPointer (value: unknown, at = ''): string | undefined {
+  if (typeof value === 'string') return value.includes('\u0000') ? at : undefined
+  if (typeof value !== 'object' || value === null) return undefined
+  for (const [key, item] of Object.entries(value)) {
+    const found = nulPointer(item, `${at}/${key.replaceAll('~', '~0').replaceAll('/', '~1')}`)
+    if (found !== undefined) return found
+  }
+  return undefined
 }
+
+const nulProblem = (part: 'body' | 'query' | 'path', path: string) =>
+  problem('VALIDATION_FAILED', `${part}${path} must not contain the NUL character (\\u0000).`, {
+    errors: [{ in: part, path, message: 'must not contain the NUL character (\\u0000)' }],
+  })
 
 /**
  * The whole service as one Fastify instance: used by the server, the tests and the OpenAPI
@@ -108,7 +120,7 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
     // During shutdown, requests already on open connections are still served: a 503 here would
     // fail a request the server had accepted.
     return503OnClosing: false,
-    routerOptions: { ignoreTrailingSlash: false, maxParamLength: MAX_PARAM_LENGTH },
+    routerOptions: { ignoreTrailingSlash: false, maxParamLength: MAX_PARAM_LENGTH, querystringParser: parseQuery },
     // Errors raised before a route runs answer from the catalogue too.
     frameworkErrors: frameworkErrorHandler,
     clientErrorHandler,
@@ -134,6 +146,15 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
     // API responses are per caller: never stored by shared caches or browsers.
     const url = request.url
     if (url.startsWith('/v1/') || (url[0] !== '/' && pathOf(url).startsWith('/v1/'))) reply.header('cache-control', 'no-store')
+    // `/v1/tasks/` would match `/v1/tasks/:id` with an empty id: a path with a trailing slash is
+    // no resource (the contract's paths have none), so it is a 404 like every other such path.
+    if ((request.query as Record<symbol, unknown>)[malformedQuery] === true) {
+      return done(problem('BAD_REQUEST', 'The query string is not valid percent-encoding.'))
+    }
+    const params = request.params as Record<string, string>
+    for (const name in params) {
+      if (params[name] === '') return done(problem('NOT_FOUND', `No route for ${request.method} ${pathOf(url)}.`))
+    }
     done()
   })
 
@@ -146,18 +167,25 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
     if (request.method !== 'PATCH' && request.headers['content-type']?.startsWith('application/merge-patch+json') === true) {
       return done(problem('UNSUPPORTED_MEDIA_TYPE', 'application/merge-patch+json is accepted by PATCH only.'), undefined)
     }
+    const takesBody = request.routeOptions.schema?.body !== undefined
+    // A client that labels every request JSON sends an empty DELETE that way: no body, not a bad one.
+    if (!takesBody && (body as string).trim() === '') return done(null, undefined)
     void parseJson(request, body as string, (err: Error | null, value?: unknown) => {
       if (err !== null) return done(err, undefined)
-      if ((body as string).includes('\\u0000') && containsNul(value)) {
-        return done(problem('VALIDATION_FAILED', 'Strings must not contain the NUL character (\\u0000).'), undefined)
+      // Fields sent to an operation that reads none are refused, never silently dropped; `{}` is no field.
+      if (!takesBody && !(typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).length === 0)) {
+        return done(problem('VALIDATION_FAILED', 'This operation takes no request body.', {
+          errors: [{ in: 'body', path: '', message: 'must be absent: this operation takes no request body' }],
+        }), undefined)
       }
-      done(null, value)
+      const nul = (body as string).includes('\\u0000') ? nulPointer(value) : undefined
+      done(nul === undefined ? null : nulProblem('body', nul), nul === undefined ? value : undefined)
     })
   })
   app.addHook('preValidation', (request, _reply, done) => {
-    done(containsNul(request.query) || containsNul(request.params)
-      ? problem('VALIDATION_FAILED', 'Parameters must not contain the NUL character.')
-      : undefined)
+    const inQuery = nulPointer(request.query)
+    const inPath = inQuery === undefined ? nulPointer(request.params) : undefined
+    done(inQuery !== undefined ? nulProblem('query', inQuery) : inPath !== undefined ? nulProblem('path', inPath) : undefined)
   })
 
   await app.register(problems)

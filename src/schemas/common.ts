@@ -36,7 +36,7 @@ export const ValidationIssue = Type.Object({
     description: 'Which part of the request the problem is in.',
     example: 'body',
   }),
-  path: Type.String({ description: 'JSON pointer into that part of the request.', example: '/title' }),
+  path: Type.String({ description: 'JSON pointer (RFC 6901) into that part of the request: `/title` is a field, the empty string the whole body or part.', example: '/title' }),
   message: Type.String({ example: 'must NOT have fewer than 1 characters' }),
 }, {
   $id: 'ValidationIssue',

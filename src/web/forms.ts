@@ -1,10 +1,7 @@
 import type { TSchema } from '@sinclair/typebox'
 import { Ajv, type ErrorObject } from 'ajv'
-import addFormatsModule from 'ajv-formats'
 import { type ErrorCode, problem, ProblemError } from '../errors.js'
-
-// ajv-formats is CommonJS; its default export arrives wrapped under ESM.
-const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default
+import { addFormats } from '../lib/formats.js'
 
 // Forms are checked against the API's own schemas, with the API's body settings (no coercion), so
 // the pages can never accept what the API refuses or refuse what it accepts (and, like the API's

@@ -7,7 +7,7 @@ import { classifyError } from '../../src/plugins/app/error-classification.js'
 import { buildApp } from '../../src/app.js'
 import { createKeyring } from '../../src/lib/keys.js'
 import { openPglite, openPostgres } from '../../src/db/client.js'
-import { assertProblem, build, embeddedDataDir, JWT_SECRET, testConfig } from '../helper.js'
+import { assertProblem, build, createUser, embeddedDataDir, injectAs, JWT_SECRET, serverDatabaseEnv, TEST_DATABASE_URL, testConfig } from '../helper.js'
 
 const signup = (payload: string, headers: Record<string, string> = { 'content-type': 'application/json' }) =>
   ({ method: 'POST' as const, url: '/v1/auth/signup', payload, headers })
@@ -57,12 +57,70 @@ tap.test('prototype poisoning is refused as malformed JSON', async (t) => {
   assertProblem(t, res, 400, 'MALFORMED_JSON')
 })
 
-tap.test('NUL characters in strings are a 400, not a database error', async (t) => {
+tap.test('NUL characters in strings are a 400 naming the field, not a database error', async (t) => {
   const app = await build(t)
   const res = await app.inject(signup('{"username":"some\\u0000one","password":"long enough pw"}'))
-  assertProblem(t, res, 400, 'VALIDATION_FAILED')
+  t.match(assertProblem(t, res, 400, 'VALIDATION_FAILED').errors, [{ in: 'body', path: '/username', message: /NUL/ }])
+  const user = await createUser(app)
+  const tags = await injectAs(app, user, { method: 'POST', url: '/v1/tasks', headers: { 'content-type': 'application/json' }, payload: '{"title":"t","tags":["ok","b\\u0000d"]}' })
+  t.match(assertProblem(t, tags, 400, 'VALIDATION_FAILED').errors, [{ in: 'body', path: '/tags/1' }])
   const query = await app.inject({ method: 'GET', url: '/health/live?x=%00' })
-  assertProblem(t, query, 400, 'VALIDATION_FAILED')
+  t.match(assertProblem(t, query, 400, 'VALIDATION_FAILED').errors, [{ in: 'query', path: '/x' }])
+})
+
+tap.test('a schema violation of the whole body points at it with the empty JSON pointer', async (t) => {
+  const app = await build(t)
+  const body = assertProblem(t, await app.inject(signup('[]')), 400, 'VALIDATION_FAILED')
+  t.match(body.errors, [{ in: 'body', path: '', message: /object/ }])
+})
+
+tap.test('a UUID in any other form than the bare one is a 400, never a database error', async (t) => {
+  const app = await build(t)
+  const user = await createUser(app)
+  const urn = 'urn:uuid:7569b1db-3d49-4f24-9451-1b9f45818f13'
+  for (const request of [
+    { method: 'GET' as const, url: `/v1/tasks/${urn}` },
+    { method: 'GET' as const, url: `/v1/projects/${urn}/members` },
+    { method: 'GET' as const, url: `/v1/tasks?project_id=${urn}` },
+    { method: 'POST' as const, url: '/v1/tasks', payload: { title: 't', project_id: urn } },
+    { method: 'POST' as const, url: '/v1/tasks', payload: { title: 't', assignee_id: urn } },
+  ]) {
+    assertProblem(t, await injectAs(app, user, request), 400, 'VALIDATION_FAILED')
+  }
+})
+
+tap.test('a path with a trailing slash is no resource: 404, as for every unknown path', async (t) => {
+  const app = await build(t)
+  const user = await createUser(app)
+  for (const [method, url] of [['GET', '/v1/tasks/'], ['PATCH', '/v1/tasks/'], ['DELETE', '/v1/tasks/'], ['GET', '/v1/projects/'], ['POST', '/v1/tasks/']] as const) {
+    const body = assertProblem(t, await injectAs(app, user, { method, url }), 404, 'NOT_FOUND')
+    t.equal(body.instance, url)
+  }
+})
+
+tap.test('a query string that is not valid percent-encoding is 400, as in the path', async (t) => {
+  const app = await build(t)
+  const user = await createUser(app)
+  for (const query of ['q=%zz', 'q=%E0%A4%A', 'q=abc%', 'q=%C3%28']) {
+    assertProblem(t, await injectAs(app, user, { method: 'GET', url: `/v1/tasks?${query}` }), 400, 'BAD_REQUEST')
+  }
+  const euro = await injectAs(app, user, { method: 'GET', url: '/v1/tasks?q=%E2%82%AC+sign' })
+  t.equal(euro.statusCode, 200, 'valid encoding is read as before')
+})
+
+tap.test('an operation that reads no body: nothing, or an empty JSON object, is fine; fields are refused', async (t) => {
+  const app = await build(t)
+  const user = await createUser(app)
+  const json = { 'content-type': 'application/json' }
+  const create = async () => (await injectAs(app, user, { method: 'POST', url: '/v1/tasks', payload: { title: 'to delete' } })).json<{ id: string }>().id
+  const labelled = await injectAs(app, user, { method: 'DELETE', url: `/v1/tasks/${await create()}`, headers: json, payload: '' })
+  t.equal(labelled.statusCode, 204, 'an empty body labelled JSON is no body')
+  t.equal((await injectAs(app, user, { method: 'DELETE', url: `/v1/tasks/${await create()}`, headers: json, payload: '{}' })).statusCode, 204)
+  const id = await create()
+  const fields = await injectAs(app, user, { method: 'DELETE', url: `/v1/tasks/${id}`, headers: json, payload: '{"x":1}' })
+  t.match(assertProblem(t, fields, 400, 'VALIDATION_FAILED').errors, [{ in: 'body', path: '' }])
+  t.equal((await injectAs(app, user, { method: 'GET', url: `/v1/tasks/${id}` })).statusCode, 200, 'and nothing was deleted')
+  assertProblem(t, await app.inject(signup('')), 400, 'MALFORMED_JSON')
 })
 
 tap.test('a body that is not JSON is 415', async (t) => {
@@ -98,7 +156,7 @@ tap.test('a request id is echoed when sane and replaced when not', async (t) => 
 tap.test('an unexpected exception is a generic 500 with the request id; details stay in the log', async (t) => {
   const lines: string[] = []
   const app = await buildApp({
-    config: testConfig(),
+    config: testConfig({ WEBHOOK_DELIVERY: 'false' }), // no poll of the absent database to wait out at close
     database: await openPostgres({ url: 'postgres://nobody@127.0.0.1:1/none', poolMax: 1, statementTimeoutMs: 0 }),
     keys: createKeyring({ JWT_SECRET }),
     logger: { level: 'error', stream: { write: (line: string) => { lines.push(line) } } },
@@ -113,7 +171,7 @@ tap.test('an unexpected exception is a generic 500 with the request id; details 
 
 tap.test('an unreachable PostgreSQL is 503 with Retry-After', async (t) => {
   const app = await buildApp({
-    config: testConfig(),
+    config: testConfig({ WEBHOOK_DELIVERY: 'false' }), // no poll of the absent database to wait out at close
     database: await openPostgres({ url: 'postgres://nobody@127.0.0.1:1/none', poolMax: 1, statementTimeoutMs: 0 }),
     keys: createKeyring({ JWT_SECRET }),
   })
@@ -123,6 +181,24 @@ tap.test('an unreachable PostgreSQL is 503 with Retry-After', async (t) => {
   t.equal(res.headers['retry-after'], '5')
   const ready = await app.inject({ method: 'GET', url: '/health/ready' })
   assertProblem(t, ready, 503, 'SERVICE_UNAVAILABLE')
+})
+
+tap.test('a database that refuses connections is 503 with Retry-After', { skip: TEST_DATABASE_URL === undefined && 'a PostgreSQL server refuses connections to one database: run with TEST_DATABASE_URL' }, async (t) => {
+  const { DATABASE_URL: url } = await serverDatabaseEnv(t)
+  const { default: postgres } = await import('postgres')
+  const admin = postgres(TEST_DATABASE_URL!, { max: 1, onnotice: () => {} })
+  t.teardown(() => admin.end({ timeout: 5 }))
+  await admin.unsafe(`alter database "${new URL(url!).pathname.slice(1)}" allow_connections false`)
+  t.teardown(() => admin.unsafe(`alter database "${new URL(url!).pathname.slice(1)}" allow_connections true`))
+  const app = await buildApp({
+    config: testConfig({ WEBHOOK_DELIVERY: 'false' }),
+    database: await openPostgres({ url: url!, poolMax: 1, statementTimeoutMs: 0 }),
+    keys: createKeyring({ JWT_SECRET }),
+  })
+  t.teardown(() => app.close())
+  const res = await app.inject({ method: 'POST', url: '/v1/auth/login', payload: { username: 'someone', password: 'whatever1' } })
+  assertProblem(t, res, 503, 'SERVICE_UNAVAILABLE')
+  t.equal(res.headers['retry-after'], '5')
 })
 
 tap.test('a closed embedded database is 503 with Retry-After', async (t) => {

@@ -44,7 +44,7 @@ function toIssues (error: FastifyError): Issue[] {
     if (e.keyword === 'additionalProperties') {
       return { in: part, path: `${e.instancePath}/${String(e.params.additionalProperty)}`, message: 'is not a known field' }
     }
-    return { in: part, path: e.instancePath === '' ? '/' : e.instancePath, message: e.message ?? 'is invalid' }
+    return { in: part, path: e.instancePath, message: e.message ?? 'is invalid' }
   })
 }
 
@@ -53,7 +53,7 @@ export function classifyError (error: FastifyError | ProblemError): Classificati
   if (error instanceof ProblemError) return { code: error.code, extras: error.extras }
   if (error.validation !== undefined) {
     const errors = toIssues(error)
-    const detail = errors.slice(0, 3).map((e) => `${e.in}${e.path === '/' ? '' : e.path} ${e.message}`).join('; ')
+    const detail = errors.slice(0, 3).map((e) => `${e.in}${e.path} ${e.message}`).join('; ')
     return { code: 'VALIDATION_FAILED', extras: { detail, errors } }
   }
   const mapped = error.code === undefined ? undefined : errorCodes[error.code]

@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { type ErrorCode, problemType, type ProblemError, type ProblemExtras, statusOf, titleOf } from '../../errors.js'
-import type { Problem } from '../../schemas/common.js'
+import { type Problem, problemResponses } from '../../schemas/common.js'
 import { apiHeaders } from '../external/helmet.js'
 import { classifyError, UNEXPECTED_DETAIL } from './error-classification.js'
 
@@ -148,6 +148,19 @@ async function problemsPlugin (app: FastifyInstance): Promise<void> {
 
   app.setNotFoundHandler((request, reply) =>
     sendProblem(request, reply, 'NOT_FOUND', { detail: `No route for ${request.method} ${request.url.split('?', 1)[0] ?? '/'}.` }))
+
+  // What any operation can answer, whatever it reads, is declared on each: 400 for a query that is
+  // not valid percent-encoding or holds a NUL (src/app.ts), and, on a method that may carry a body,
+  // 413 and 415. Registered before the plugins that add headers to every response of a route.
+  app.addHook('onRoute', (route) => {
+    const response = route.schema?.response as Record<string, unknown> | undefined
+    if (response === undefined || route.schema?.hide === true) return
+    const bodied = [route.method].flat().some((method) => methodsWithBodies.has(method))
+    const missing = [400, ...(bodied ? [413, 415] : [])].filter((status) => response[status] === undefined)
+    if (missing.length > 0) route.schema = { ...route.schema, response: { ...response, ...problemResponses(...missing) } }
+  })
 }
+
+const methodsWithBodies = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 
 export default fp(problemsPlugin, { name: 'problems' })

@@ -1,10 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { TSchema } from '@sinclair/typebox'
 import { Ajv, type Options } from 'ajv'
-import addFormatsModule from 'ajv-formats'
-
-// ajv-formats is CommonJS; its default export arrives wrapped under ESM.
-const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default
+import { addFormats } from '../../lib/formats.js'
 
 /**
  * Two validators instead of Fastify's one, because its defaults are unsafe for bodies: it drops

@@ -55,6 +55,7 @@ const catalogue = {
   MFA_NOT_ENROLLING: [409, 'No two-factor enrolment is under way'],
   MFA_NOT_ENABLED: [409, 'Two-factor authentication is off'],
   LAST_WAY_IN: [409, 'The account\'s only way to sign in cannot be removed'],
+  WEBHOOK_DISABLED: [409, 'The webhook is turned off'],
   SYNC_EXPIRED: [410, 'The feed no longer reaches back this far'],
   PRECONDITION_FAILED: [412, 'Precondition failed'],
   PAYLOAD_TOO_LARGE: [413, 'Request body too large'],

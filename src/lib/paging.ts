@@ -50,7 +50,7 @@ export interface PagingOptions {
    * every one verifies.
    */
   keys: Buffer[]
-  /** The list's path, for the URL of its next page (`/v1/tasks`). */
+  /** The list's path, for `nextUrl` (`/app/tasks`); `respond` links to the request's own path. */
   path: string
 }
 
@@ -172,7 +172,8 @@ export function createPaging<Filters extends object, Sort extends string> (list:
      */
     respond<Item> (reply: FastifyReply, request: OpenList<Filters, Sort>, requestUrl: string, page: { items: Item[], next: Position | null }): { items: Item[], next_cursor: string | null } {
       const cursor = cursorAfter(request, page.next)
-      if (cursor !== null) reply.header('link', nextLink(nextPageUrl(options.path, requestUrl, cursor)))
+      // The request's own path: a nested list's (`/v1/projects/{id}/members`) names its parent.
+      if (cursor !== null) reply.header('link', nextLink(nextPageUrl(requestUrl.split('?', 1)[0]!, requestUrl, cursor)))
       return { items: page.items, next_cursor: cursor }
     },
   }

@@ -209,7 +209,7 @@ export function createWebhooksRepository (db: Database, secretKeys: Buffer[]) {
      */
     async retry (userId: string, webhookId: string, deliveryId: string): Promise<void> {
       const webhook = await get(userId, webhookId)
-      if (!webhook.enabled) throw problem('VALIDATION_FAILED', 'The webhook is turned off: turn it on first.')
+      if (!webhook.enabled) throw problem('WEBHOOK_DISABLED', 'The webhook is turned off: turn it on first.')
       await db.transaction(async (tx) => {
         const [delivery] = await tx.select().from(webhookDeliveries)
           .where(and(eq(webhookDeliveries.id, deliveryId), eq(webhookDeliveries.webhookId, webhookId))).for('update')

@@ -120,12 +120,28 @@ tap.test('a stream carries only what its user may see: a project\'s events while
   t.same(titles().filter((e) => e !== 'project.created' && e !== 'before joining'), ['member.added', 'after joining', 'member.removed', 'marker'], 'from joining to leaving, then nothing of the project')
 })
 
+tap.test('Accept is read as media ranges: */* (curl\'s default), text/* and any letter case open the stream', async (t) => {
+  const { app, base } = await listening(t)
+  const user = await createUser(app, 'ranges')
+  for (const accept of ['*/*', 'text/*', 'Text/Event-Stream', 'application/json;q=0.9, text/event-stream;q=0.1']) {
+    const aborted = new AbortController()
+    const res = await fetch(`${base}/v1/events/stream`, { headers: { authorization: `Bearer ${user.accessToken}`, accept }, signal: aborted.signal })
+    t.equal(res.status, 200, accept)
+    t.match(res.headers.get('content-type'), /^text\/event-stream/)
+    aborted.abort()
+  }
+})
+
 tap.test('refusals are problems: a refused Accept, a malformed Last-Event-ID, no credentials, a purged position', async (t) => {
   const { app } = await listening(t)
   const user = await createUser(app, 'refused')
   assertProblem(t, await injectAs(app, user, { method: 'GET', url: '/v1/events/stream', headers: { accept: 'application/json' } }), 406, 'NOT_ACCEPTABLE')
   assertProblem(t, await injectAs(app, user, { method: 'GET', url: '/v1/events/stream', headers: { accept: 'text/event-stream', 'last-event-id': 'yesterday' } }), 400, 'VALIDATION_FAILED')
   assertProblem(t, await injectAs(app, user, { method: 'GET', url: '/v1/events/stream?after=1', headers: { accept: 'text/event-stream' } }), 400, 'VALIDATION_FAILED')
+  // Within the pattern's digits but past what the database holds: refused, not a database error.
+  const beyond = await injectAs(app, user, { method: 'GET', url: '/v1/events/stream', headers: { accept: 'text/event-stream', 'last-event-id': '1-9999999999999999999' } })
+  t.match(assertProblem(t, beyond, 400, 'VALIDATION_FAILED').errors, [{ in: 'header', path: '/last-event-id' }])
+  t.match(assertProblem(t, await injectAs(app, user, { method: 'GET', url: '/v1/events?after=99999999999999999999-1' }), 400, 'VALIDATION_FAILED').errors, [{ in: 'query', path: '/after' }])
   assertProblem(t, await app.inject({ method: 'GET', url: '/v1/events/stream', headers: { accept: 'text/event-stream' } }), 401, 'UNAUTHENTICATED')
 
   const [first] = await polled(app, user)

@@ -300,3 +300,15 @@ tap.test('disabling an account hides nothing from the other members; an admin\'s
   assertProblem(t, await injectAs(app, viewer, { method: 'GET', url: `/v1/tasks/${byEditor.id}` }), 404, 'TASK_NOT_FOUND')
   t.same(json<{ items: Project[] }>(await injectAs(app, viewer, { method: 'GET', url: '/v1/projects' })).items.map((p) => p.name), ['Inbox'], 'the owner\'s projects went with the owner')
 })
+
+tap.test('a page of members links to the next one at the project\'s own path', async (t) => {
+  const app = await build(t)
+  const { owner, project } = await sharedProject(app)
+  const first = await injectAs(app, owner, { method: 'GET', url: `/v1/projects/${project.id}/members?limit=1` })
+  const link = /^<([^>]+)>; rel="next"$/.exec(String(first.headers.link))?.[1]
+  t.match(link, new RegExp(`^/v1/projects/${project.id}/members\\?limit=1&cursor=`))
+  const next = await injectAs(app, owner, { method: 'GET', url: link! })
+  t.equal(next.statusCode, 200)
+  t.equal(json<{ items: unknown[] }>(next).items.length, 1)
+  t.not(json<{ items: Array<{ user_id: string }> }>(next).items[0]!.user_id, json<{ items: Array<{ user_id: string }> }>(first).items[0]!.user_id)
+})

@@ -194,6 +194,8 @@ tap.test('429 with Retry-After waits as asked; 410 turns the webhook off', async
   await createTask(app, user, { title: 'not sent' })
   await new Promise((resolve) => setTimeout(resolve, 1500))
   t.equal(receiver.received.length, 2, 'nothing more is sent')
+  const gone = (await deliveries(app, user, webhook.id)).find((d) => d.status_code === 410)
+  assertProblem(t, await injectAs(app, user, { method: 'POST', url: `/v1/webhooks/${webhook.id}/deliveries/${gone!.id}/retry` }), 409, 'WEBHOOK_DISABLED')
   const on = await injectAs(app, user, { method: 'PATCH', url: `/v1/webhooks/${webhook.id}`, payload: { enabled: true } })
   t.match(on.json(), { enabled: true, disabled_reason: null }, 'turned back on')
 })

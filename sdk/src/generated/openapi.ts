@@ -997,7 +997,7 @@ export interface paths {
         put?: never;
         /**
          * Deliver an event again
-         * @description Delivers the attempt's event again, now: the attempt still to come is brought forward, or a new one follows the last (also after the retries ran out). The webhook must be on.
+         * @description Delivers the attempt's event again, now: the attempt still to come is brought forward, or a new one follows the last (also after the retries ran out). The webhook must be on (409 `WEBHOOK_DISABLED` otherwise).
          *
          *     **Requires:** scopes `tasks:write`. Access tokens and API keys are accepted.
          */
@@ -11589,6 +11589,19 @@ export interface operations {
             };
             /** @description No such resource, or one you may not see (someone else's, or in a project you are not a member of). */
             404: {
+                headers: {
+                    "x-request-id": components["headers"]["X-Request-Id"];
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state of the resource. */
+            409: {
                 headers: {
                     "x-request-id": components["headers"]["X-Request-Id"];
                     "ratelimit-limit": components["headers"]["RateLimit-Limit"];

@@ -1,4 +1,4 @@
-import { negotiate } from '@fastify/accept-negotiator'
+import Negotiator from 'negotiator'
 import sse, { type SSEPluginOptions } from '@fastify/sse'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyPluginAsync } from 'fastify'
@@ -6,11 +6,24 @@ import { Type } from '@sinclair/typebox'
 import fp from 'fastify-plugin'
 import type { Config } from '../../config.js'
 import { problem } from '../../errors.js'
-import { formatFeedPosition, parseFeedPosition } from '../../repositories/events.js'
+import { type FeedPosition, formatFeedPosition, parseFeedPosition } from '../../repositories/events.js'
 import { jsonResponse, problemResponses, streamResponse } from '../../schemas/common.js'
 import { EventListQuery, EventPage, EventStreamBody, EventStreamHeaders, EventStreamQuery } from '../../schemas/events.js'
 
 const read = { auth: { scopes: ['tasks:read' as const] } }
+
+/**
+ * A place in the feed from `after` or `Last-Event-ID`: the pattern bounds its digits, not its
+ * numbers, so one past what the database holds (a transaction id over 2⁶⁴ − 1, an event id over
+ * 2⁶³ − 1) is refused here as a 400 rather than by PostgreSQL as a 500.
+ */
+function placeIn (text: string, part: 'query' | 'header', path: string): FeedPosition {
+  const place = parseFeedPosition(text)
+  if (place[0] > 2n ** 64n - 1n || place[1] > 2n ** 63n - 1n) {
+    throw problem('VALIDATION_FAILED', `${part}${path} is not a place in the feed.`, { errors: [{ in: part, path, message: 'is not a place in the feed' }] })
+  }
+  return place
+}
 const defaultLimit = EventListQuery.properties.limit.default as number
 
 const eventsRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, opts) => {
@@ -44,7 +57,7 @@ const eventsRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, 
       },
     },
   }, async (request) => {
-    const after = request.query.after === undefined ? undefined : parseFeedPosition(request.query.after)
+    const after = request.query.after === undefined ? undefined : placeIn(request.query.after, 'query', '/after')
     const page = await events.page(request.auth!.userId, after, request.query.limit ?? defaultLimit)
     if ('expired' in page) throw problem('SYNC_EXPIRED', 'Events after this position have been purged: list your tasks and projects again, then poll without `after`.')
     return { items: page.items, next_after: formatFeedPosition(page.next) }
@@ -76,12 +89,15 @@ const eventsRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, 
       },
     },
   }, async (request, reply) => {
-    const accept = request.headers.accept
-    if (accept !== undefined && accept !== '' && negotiate(accept, ['text/event-stream']) === null) {
+    // Media ranges as RFC 9110 reads them: `*/*` (curl's default) and `text/*` allow the stream.
+    if (request.headers.accept?.trim() !== '' && new Negotiator(request.raw).mediaType(['text/event-stream']) === undefined) {
       throw problem('NOT_ACCEPTABLE', 'This operation answers with `text/event-stream` only: send `Accept: text/event-stream`.')
     }
-    const from = request.headers['last-event-id'] ?? request.query.after
-    await app.eventStreams.serve(reply, request.auth!.userId, from === undefined ? undefined : parseFeedPosition(from))
+    const lastEventId = request.headers['last-event-id']
+    const from = lastEventId !== undefined
+      ? placeIn(lastEventId, 'header', '/last-event-id')
+      : request.query.after === undefined ? undefined : placeIn(request.query.after, 'query', '/after')
+    await app.eventStreams.serve(reply, request.auth!.userId, from)
   })
 }
 

@@ -162,10 +162,10 @@ const webhooksRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app
     schema: {
       operationId: 'retryWebhookDelivery',
       summary: 'Deliver an event again',
-      description: 'Delivers the attempt\'s event again, now: the attempt still to come is brought forward, or a new one follows the last (also after the retries ran out). The webhook must be on.',
+      description: 'Delivers the attempt\'s event again, now: the attempt still to come is brought forward, or a new one follows the last (also after the retries ran out). The webhook must be on (409 `WEBHOOK_DISABLED` otherwise).',
       tags,
       params: DeliveryParams,
-      response: { 202: accepted, ...problemResponses(400, 404, 414, 429, 500, 503) },
+      response: { 202: accepted, ...problemResponses(400, 404, 409, 414, 429, 500, 503) },
     },
   }, async (request, reply) => {
     await webhooks.retry(request.auth!.userId, request.params.id, request.params.delivery_id)

@@ -128,6 +128,17 @@ export function createProjectsRepository (db: Database) {
     return projectOf(row)
   }
 
+  /**
+   * A change of membership changes the project as each member sees it (`member_count`, `owner_id`,
+   * the reader's `role`): its version and `updated_at` move, so its ETag does.
+   */
+  async function touchProject (tx: Database, projectId: string): Promise<void> {
+    await tx.update(projects).set({
+      version: sql`${projects.version} + 1`,
+      updatedAt: sql`greatest(now(), ${projects.updatedAt} + interval '1 microsecond')`,
+    }).where(eq(projects.id, projectId))
+  }
+
   function requireOwner (project: ProjectRecord, what: string): void {
     if (project.role !== 'owner') throw problem('ROLE_FORBIDDEN', `Only the project's owner can ${what}; you are ${project.role === 'editor' ? 'an editor' : 'a viewer'}.`)
   }
@@ -256,6 +267,7 @@ export function createProjectsRepository (db: Database) {
         const added = await executor.insert(projectMembers).values({ projectId, userId: account.id, role: values.role })
           .onConflictDoNothing().returning({ userId: projectMembers.userId })
         if (added.length === 0) throw problem('ALREADY_MEMBER', `"${values.username}" is already a member of this project.`)
+        await touchProject(executor, projectId)
         const newMember = (await member(executor, projectId, account.id))!
         await recordEvents(executor, [{ type: 'member.added', actorId: userId, projectId, data: eventData(newMember) }])
         return newMember
@@ -292,6 +304,7 @@ export function createProjectsRepository (db: Database) {
           await setRole(memberId, role)
           changed.push(memberId)
         }
+        if (changed.length > 0) await touchProject(tx, projectId)
         const updated = await Promise.all(changed.map(async (id) => (await member(tx, projectId, id))!))
         await recordEvents(tx, updated.map((m) => ({ type: 'member.updated' as const, actorId: userId, projectId, data: eventData(m) })))
         return updated.find((m) => m.user_id === memberId) ?? target
@@ -314,6 +327,7 @@ export function createProjectsRepository (db: Database) {
         if (target === undefined) throw problem('MEMBER_NOT_FOUND', `User ${memberId} is not a member of this project.`)
         requireVersion(versions, target.version, 'member')
         await tx.delete(projectMembers).where(and(eq(projectMembers.projectId, projectId), eq(projectMembers.userId, memberId)))
+        await touchProject(tx, projectId)
         await recordEvents(tx, [{ type: 'member.removed', actorId: userId, projectId, data: eventData(target), audience: [memberId] }])
         await unassign(tx, and(eq(tasks.assigneeId, memberId), eq(tasks.projectId, projectId))!, userId)
       })

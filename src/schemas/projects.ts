@@ -51,11 +51,11 @@ export const Project = Type.Object({
   role: ProjectRole,
   member_count: Type.Integer({ minimum: 1, description: 'How many members the project has, the owner included.', example: 2 }),
   created_at: ProjectTimestamp,
-  updated_at: Type.String({ ...ProjectTimestamp, description: 'Moves forward when the project is renamed or its description changes.' }),
+  updated_at: Type.String({ ...ProjectTimestamp, description: 'Moves forward when the project is renamed, its description changes, or its membership does.' }),
 }, {
   $id: 'Project',
   title: 'Project',
-  description: 'A project: a list of tasks shared by its members. `role` is yours. Its `ETag` changes when it is renamed or its description changes.',
+  description: 'A project: a list of tasks shared by its members. `role` is yours. Its `ETag` and `updated_at` change when it is renamed, its description changes, or its membership does (a member added, removed or given another role, a handover of ownership included), since each of these changes the project as its members see it.',
   example: projectExample,
 })
 export type Project = Static<typeof Project>

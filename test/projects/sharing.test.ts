@@ -8,7 +8,7 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { assertProblem, build, createUser, injectAs, type TestUser } from '../helper.js'
 import { createAdmin } from '../auth/support.js'
 
-interface Project { id: string, name: string, description: string | null, is_inbox: boolean, owner_id: string, role: string, member_count: number }
+interface Project { id: string, name: string, description: string | null, is_inbox: boolean, owner_id: string, role: string, member_count: number, updated_at: string }
 interface Member { user_id: string, username: string, role: string }
 interface Task { id: string, project_id: string, assignee_id: string | null, created_by: string | null, title: string }
 
@@ -311,4 +311,25 @@ tap.test('a page of members links to the next one at the project\'s own path', a
   t.equal(next.statusCode, 200)
   t.equal(json<{ items: unknown[] }>(next).items.length, 1)
   t.not(json<{ items: Array<{ user_id: string }> }>(next).items[0]!.user_id, json<{ items: Array<{ user_id: string }> }>(first).items[0]!.user_id)
+})
+
+tap.test('a change of membership moves the project\'s ETag: a member added, a role changed, ownership handed over, a member removed', async (t) => {
+  const app = await build(t)
+  const { owner, editor, viewer, outsider, project } = await sharedProject(app)
+  const read = async () => await injectAs(app, owner, { method: 'GET', url: `/v1/projects/${project.id}` })
+  const changes: Array<[string, () => Promise<LightMyRequestResponse>]> = [
+    ['a member added', async () => await injectAs(app, owner, { method: 'POST', url: `/v1/projects/${project.id}/members`, payload: { username: outsider.username, role: 'viewer' } })],
+    ['a role changed', async () => await injectAs(app, owner, { method: 'PATCH', url: `/v1/projects/${project.id}/members/${viewer.id}`, payload: { role: 'editor' } })],
+    ['a member removed', async () => await injectAs(app, owner, { method: 'DELETE', url: `/v1/projects/${project.id}/members/${outsider.id}` })],
+    ['ownership handed over', async () => await injectAs(app, owner, { method: 'PATCH', url: `/v1/projects/${project.id}/members/${editor.id}`, payload: { role: 'owner' } })],
+  ]
+  for (const [change, make] of changes) {
+    const before = await read()
+    t.ok([200, 201, 204].includes((await make()).statusCode), change)
+    const after = await read()
+    t.not(after.headers.etag, before.headers.etag, `${change}: the ETag moved`)
+    t.ok(json<Project>(after).updated_at > json<Project>(before).updated_at, `${change}: updated_at moved`)
+    const revalidated = await injectAs(app, owner, { method: 'GET', url: `/v1/projects/${project.id}`, headers: { 'if-none-match': String(before.headers.etag) } })
+    t.equal(revalidated.statusCode, 200, `${change}: the old tag no longer revalidates`)
+  }
 })

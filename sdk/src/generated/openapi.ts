@@ -2024,7 +2024,7 @@ export interface components {
         };
         /**
          * Project
-         * @description A project: a list of tasks shared by its members. `role` is yours. Its `ETag` changes when it is renamed or its description changes.
+         * @description A project: a list of tasks shared by its members. `role` is yours. Its `ETag` and `updated_at` change when it is renamed, its description changes, or its membership does (a member added, removed or given another role, a handover of ownership included), since each of these changes the project as its members see it.
          * @example {
          *       "id": "0b6f2c1e-3d4a-4b5c-8d9e-1f2a3b4c5d6e",
          *       "name": "Kitchen renovation",
@@ -2078,7 +2078,7 @@ export interface components {
             created_at: string;
             /**
              * Format: date-time
-             * @description Moves forward when the project is renamed or its description changes.
+             * @description Moves forward when the project is renamed, its description changes, or its membership does.
              * @example 2026-11-23T09:30:00.123456Z
              */
             updated_at: string;

@@ -162,13 +162,16 @@ export function createEventsRepository ({ compile }: DatabaseHandle) {
   }))
 
   // The next events of the whole feed, for the live streams' reader, each with those of `users` who
-  // may see it now: the project's members and the former members it is about, as in `page`.
+  // may see it now: the project's members and the former members it is about, as in `page`, but
+  // not an account disabled since its stream opened.
   const followStatement = compile<FeedRow & { recipients: string[] | null, held: boolean }>((executor) => sqlStatement(executor, (value) => {
     const users = sql`${value('users')}::uuid[]`
     return sql`
       select ${feedColumns('ev')}, h.horizon::text as horizon, null as purged_txid, null as purged_id, h.held,
-        array(select m.user_id from project_members m where m.project_id = ev.project_id and m.user_id = any(${users})
-              union select a from unnest(ev.audience) a where a = any(${users})) as recipients
+        array(select r.user_id from (
+                select m.user_id from project_members m where m.project_id = ev.project_id and m.user_id = any(${users})
+                union select a from unnest(ev.audience) a where a = any(${users})) r
+              where not exists (select 1 from users u where u.id = r.user_id and u.disabled)) as recipients
       from (select x.horizon, exists (select 1 from events w where w.txid >= x.horizon) as held
             from (select pg_snapshot_xmin(pg_current_snapshot()) as horizon) x) h
       left join lateral (

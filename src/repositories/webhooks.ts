@@ -78,7 +78,7 @@ export interface ClaimedAttempt {
    */
   secrets: string[]
   enabled: boolean
-  /** Whether the owner may still see the event. */
+  /** Whether the owner may still see the event: still a member (or the former member it is about), and not disabled. */
   visible: boolean
 }
 
@@ -289,7 +289,8 @@ export function createWebhooksRepository (db: Database, secretKeys: Buffer[]) {
         where d.id = due.id and w.id = d.webhook_id
         returning d.id, d.webhook_id, d.event_id, d.event_type, d.payload, d.attempt, d.traceparent, d.leased_until::text as lease,
           w.url, w.secret, case when w.previous_secret_expires_at > now() then w.previous_secret end as previous_secret, w.enabled,
-          (d.project_id is null or d.about_former_member or ${isMember(sql`d.project_id`, sql`w.owner_id`)}) as visible`)
+          (d.project_id is null or d.about_former_member or ${isMember(sql`d.project_id`, sql`w.owner_id`)})
+            and not exists (select 1 from users u where u.id = w.owner_id and u.disabled) as visible`)
       const readable = (stored: string) => { try { return openSealed(stored, secretKeys) } catch { return undefined } }
       const claimed: ClaimedAttempt[] = []
       for (const { secret, previous_secret: previous, ...row } of rows) {

@@ -11,6 +11,7 @@ import { sql } from 'drizzle-orm'
 import type { FastifyInstance } from 'fastify'
 import { assertProblem, build, createUser, injectAs, type T, type TestUser } from '../helper.js'
 import { openStream, type StreamedEvent } from './stream-client.js'
+import { createAdmin } from '../auth/support.js'
 
 async function listening (t: T, overrides: Record<string, string> = {}): Promise<{ app: FastifyInstance, base: string }> {
   const app = await build(t, overrides)
@@ -118,6 +119,26 @@ tap.test('a stream carries only what its user may see: a project\'s events while
   // Membership is checked when an event is read, as the poll does: the project's events from before
   // the member joined may come too, if the stream had not passed them yet.
   t.same(titles().filter((e) => e !== 'project.created' && e !== 'before joining'), ['member.added', 'after joining', 'member.removed', 'marker'], 'from joining to leaving, then nothing of the project')
+})
+
+tap.test('an account disabled while its stream is open hears nothing more', async (t) => {
+  const { app, base } = await listening(t)
+  const [owner, member, admin] = [await createUser(app, 'owner'), await createUser(app, 'member'), await createAdmin(app)]
+  const project = (await injectAs(app, owner, { method: 'POST', url: '/v1/projects', payload: { name: 'Shared' } })).json<{ id: string }>()
+  await injectAs(app, owner, { method: 'POST', url: `/v1/projects/${project.id}/members`, payload: { username: member.username, role: 'editor' } })
+  await polled(app, member, 2)
+  const [watching, listening2] = [await openStream(base, owner.accessToken), await openStream(base, member.accessToken)]
+  t.teardown(watching.close)
+  t.teardown(listening2.close)
+  const titles = (stream: typeof watching) => stream.received.filter((e) => e.event === 'task.created').map((e) => e.data.data.title)
+  await createTask(app, owner, { title: 'while enabled', project_id: project.id })
+  await listening2.waitFor(1)
+  t.equal((await injectAs(app, admin, { method: 'PATCH', url: `/v1/users/${member.id}`, payload: { disabled: true } })).statusCode, 200)
+  await createTask(app, owner, { title: 'while disabled', project_id: project.id })
+  for (let i = 0; i < 200 && !titles(watching).includes('while disabled'); i++) await new Promise((resolve) => setTimeout(resolve, 20))
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  t.same(titles(watching), ['while enabled', 'while disabled'], 'the owner\'s stream has both')
+  t.same(titles(listening2), ['while enabled'], 'the disabled member\'s stream stopped at the change')
 })
 
 tap.test('Accept is read as media ranges: */* (curl\'s default), text/* and any letter case open the stream', async (t) => {

@@ -6,11 +6,13 @@
  * creation and at delivery; secrets encrypted at rest; the metrics.
  */
 import tap from 'tap'
-import { sql } from 'drizzle-orm'
+import { and, eq, sql } from 'drizzle-orm'
 import type { FastifyInstance } from 'fastify'
 import { Webhook as Verifier } from 'standardwebhooks'
 import { verifyWebhook, WebhookVerificationError } from '../../sdk/src/index.js'
 import { assertProblem, build, createUser, injectAs, type T, type TestUser } from '../helper.js'
+import { webhookDeliveries } from '../../src/db/schema.js'
+import { createAdmin } from '../auth/support.js'
 import { type Received, startReceiver, type Receiver } from './receiver.js'
 
 interface WebhookBody { id: string, secret: string, enabled: boolean, disabled_reason: string | null, url: string, events: string[], project_id: string | null }
@@ -151,6 +153,26 @@ tap.test('a webhook for one project gets that project\'s events only, and only w
   await receiver.waitFor(2)
   await new Promise((resolve) => setTimeout(resolve, 1500))
   t.same(receiver.received.map((r) => { const b = JSON.parse(r.body) as { type: string, data: { title?: string } }; return b.data.title ?? b.type }), ['shared one', 'member.removed'])
+})
+
+tap.test('the webhook of an account disabled since gets nothing more: its attempts are cancelled', async (t) => {
+  const { app, user, receiver } = await setUp(t)
+  const [owner, admin] = [await createUser(app, 'owner'), await createAdmin(app)]
+  const project = (await injectAs(app, owner, { method: 'POST', url: '/v1/projects', payload: { name: 'Shared' } })).json<{ id: string }>()
+  await injectAs(app, owner, { method: 'POST', url: `/v1/projects/${project.id}/members`, payload: { username: user.username, role: 'viewer' } })
+  const webhook = await createWebhook(app, user, { url: receiver.url, events: ['task.created'] })
+  await createTask(app, owner, { title: 'while enabled', project_id: project.id })
+  await receiver.waitFor(1)
+  t.equal((await injectAs(app, admin, { method: 'PATCH', url: `/v1/users/${user.id}`, payload: { disabled: true } })).statusCode, 200)
+  await createTask(app, owner, { title: 'while disabled', project_id: project.id })
+  let cancelled: Array<{ error: string | null }> = []
+  for (let i = 0; i < 300 && cancelled.length === 0; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    cancelled = await app.db.select({ error: webhookDeliveries.error }).from(webhookDeliveries)
+      .where(and(eq(webhookDeliveries.webhookId, webhook.id), eq(webhookDeliveries.status, 'cancelled')))
+  }
+  t.match(cancelled, [{ error: /may see/ }], 'the attempt is cancelled')
+  t.equal(receiver.received.length, 1, 'nothing was sent after the account was disabled')
 })
 
 tap.test('failures are retried on the schedule with the same webhook-id; 500 then 200 delivers', async (t) => {

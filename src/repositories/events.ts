@@ -72,6 +72,12 @@ export function parseFeedPosition (text: string): FeedPosition {
 
 export const formatFeedPosition = ([txid, id]: FeedPosition) => `${txid}-${id}`
 
+/**
+ * Whether the database can hold the place: a text pattern bounds its digits, not its numbers (a
+ * transaction id is at most 2⁶⁴ − 1, an event id 2⁶³ − 1), and a query with one past them fails.
+ */
+export const isStorablePosition = ([txid, id]: FeedPosition) => txid <= 2n ** 64n - 1n && id <= 2n ** 63n - 1n
+
 /** Whether `a` comes before `b` in the feed. */
 export const before = (a: FeedPosition, b: FeedPosition) => a[0] < b[0] || (a[0] === b[0] && a[1] < b[1])
 

@@ -24,6 +24,9 @@ tap.test('Activity lists what changed in your projects, newest first, a page at 
   const second = decode((await user.client.get(`/app/activity?before=${older!}`)).body)
   t.match(second, /created the project\s*“Inbox”/)
   t.notMatch(second, /rel="next"/, 'and no more')
+  const beyond = await user.client.get('/app/activity?before=1-9999999999999999999')
+  t.equal(beyond.statusCode, 200, 'a place the database cannot hold is ignored: the first page')
+  t.match(decode(beyond.body), /“Chore 30”/)
 })
 
 tap.test('Webhooks: create (the secret once), ping, deliveries, retry, rotate, turn off, delete', async (t) => {

@@ -6,25 +6,21 @@ import { Type } from '@sinclair/typebox'
 import fp from 'fastify-plugin'
 import type { Config } from '../../config.js'
 import { problem } from '../../errors.js'
-import { type FeedPosition, formatFeedPosition, parseFeedPosition } from '../../repositories/events.js'
+import { type FeedPosition, formatFeedPosition, isStorablePosition, parseFeedPosition } from '../../repositories/events.js'
 import { jsonResponse, problemResponses, streamResponse } from '../../schemas/common.js'
 import { EventListQuery, EventPage, EventStreamBody, EventStreamHeaders, EventStreamQuery } from '../../schemas/events.js'
 
 const read = { auth: { scopes: ['tasks:read' as const] } }
+const defaultLimit = EventListQuery.properties.limit.default as number
 
-/**
- * A place in the feed from `after` or `Last-Event-ID`: the pattern bounds its digits, not its
- * numbers, so one past what the database holds (a transaction id over 2⁶⁴ − 1, an event id over
- * 2⁶³ − 1) is refused here as a 400 rather than by PostgreSQL as a 500.
- */
+/** A place in the feed from `after` or `Last-Event-ID`; one the database cannot hold is a 400, not a 500. */
 function placeIn (text: string, part: 'query' | 'header', path: string): FeedPosition {
   const place = parseFeedPosition(text)
-  if (place[0] > 2n ** 64n - 1n || place[1] > 2n ** 63n - 1n) {
+  if (!isStorablePosition(place)) {
     throw problem('VALIDATION_FAILED', `${part}${path} is not a place in the feed.`, { errors: [{ in: part, path, message: 'is not a place in the feed' }] })
   }
   return place
 }
-const defaultLimit = EventListQuery.properties.limit.default as number
 
 const eventsRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, opts) => {
   const events = app.eventsRepository

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify'
-import { parseFeedPosition } from '../../repositories/events.js'
+import { isStorablePosition, parseFeedPosition } from '../../repositories/events.js'
 import type { Event } from '../../schemas/events.js'
 import { field } from '../forms.js'
 
@@ -30,7 +30,8 @@ function subjectOf (event: Event): string {
 export default async function activityPages (app: FastifyInstance): Promise<void> {
   app.get('', async (request, reply) => {
     const before = field(request.query, 'before')
-    const from = PLACE.test(before) ? parseFeedPosition(before) : undefined
+    const parsed = PLACE.test(before) ? parseFeedPosition(before) : undefined
+    const from = parsed !== undefined && isStorablePosition(parsed) ? parsed : undefined
     const events = await app.eventsRepository.recent(request.webUser!.id, from, PAGE)
     const items = events.map((event) => ({
       ...event,

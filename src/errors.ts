@@ -41,6 +41,7 @@ const catalogue = {
   DELIVERY_NOT_FOUND: [404, 'Delivery not found'],
   OIDC_NOT_CONFIGURED: [404, 'Single sign-on is not configured'],
   IDENTITY_NOT_FOUND: [404, 'Linked identity not found'],
+  METHOD_NOT_ALLOWED: [405, 'Method not allowed'],
   NOT_ACCEPTABLE: [406, 'Not acceptable'],
   REQUEST_TIMEOUT: [408, 'Request timeout'],
   USERNAME_TAKEN: [409, 'Username already taken'],

@@ -141,7 +141,21 @@ tap.test('an unknown route is 404 problem+json', async (t) => {
   const app = await build(t)
   const body = assertProblem(t, await app.inject({ method: 'GET', url: '/v1/nothing-here?x=1' }), 404, 'NOT_FOUND')
   t.equal(body.instance, '/v1/nothing-here')
-  assertProblem(t, await app.inject({ method: 'DELETE', url: '/health/live' }), 404, 'NOT_FOUND')
+})
+
+tap.test('a path that exists under other methods is 405 with Allow, not 404', async (t) => {
+  const app = await build(t)
+  const user = await createUser(app)
+  const collection = await injectAs(app, user, { method: 'DELETE', url: '/v1/tasks' })
+  assertProblem(t, collection, 405, 'METHOD_NOT_ALLOWED')
+  t.equal(collection.headers.allow, 'GET, HEAD, POST')
+  const item = await injectAs(app, user, { method: 'POST', url: '/v1/tasks/7569b1db-3d49-4f24-9451-1b9f45818f13' })
+  t.equal(assertProblem(t, item, 405, 'METHOD_NOT_ALLOWED').detail, 'POST is not allowed here: use GET, HEAD, PUT, PATCH, DELETE.')
+  const health = await app.inject({ method: 'DELETE', url: '/health/live' })
+  assertProblem(t, health, 405, 'METHOD_NOT_ALLOWED')
+  t.equal(health.headers.allow, 'GET, HEAD')
+  assertProblem(t, await injectAs(app, user, { method: 'POST', url: '/v1/tasks/' }), 404, 'NOT_FOUND')
+  assertProblem(t, await app.inject({ method: 'GET', url: '/v1/nothing/here' }), 404, 'NOT_FOUND')
 })
 
 tap.test('a request id is echoed when sane and replaced when not', async (t) => {

@@ -3,6 +3,7 @@ import { STATUS_CODES } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import FindMyWay, { type HTTPMethod } from 'find-my-way'
 import { type ErrorCode, problemType, type ProblemError, type ProblemExtras, statusOf, titleOf } from '../../errors.js'
 import { type Problem, problemResponses } from '../../schemas/common.js'
 import { apiHeaders } from '../external/helmet.js'
@@ -146,8 +147,26 @@ async function problemsPlugin (app: FastifyInstance): Promise<void> {
     answerAndClose(socket, rawProblemResponse('NOT_IMPLEMENTED', 'CONNECT is not supported: this is an origin server, not a proxy.'))
   })
 
-  app.setNotFoundHandler((request, reply) =>
-    sendProblem(request, reply, 'NOT_FOUND', { detail: `No route for ${request.method} ${request.url.split('?', 1)[0] ?? '/'}.` }))
+  // A path that exists under other methods is a 405 with `Allow` (RFC 9110 §15.5.6), not a 404:
+  // the routes are mirrored into a router of their own, asked only when no route matched.
+  const paths = FindMyWay({ ignoreTrailingSlash: false, maxParamLength: MAX_PARAM_LENGTH })
+  app.addHook('onRoute', (route) => {
+    if (route.url.startsWith('/v1/') || route.url.startsWith('/health/') || route.url.startsWith('/.well-known/')) {
+      paths.on([route.method].flat().map((method) => method.toUpperCase() as HTTPMethod), route.url, () => {})
+    }
+  })
+  const allowedMethods = (path: string) => knownMethods.filter((method) => {
+    const found = paths.find(method, path)
+    return found !== null && Object.values(found.params).every((value) => value !== '')
+  })
+  app.setNotFoundHandler((request, reply) => {
+    const path = pathOf(request.url)
+    const allowed = allowedMethods(path)
+    if (allowed.length > 0) {
+      return sendProblem(request, reply, 'METHOD_NOT_ALLOWED', { detail: `${request.method} is not allowed here: use ${allowed.join(', ')}.`, headers: { allow: allowed.join(', ') } })
+    }
+    return sendProblem(request, reply, 'NOT_FOUND', { detail: `No route for ${request.method} ${path}.` })
+  })
 
   // What any operation can answer, whatever it reads, is declared on each: 400 for a query that is
   // not valid percent-encoding or holds a NUL (src/app.ts), and, on a method that may carry a body,
@@ -162,5 +181,6 @@ async function problemsPlugin (app: FastifyInstance): Promise<void> {
 }
 
 const methodsWithBodies = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
+const knownMethods: HTTPMethod[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
 
 export default fp(problemsPlugin, { name: 'problems' })

@@ -7,6 +7,7 @@ import type { PGlite, PGliteOptions } from '@electric-sql/pglite'
 import type { Sql } from 'postgres'
 import { ConfigSchema } from '../config.js'
 import * as schema from './schema.js'
+import { isDatabaseUnavailable } from './errors.js'
 import { tracePglite, tracePostgres } from './statement-spans.js'
 import { timestampSession } from './timestamps.js'
 
@@ -193,7 +194,9 @@ export async function openPostgres (options: PostgresOptions): Promise<DatabaseH
         max: 1, backoff: reconnectDelay, onnotice: () => {}, connection: { application_name: `${applicationName}:listen` },
       })
       const { unlisten } = await listener.listen(channel, onNotify, onListen)
-      return unlisten
+      // Unlistening is for a session that goes on; one the server has just closed has nothing left
+      // to stop listening to (postgres.js refuses the statement with CONNECTION_CLOSED).
+      return async () => { await unlisten().catch((err: unknown) => { if (!isDatabaseUnavailable(err)) throw err }) }
     },
     notify: async (channel) => { await client.unsafe('select pg_notify($1, \'\')', [channel]) },
     traceStatements: once(() => { tracePostgres(client) }),

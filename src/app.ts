@@ -16,7 +16,7 @@ import rateLimit from './plugins/external/rate-limit.js'
 import metrics from './plugins/external/metrics.js'
 import tracing from './plugins/external/tracing.js'
 import underPressure from './plugins/external/under-pressure.js'
-import problems, { clientErrorHandler, frameworkErrorHandler, MAX_PARAM_LENGTH, pathOf } from './plugins/app/problems.js'
+import problems, { clientErrorHandler, frameworkErrorHandler, hasEmptyParameter, MAX_PARAM_LENGTH, noRoute, pathOf } from './plugins/app/problems.js'
 import { installSerializers } from './plugins/app/serialization.js'
 import { installValidators } from './plugins/app/validation.js'
 import database from './plugins/app/database.js'
@@ -146,16 +146,11 @@ export async function buildApp (options: AppOptions): Promise<FastifyInstance> {
     // API responses are per caller: never stored by shared caches or browsers.
     const url = request.url
     if (url.startsWith('/v1/') || (url[0] !== '/' && pathOf(url).startsWith('/v1/'))) reply.header('cache-control', 'no-store')
-    // `/v1/tasks/` would match `/v1/tasks/:id` with an empty id: a path with a trailing slash is
-    // no resource (the contract's paths have none), so it is a 404 like every other such path.
+    // Marked by the query parser, which runs inside the router where it cannot answer.
     if ((request.query as Record<symbol, unknown>)[malformedQuery] === true) {
       return done(problem('BAD_REQUEST', 'The query string is not valid percent-encoding.'))
     }
-    const params = request.params as Record<string, string>
-    for (const name in params) {
-      if (params[name] === '') return done(problem('NOT_FOUND', `No route for ${request.method} ${pathOf(url)}.`))
-    }
-    done()
+    done(hasEmptyParameter(request.params as Record<string, unknown>) ? noRoute(request.method, url) : undefined)
   })
 
   // JSON bodies (and merge patches) are parsed by Fastify's own safe parser, then refused when a

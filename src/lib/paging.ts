@@ -50,8 +50,6 @@ export interface PagingOptions {
    * every one verifies.
    */
   keys: Buffer[]
-  /** The list's path, for `nextUrl` (`/app/tasks`); `respond` links to the request's own path. */
-  path: string
 }
 
 /**
@@ -160,10 +158,10 @@ export function createPaging<Filters extends object, Sort extends string> (list:
       return request
     },
 
-    /** The URL of the page after `next` (null on the last page), with the parameters of `search`. */
-    nextUrl (request: OpenList<Filters, Sort>, search: string | URLSearchParams, next: Position | null): string | null {
+    /** The URL at `path` of the page after `next` (null on the last page), with the parameters of `search`. */
+    nextUrl (request: OpenList<Filters, Sort>, path: string, search: string | URLSearchParams, next: Position | null): string | null {
       const cursor = cursorAfter(request, next)
-      return cursor === null ? null : nextPageUrl(options.path, search, cursor)
+      return cursor === null ? null : nextPageUrl(path, search, cursor)
     },
 
     /**

@@ -33,9 +33,9 @@ tap.test('each purpose has a key of its own, derived from the root secret', asyn
 })
 
 tap.test('a rotated root still verifies what the previous one signed, and signs anew', async (t) => {
-  const before = createPaging(taskList, { keys: createKeyring({ SECRET_KEY: OLD }).keysFor('tasksCursor'), path: '/v1/tasks' })
-  const during = createPaging(taskList, { keys: createKeyring({ SECRET_KEY: NEW, SECRET_KEY_PREVIOUS: `${OLD}` }).keysFor('tasksCursor'), path: '/v1/tasks' })
-  const after = createPaging(taskList, { keys: createKeyring({ SECRET_KEY: NEW }).keysFor('tasksCursor'), path: '/v1/tasks' })
+  const before = createPaging(taskList, { keys: createKeyring({ SECRET_KEY: OLD }).keysFor('tasksCursor') })
+  const during = createPaging(taskList, { keys: createKeyring({ SECRET_KEY: NEW, SECRET_KEY_PREVIOUS: `${OLD}` }).keysFor('tasksCursor') })
+  const after = createPaging(taskList, { keys: createKeyring({ SECRET_KEY: NEW }).keysFor('tasksCursor') })
   const oldCursor = before.cursorAfter(before.open('u', {}), ['k', 'id'])!
   t.same(during.open('u', { cursor: oldCursor }).after, ['k', 'id'], 'an old cursor works while its root is listed in SECRET_KEY_PREVIOUS')
   t.equal(after.tryOpen('u', { cursor: oldCursor }), undefined, 'and not once it is dropped')

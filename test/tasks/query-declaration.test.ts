@@ -120,7 +120,7 @@ tap.test('the representation is the Task schema\'s fields plus the version, each
 })
 
 tap.test('the cursor context names every declared filter, and equivalent requests share it', async (t) => {
-  const paging = createPaging(taskList, { keys: createKeyring({ SECRET_KEY: 'x'.repeat(32) }).keysFor('tasksCursor'), path: '/v1/tasks' })
+  const paging = createPaging(taskList, { keys: createKeyring({ SECRET_KEY: 'x'.repeat(32) }).keysFor('tasksCursor') })
   const base = paging.open('user', {})
   t.equal(base.sort, taskList.defaultSort)
   t.equal(base.limit, taskList.defaultLimit)
@@ -140,6 +140,6 @@ tap.test('the cursor context names every declared filter, and equivalent request
   t.same(paging.open('user', { tag: ['a'], cursor }).after, ['k', 'id'], 'a cursor opens the page after its position')
   t.equal(paging.tryOpen('user', { cursor }), undefined, 'but not under other filters')
   t.throws(() => paging.open('user', { tag: ['a'], cursor: `${cursor}x` }), { code: 'INVALID_CURSOR', statusCode: 400 })
-  const other = createPaging(taskList, { keys: createKeyring({ SECRET_KEY: 'x'.repeat(32) }).keysFor('pageTasksCursor'), path: '/v1/tasks' })
+  const other = createPaging(taskList, { keys: createKeyring({ SECRET_KEY: 'x'.repeat(32) }).keysFor('pageTasksCursor') })
   t.equal(other.tryOpen('user', { tag: ['a'], cursor }), undefined, 'nor for a list of another purpose (the pages\' cursors)')
 })

@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import FindMyWay, { type HTTPMethod } from 'find-my-way'
-import { type ErrorCode, problemType, type ProblemError, type ProblemExtras, statusOf, titleOf } from '../../errors.js'
+import { type ErrorCode, problem, problemType, type ProblemError, type ProblemExtras, statusOf, titleOf } from '../../errors.js'
 import { type Problem, problemResponses } from '../../schemas/common.js'
 import { apiHeaders } from '../external/helmet.js'
 import { classifyError, UNEXPECTED_DETAIL } from './error-classification.js'
@@ -48,6 +48,19 @@ export function sendProblem (request: FastifyRequest, reply: FastifyReply, code:
 function baseHeaders (requestId: string): Record<string, string> {
   return { 'x-request-id': requestId, 'cache-control': 'no-store', ...apiHeaders }
 }
+
+/**
+ * Whether a route matched only by an empty parameter (`/v1/tasks/` for `/v1/tasks/:id`): a path
+ * with a trailing slash is no resource (the contract's paths have none), so it answers 404.
+ */
+export function hasEmptyParameter (params: Record<string, unknown>): boolean {
+  // On every request: a loop allocates nothing.
+  for (const name in params) if (params[name] === '') return true
+  return false
+}
+
+/** The 404 of a path no route serves. */
+export const noRoute = (method: string, url: string) => problem('NOT_FOUND', `No route for ${method} ${pathOf(url)}.`)
 
 /** Routed path parameters longer than this are refused with 414 (Fastify's `maxParamLength`). */
 export const MAX_PARAM_LENGTH = 200
@@ -157,15 +170,15 @@ async function problemsPlugin (app: FastifyInstance): Promise<void> {
   })
   const allowedMethods = (path: string) => knownMethods.filter((method) => {
     const found = paths.find(method, path)
-    return found !== null && Object.values(found.params).every((value) => value !== '')
+    return found !== null && !hasEmptyParameter(found.params)
   })
   app.setNotFoundHandler((request, reply) => {
-    const path = pathOf(request.url)
-    const allowed = allowedMethods(path)
+    const allowed = allowedMethods(pathOf(request.url))
     if (allowed.length > 0) {
       return sendProblem(request, reply, 'METHOD_NOT_ALLOWED', { detail: `${request.method} is not allowed here: use ${allowed.join(', ')}.`, headers: { allow: allowed.join(', ') } })
     }
-    return sendProblem(request, reply, 'NOT_FOUND', { detail: `No route for ${request.method} ${path}.` })
+    const { code, extras } = noRoute(request.method, request.url)
+    return sendProblem(request, reply, code, extras)
   })
 
   // What any operation can answer, whatever it reads, is declared on each: 400 for a query that is

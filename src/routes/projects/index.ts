@@ -23,8 +23,8 @@ const memberWithETag = jsonResponse('The member.', memberRef, 'ETag')
 const inFlight = withHeaders(problemResponses(409), ['Retry-After'])
 
 const projectsRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const projectPaging = createPaging(projectList, { keys: app.keys.keysFor('projectsCursor'), path: '/v1/projects' })
-  const memberPaging = createPaging(memberList, { keys: app.keys.keysFor('membersCursor'), path: '/v1/projects/{id}/members' })
+  const projectPaging = createPaging(projectList, { keys: app.keys.keysFor('projectsCursor') })
+  const memberPaging = createPaging(memberList, { keys: app.keys.keysFor('membersCursor') })
   const projects = app.projectsRepository
 
   app.post('', {

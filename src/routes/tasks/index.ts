@@ -35,7 +35,7 @@ const taskRef = Type.Ref(Task)
 const taskWithETag = jsonResponse('The task.', taskRef, 'ETag')
 
 const tasksRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const paging = createPaging(taskList, { keys: app.keys.keysFor('tasksCursor'), path: '/v1/tasks' })
+  const paging = createPaging(taskList, { keys: app.keys.keysFor('tasksCursor') })
   const tasks = app.tasksRepository
 
   app.get('', {

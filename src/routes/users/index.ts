@@ -12,7 +12,7 @@ import { IdParams, jsonResponse, noContent, problemResponses } from '../../schem
 import { PasswordChange, User, UserAdminPatch, UserListQuery, UserPage, UserSelfPatch } from '../../schemas/users.js'
 
 const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const paging = createPaging(userList, { keys: app.keys.keysFor('usersCursor'), path: '/v1/users' })
+  const paging = createPaging(userList, { keys: app.keys.keysFor('usersCursor') })
   // Keys are for integrations: managing an account takes an access token.
   const self = { auth: { apiKeys: false } }
   const admin = { auth: { role: 'admin' as const, apiKeys: false } }

@@ -18,7 +18,7 @@ const accepted = noContent('Queued: the attempt is made at once, and shows in th
 
 const webhooksRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, opts) => {
   const webhooks = app.webhooksRepository
-  const deliveryPaging = createPaging(deliveryList, { keys: app.keys.keysFor('deliveriesCursor'), path: '/v1/webhooks/{id}/deliveries' })
+  const deliveryPaging = createPaging(deliveryList, { keys: app.keys.keysFor('deliveriesCursor') })
   const allowPrivate = opts.config.WEBHOOK_ALLOW_PRIVATE_NETWORKS
 
   /** The URL, refused as 422 unless it may be called (the same check is made again at each delivery). */

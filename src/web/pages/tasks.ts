@@ -110,7 +110,7 @@ function taskId (request: FastifyRequest): string {
 /** The task list, create, edit, complete and delete: the API's tasks, as pages and forms. */
 export default async function taskPages (app: FastifyInstance): Promise<void> {
   // The API's paging of the same list, with cursors of their own (another purpose), so the two never mix.
-  const paging = createPaging(taskList, { keys: app.keys.keysFor('pageTasksCursor'), path: '/app/tasks' })
+  const paging = createPaging(taskList, { keys: app.keys.keysFor('pageTasksCursor') })
   const tasks = app.tasksRepository
 
   /** The usernames of the people the tasks are assigned to, by id; the caller is "you" and needs none. */
@@ -162,7 +162,7 @@ export default async function taskPages (app: FastifyInstance): Promise<void> {
     if (list === undefined && cursor !== '') errors.cursor ??= listMessages.cursor
     if (list === undefined || Object.keys(errors).length > 0) return await reply.code(400).page('tasks/list', { ...view, errors, items: [] })
     const page = await tasks.list(userId, list)
-    const nextPage = paging.nextUrl(list, formParams(form), page.next)
+    const nextPage = paging.nextUrl(list, '/app/tasks', formParams(form), page.next)
     return await reply.page('tasks/list', { ...view, errors: {}, items: page.items, assignees: await assigneeNames(userId, page.items), nextPage })
   })
 

@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { apiCompare } from 'api-smart-diff'
 import { projectRoot } from '../src/lib/project-root.js'
+import { runsAsScript } from './run-as-script.js'
 
 interface OpenApiDocument { info: { version: string } }
 
@@ -112,7 +113,7 @@ function defaultBaseRef (): { ref: string, why: string } | undefined {
   return undefined
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (runsAsScript('api-breaking')) {
   const { values } = parseArgs({ options: { 'base-ref': { type: 'string' }, 'base-file': { type: 'string' }, 'head-file': { type: 'string' } } })
   const head = JSON.parse(await readFile(values['head-file'] ?? join(projectRoot, 'openapi.json'), 'utf8')) as OpenApiDocument
   let base: OpenApiDocument

@@ -11,6 +11,7 @@ import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import { build } from 'esbuild'
 import { projectRoot } from '../src/lib/project-root.js'
+import { runsAsScript } from './run-as-script.js'
 
 /**
  * Packages left to Node's own loading, because they find files next to their own code (native
@@ -18,7 +19,10 @@ import { projectRoot } from '../src/lib/project-root.js'
  * only when configured (ioredis with REDIS_URL, PGlite without DATABASE_URL, the OpenTelemetry SDK
  * with OTEL_EXPORTER_OTLP_ENDPOINT). The production image installs them as usual.
  */
-const external = ['@node-rs/argon2', '@electric-sql/pglite', '@fastify/swagger-ui', 'ioredis', 'nunjucks', 'pino', '@fastify/otel', '@opentelemetry/*']
+export const external = ['@node-rs/argon2', '@electric-sql/pglite', '@fastify/swagger-ui', 'ioredis', 'nunjucks', 'pino', '@fastify/otel', '@opentelemetry/*']
+
+/** CommonJS dependencies inside an ES module bundle still call require(). */
+export const requireShim = "import { createRequire as __bundleRequire } from 'node:module'; const require = __bundleRequire(import.meta.url);"
 
 /** Files that shape the bundle without being in it: these options, the compiler's and the package's. */
 const settings = ['scripts/bundle.ts', 'tsconfig.json', 'package.json'].map((file) => join(projectRoot, file))
@@ -46,8 +50,7 @@ export async function bundleServer (outfile = join(projectRoot, 'dist/server.mjs
     // Stack traces name bundle lines; `node --enable-source-maps` maps them back to src/.
     sourcemap: 'linked',
     logLevel: 'warning',
-    // CommonJS dependencies inside an ES module bundle still call require().
-    banner: { js: "import { createRequire as __bundleRequire } from 'node:module'; const require = __bundleRequire(import.meta.url);" },
+    banner: { js: requireShim },
     write: false,
     metafile: true,
   })
@@ -73,6 +76,6 @@ export async function bundleIsCurrent (outfile = join(projectRoot, 'dist/server.
   return JSON.stringify(now) === recorded
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (runsAsScript('bundle')) {
   if (!(process.argv.includes('--when-changed') && await bundleIsCurrent())) await bundleServer()
 }

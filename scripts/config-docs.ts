@@ -12,6 +12,7 @@ import { join } from 'node:path'
 import type { TSchema } from '@sinclair/typebox'
 import { ConfigSchema } from '../src/config.js'
 import { projectRoot } from '../src/lib/project-root.js'
+import { runsAsScript } from './run-as-script.js'
 
 export const configurationDocPath = join(projectRoot, 'docs', 'configuration.md')
 export const envExamplePath = join(projectRoot, '.env.example')
@@ -102,7 +103,7 @@ export function renderEnvExample (): string {
   ].join('\n')
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (runsAsScript('config-docs')) {
   await writeFile(configurationDocPath, renderConfigurationDoc())
   await writeFile(envExamplePath, renderEnvExample())
 }

@@ -9,6 +9,7 @@ import { createKeyring } from '../src/lib/keys.js'
 import { loadConfig } from '../src/config.js'
 import { openPostgres } from '../src/db/client.js'
 import { projectRoot } from '../src/lib/project-root.js'
+import { runsAsScript } from './run-as-script.js'
 
 export async function generateOpenApi (): Promise<string> {
   // Fixed settings, so the document never depends on who runs the script where; no webhook
@@ -22,7 +23,7 @@ export async function generateOpenApi (): Promise<string> {
   return document
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (runsAsScript('openapi')) {
   const document = await generateOpenApi()
   if (process.argv.includes('--stdout')) process.stdout.write(document)
   else await writeFile(join(projectRoot, 'openapi.json'), document)

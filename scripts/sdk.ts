@@ -7,6 +7,7 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import openapiTS, { astToString } from 'openapi-typescript'
 import { projectRoot } from '../src/lib/project-root.js'
+import { runsAsScript } from './run-as-script.js'
 
 const generatedDir = join(projectRoot, 'sdk/src/generated')
 const banner = '// Generated from openapi.json by `npm run sdk`. Do not edit: change the route schemas, run\n' +
@@ -43,6 +44,6 @@ export async function staleSdkFiles (openapiText?: string): Promise<string[]> {
   return stale
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (runsAsScript('sdk')) {
   for (const [name, content] of Object.entries(await generateSdk(await readOpenApi()))) await writeFile(join(generatedDir, name), content)
 }

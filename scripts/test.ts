@@ -1,19 +1,29 @@
 /**
- * `npm test [-- <test files>]`: compiles the TypeScript of src/, test/, scripts/ and the SDK, file for
- * file, into `dist/tests/`, then runs tap on the compiled test files (all of them, or those named),
- * so that each test process, and each server a test starts, runs plain JavaScript. A TypeScript
- * loader costs every such process about 1.5 s of CPU before its first line (docs/performance.md);
- * compiling everything is one esbuild call.
+ * `npm test [-- <test files>]`: compiles the TypeScript of src/, test/, scripts/ and the SDK into
+ * `dist/tests/`, each file at its own path, then runs tap on the compiled test files (all of them,
+ * or those named), so that each test process, and each server a test starts, runs plain
+ * JavaScript. A TypeScript loader costs every such process about 1.5 s of CPU before its first
+ * line. The files are bundled with the dependencies they import, the code they share split into
+ * chunks, so that a process loads a few dozen files rather than a thousand (docs/performance.md,
+ * "Test-suite time"); it is one esbuild call.
  */
 import { spawn } from 'node:child_process'
 import { readdir, rm } from 'node:fs/promises'
 import { join, relative } from 'node:path'
 import { build } from 'esbuild'
+import { external as serverExternal, requireShim } from './bundle.js'
 import { projectRoot } from '../src/lib/project-root.js'
 
 /** Below the project, so packages and `projectRoot` resolve from the compiled files as from the sources. */
 const outdir = join(projectRoot, 'dist', 'tests')
-const roots = ['src', 'test', 'scripts', 'sdk/src']
+
+/**
+ * Beside the server bundle's: the test runner (each process must share tap's one instance), tools
+ * that find files of their own (the browser driver, the bundler, the TypeScript compiler), servers
+ * only tests start, and packages that the SDK and the tests both load, which must stay one copy as
+ * Node loads them (their error classes are compared).
+ */
+const external = [...serverExternal, 'tap', '@tapjs/*', 'playwright-core', 'esbuild', 'typescript', 'oidc-provider', 'smtp-server', 'mailparser', 'standardwebhooks', 'undici']
 
 async function typescriptFiles (folder: string): Promise<string[]> {
   const entries = await readdir(join(projectRoot, folder), { recursive: true, withFileTypes: true })
@@ -25,18 +35,28 @@ async function typescriptFiles (folder: string): Promise<string[]> {
 async function compile (): Promise<void> {
   // Emptied first: a test file deleted from the sources must not run from an old copy.
   await rm(outdir, { recursive: true, force: true })
-  await build({
-    entryPoints: (await Promise.all(roots.map(typescriptFiles))).flat(),
+  const common = {
     outdir,
     outbase: '.',
     absWorkingDir: projectRoot,
+    bundle: true,
+    external,
+    banner: { js: requireShim },
     platform: 'node',
     format: 'esm',
     target: 'node20',
-    // No source maps: tap would map its callers back to test/*.ts, and t.mockImport resolve its
-    // relative paths from there, where no compiled module is.
+    // No source maps: Node would read them in every test process, and tap's reports quote the
+    // failing line of the test itself.
     logLevel: 'warning',
-  })
+  } as const
+  const [modules, scripts] = await Promise.all([['src', 'test', 'sdk/src'], ['scripts']].map(async (roots) => (await Promise.all(roots.map(typescriptFiles))).flat()))
+  await Promise.all([
+    // One module graph for every test process: what files share is split into chunks, loaded once.
+    build({ ...common, entryPoints: modules, splitting: true, chunkNames: 'chunks/[name]-[hash]' }),
+    // Scripts are programs the tests also run: each whole, so that its own file is the one that
+    // starts (their `import.meta.url === argv[1]` check).
+    build({ ...common, entryPoints: scripts }),
+  ])
 }
 
 /** `test/x.test.ts` → `dist/tests/test/x.test.js`; tap's own options pass unchanged. */

@@ -7,7 +7,6 @@ import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { projectRoot } from '../src/lib/project-root.js'
 import { bundleServer } from '../scripts/bundle.js'
 import { freePort } from '../scripts/free-port.js'
@@ -21,11 +20,11 @@ export interface ServerProcess {
 }
 
 /**
- * Node's arguments that run the server from the sources, as `npm test` compiled them beside this
- * file. `--liftoff-only` keeps V8 from optimising the embedded database's WebAssembly: about 1.5 s
+ * Node's arguments that run the server from the sources, as `npm test` compiled them into
+ * `dist/tests/` (this file's own compiled code may sit in a shared chunk). `--liftoff-only` keeps V8 from optimising the embedded database's WebAssembly: about 1.5 s
  * of CPU at every start, which a test server's few queries never earn back.
  */
-const fromSources = ['--liftoff-only', fileURLToPath(new URL('../src/server.js', import.meta.url))]
+const fromSources = ['--liftoff-only', join(projectRoot, 'dist/tests/src/server.js')]
 
 /**
  * Starts the server with `env` on a free port and waits until /health/ready answers 200; `args`

@@ -42,7 +42,8 @@ tap.test('every plugin under src/plugins, every route plugin and the web layer i
     'web/plugin.ts',
   ]
   for (const file of files) {
-    const module = await import(`../../src/${file.replace(/\.ts$/, '.js')}`) as { default?: unknown }
+    // Through a URL, so the bundler leaves the import to Node: each compiled module at its own path.
+    const module = await import(new URL(`../../src/${file.replace(/\.ts$/, '.js')}`, import.meta.url).href) as { default?: unknown }
     if (module.default === undefined) continue // helpers, not plugins
     const meta = metaOf(module.default)
     t.type(meta?.name, 'string', `src/${file} is named`)

@@ -62,6 +62,32 @@ async function compile (): Promise<void> {
 /** `test/x.test.ts` → `dist/tests/test/x.test.js`; tap's own options pass unchanged. */
 const compiledPath = (arg: string) => /^test\/.*\.ts$/.test(arg) ? relative(projectRoot, join(outdir, arg.replace(/\.ts$/, '.js'))) : arg
 
+/**
+ * The files that wait longest, on browsers, servers they start and clocks, so they start first and
+ * the others fill the cores around them: started in tap's alphabetical order, the last of them
+ * (`web/`) ran alone at the end (docs/performance.md, "Test-suite time").
+ */
+const startFirst = [
+  'web/browser', 'foundation/server', 'browser/docs', 'events/stream', 'webhooks/webhooks',
+  'sdk/refresh', 'web/single-sign-on-browser', 'web/projects', 'sdk/sdk', 'foundation/start',
+].map((name) => `test/${name}.test.ts`)
+
+/** Every test file, those in `startFirst` first, then the rest in alphabetical order. */
+async function orderedTestFiles (): Promise<string[]> {
+  const files = (await typescriptFiles('test')).filter((file) => file.endsWith('.test.ts')).sort()
+  const missing = startFirst.filter((file) => !files.includes(file))
+  if (missing.length > 0) throw new Error(`scripts/test.ts names test files that do not exist: ${missing.join(', ')}`)
+  return [...startFirst, ...files.filter((file) => !startFirst.includes(file))]
+}
+
+const args = process.argv.slice(2)
+// tap's own options alone (or nothing): every test file, in the order above.
+const files = args.some((arg) => !arg.startsWith('-')) ? [] : await orderedTestFiles()
 await compile()
-const tap = spawn(process.execPath, [join(projectRoot, 'node_modules/tap/dist/esm/run.mjs'), ...process.argv.slice(2).map(compiledPath)], { cwd: projectRoot, stdio: 'inherit' })
+const tap = spawn(process.execPath, [join(projectRoot, 'node_modules/tap/dist/esm/run.mjs'), ...[...args, ...files].map(compiledPath)], {
+  cwd: projectRoot,
+  stdio: 'inherit',
+  // patches/: tap runs the files named in the order given, not sorted.
+  env: { ...process.env, TAP_KEEP_FILE_ORDER: '1' },
+})
 tap.on('exit', (code, signal) => { process.exitCode = code ?? (signal === null ? 1 : 128) })

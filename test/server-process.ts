@@ -21,8 +21,10 @@ export interface ServerProcess {
 
 /**
  * Node's arguments that run the server from the sources, as `npm test` compiled them into
- * `dist/tests/` (this file's own compiled code may sit in a shared chunk). `--liftoff-only` keeps V8 from optimising the embedded database's WebAssembly: about 1.5 s
- * of CPU at every start, which a test server's few queries never earn back.
+ * `dist/tests/` (this file's own compiled code may sit in a shared chunk). `--liftoff-only` keeps V8
+ * from optimising the embedded database's WebAssembly: about 1.5 s of CPU at every start, which a
+ * test server's few queries never earn back. JavaScript is optimised as in production (unlike in
+ * the test processes): the shutdown and outage tests put these servers under load.
  */
 const fromSources = ['--liftoff-only', join(projectRoot, 'dist/tests/src/server.js')]
 

@@ -14,7 +14,7 @@ const DEFAULT_POOL_MAX = Math.min(200, 2 * availableParallelism())
  * computed from the machine is stated in words in the description, after `Default:`.
  */
 export const ConfigSchema = Type.Object({
-  NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], { default: 'development', description: '`production` requires SECRET_KEY (or JWT_SECRET), never pretty-prints logs, caches the web templates and serves GET /metrics on PORT only with METRICS_TOKEN set' }),
+  NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], { default: 'development', description: '`production` requires SECRET_KEY (or JWT_SECRET), never pretty-prints logs and serves GET /metrics on PORT only with METRICS_TOKEN set; `development` re-reads the web templates at every render, so edits show without a restart' }),
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000, description: 'TCP port of the HTTP listener: the API, /docs, /app and /health' }),
   HOST: Type.String({ minLength: 1, default: '0.0.0.0', description: 'address the HTTP listener binds to' }),
   LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info', description: 'pino level of the JSON log lines on stdout' }),

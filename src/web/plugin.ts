@@ -7,7 +7,6 @@ import formbody from '@fastify/formbody'
 import session from '@fastify/session'
 import fastifyStatic from '@fastify/static'
 import view from '@fastify/view'
-import nunjucks from 'nunjucks'
 import type { Config } from '../config.js'
 import type { UserRow } from '../db/schema.js'
 import { type ProblemError, statusOf, titleOf } from '../errors.js'
@@ -17,7 +16,7 @@ import accountMailPages from './pages/account-mail.js'
 import authPages from './pages/auth.js'
 import memberPages from './pages/index.js'
 import { createSessionStore, SESSION_COOKIE } from '../repositories/sessions.js'
-import { configureTemplates, publicDir, templatesDir } from './views.js'
+import { configureTemplates, publicDir, templateEngine, templatesDir } from './views.js'
 
 declare module 'fastify' {
   interface FastifyReply {
@@ -73,10 +72,10 @@ async function webPlugin (app: FastifyInstance, opts: WebOptions): Promise<void>
   app.addHook('onRequest', documentSecurityHeadersWithFormTargets(config.OIDC_ISSUER === undefined ? [] : [new URL(config.OIDC_ISSUER).origin]))
 
   await app.register(view, {
-    engine: { nunjucks },
+    engine: { nunjucks: templateEngine },
     templates: templatesDir,
     production: config.NODE_ENV === 'production',
-    options: { autoescape: true, throwOnUndefined: false, trimBlocks: true, lstripBlocks: true, noCache: config.NODE_ENV !== 'production', onConfigure: configureTemplates },
+    options: { autoescape: true, throwOnUndefined: false, trimBlocks: true, lstripBlocks: true, noCache: config.NODE_ENV === 'development', onConfigure: configureTemplates },
   })
 
   async function renderError (request: FastifyRequest, reply: FastifyReply, status: number, detail: string): Promise<FastifyReply> {

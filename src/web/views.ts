@@ -1,5 +1,5 @@
 import { join } from 'node:path'
-import type { Environment } from 'nunjucks'
+import nunjucks, { type ConfigureOptions, type Environment } from 'nunjucks'
 import { projectRoot } from '../lib/project-root.js'
 
 export const templatesDir = join(projectRoot, 'templates')
@@ -27,4 +27,22 @@ export function formatDateTimeInput (iso: unknown): string {
 export function configureTemplates (env: Environment): void {
   env.addFilter('date', formatDate)
   env.addFilter('datetimeInput', formatDateTimeInput)
+}
+
+/**
+ * nunjucks as @fastify/view uses it, with one Environment per process and set of options: an app
+ * built again in the same process (the tests build hundreds) renders from the templates the first
+ * one compiled, instead of compiling each again.
+ */
+const environments = new Map<string, Environment>()
+export const templateEngine = {
+  configure (path: string, options: ConfigureOptions): Environment {
+    const key = JSON.stringify([path, options])
+    let env = environments.get(key)
+    if (env === undefined) {
+      env = nunjucks.configure(path, options)
+      environments.set(key, env)
+    }
+    return env
+  },
 }

@@ -35,11 +35,15 @@ async function typescriptFiles (folder: string): Promise<string[]> {
 async function compile (): Promise<void> {
   // Emptied first: a test file deleted from the sources must not run from an old copy.
   await rm(outdir, { recursive: true, force: true })
-  const common = {
+  await build({
+    entryPoints: (await Promise.all(['src', 'test', 'scripts', 'sdk/src'].map(typescriptFiles))).flat(),
     outdir,
     outbase: '.',
     absWorkingDir: projectRoot,
     bundle: true,
+    // One module graph for every test process: what files share is split into chunks, loaded once.
+    splitting: true,
+    chunkNames: 'chunks/[name]-[hash]',
     external,
     banner: { js: requireShim },
     platform: 'node',
@@ -48,15 +52,7 @@ async function compile (): Promise<void> {
     // No source maps: Node would read them in every test process, and tap's reports quote the
     // failing line of the test itself.
     logLevel: 'warning',
-  } as const
-  const [modules, scripts] = await Promise.all([['src', 'test', 'sdk/src'], ['scripts']].map(async (roots) => (await Promise.all(roots.map(typescriptFiles))).flat()))
-  await Promise.all([
-    // One module graph for every test process: what files share is split into chunks, loaded once.
-    build({ ...common, entryPoints: modules, splitting: true, chunkNames: 'chunks/[name]-[hash]' }),
-    // Scripts are programs the tests also run: each whole, so that its own file is the one that
-    // starts (their `import.meta.url === argv[1]` check).
-    build({ ...common, entryPoints: scripts }),
-  ])
+  })
 }
 
 /** `test/x.test.ts` → `dist/tests/test/x.test.js`; tap's own options pass unchanged. */

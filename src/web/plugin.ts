@@ -16,7 +16,7 @@ import accountMailPages from './pages/account-mail.js'
 import authPages from './pages/auth.js'
 import memberPages from './pages/index.js'
 import { createSessionStore, SESSION_COOKIE } from '../repositories/sessions.js'
-import { configureTemplates, publicDir, templateEngine, templatesDir } from './views.js'
+import { publicDir, templateEngine, templatesDir } from './views.js'
 
 declare module 'fastify' {
   interface FastifyReply {
@@ -75,7 +75,7 @@ async function webPlugin (app: FastifyInstance, opts: WebOptions): Promise<void>
     engine: { nunjucks: templateEngine },
     templates: templatesDir,
     production: config.NODE_ENV === 'production',
-    options: { autoescape: true, throwOnUndefined: false, trimBlocks: true, lstripBlocks: true, noCache: config.NODE_ENV === 'development', onConfigure: configureTemplates },
+    options: { autoescape: true, throwOnUndefined: false, trimBlocks: true, lstripBlocks: true, noCache: config.NODE_ENV === 'development' },
   })
 
   async function renderError (request: FastifyRequest, reply: FastifyReply, status: number, detail: string): Promise<FastifyReply> {

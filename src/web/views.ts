@@ -24,15 +24,15 @@ export function formatDateTimeInput (iso: unknown): string {
 }
 
 /** Filters for the templates (`{{ task.due_at | date }}`). */
-export function configureTemplates (env: Environment): void {
+function configureTemplates (env: Environment): void {
   env.addFilter('date', formatDate)
   env.addFilter('datetimeInput', formatDateTimeInput)
 }
 
 /**
- * nunjucks as @fastify/view uses it, with one Environment per process and set of options: an app
- * built again in the same process (the tests build hundreds) renders from the templates the first
- * one compiled, instead of compiling each again.
+ * nunjucks as @fastify/view uses it, with one Environment, its filters added, per process and set
+ * of options: an app built again in the same process (the tests build hundreds) renders from the
+ * templates the first one compiled, instead of compiling each again.
  */
 const environments = new Map<string, Environment>()
 export const templateEngine = {
@@ -41,6 +41,7 @@ export const templateEngine = {
     let env = environments.get(key)
     if (env === undefined) {
       env = nunjucks.configure(path, options)
+      configureTemplates(env)
       environments.set(key, env)
     }
     return env

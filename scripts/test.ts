@@ -83,7 +83,8 @@ await compile()
 const tap = spawn(process.execPath, [join(projectRoot, 'node_modules/tap/dist/esm/run.mjs'), ...[...args, ...files].map(compiledPath)], {
   cwd: projectRoot,
   stdio: 'inherit',
-  // patches/: tap runs the files named in the order given, not sorted.
-  env: { ...process.env, TAP_KEEP_FILE_ORDER: '1' },
+  // patches/: tap runs the files named in the order given, not sorted, and without its async-hook
+  // domains, which cost every test process about a tenth of its CPU.
+  env: { ...process.env, TAP_KEEP_FILE_ORDER: '1', TAP_ASYNC_DOMAINS: '0' },
 })
 tap.on('exit', (code, signal) => { process.exitCode = code ?? (signal === null ? 1 : 128) })

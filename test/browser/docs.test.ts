@@ -12,7 +12,7 @@ import { chromiumMissing, chromiumPath, launchChromium } from '../chromium.js'
 import { listeningServer, newAccount } from '../sdk/support.js'
 
 if (chromiumMissing) {
-  tap.plan(0, `${chromiumPath} is missing: apt-get install -y chromium`)
+  tap.plan(0, `${chromiumPath} is missing: apt-get install -y chromium-headless-shell`)
 } else {
   const baseUrl = await listeningServer(tap)
   const account = newAccount()

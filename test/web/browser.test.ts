@@ -16,7 +16,7 @@ import { awayFromStepEdge, codeAt } from '../totp.js'
 import { relaxedLimits } from './support.js'
 
 if (chromiumMissing) {
-  tap.plan(0, `${chromiumPath} is missing: apt-get install -y chromium`)
+  tap.plan(0, `${chromiumPath} is missing: apt-get install -y chromium-headless-shell`)
 } else {
   const server = await startServer({ JWT_SECRET, LOG_LEVEL: 'warn', ...relaxedLimits, ...await serverDatabaseEnv(tap) })
   tap.teardown(() => server.stop())

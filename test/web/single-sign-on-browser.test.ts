@@ -13,7 +13,7 @@ import { startServer } from '../server-process.js'
 import { relaxedLimits } from './support.js'
 
 if (chromiumMissing) {
-  tap.plan(0, `${chromiumPath} is missing: apt-get install -y chromium`)
+  tap.plan(0, `${chromiumPath} is missing: apt-get install -y chromium-headless-shell`)
 } else {
   const provider = await startProvider(tap)
   const server = await startServer({ JWT_SECRET, LOG_LEVEL: 'warn', ...relaxedLimits, ...provider.env, ...await serverDatabaseEnv(tap) })

@@ -59,13 +59,16 @@ async function compile (): Promise<void> {
 const compiledPath = (arg: string) => /^test\/.*\.ts$/.test(arg) ? relative(projectRoot, join(outdir, arg.replace(/\.ts$/, '.js'))) : arg
 
 /**
- * The files that wait longest, on browsers, servers they start and clocks, so they start first and
- * the others fill the cores around them: started in tap's alphabetical order, the last of them
- * (`web/`) ran alone at the end (docs/performance.md, "Test-suite time").
+ * The files that take longest alone start first, so that none is left running by itself at the end,
+ * and those that mostly wait (on streams, webhook retries, token expiry) start one at a time
+ * between two that keep the cores busy (servers they start, browsers, a large table): started side
+ * by side, three waiting files left the cores half idle for 15 s (docs/performance.md, "Test-suite
+ * time"). The rest follow in tap's alphabetical order.
  */
 const startFirst = [
-  'web/browser', 'foundation/server', 'browser/docs', 'events/stream', 'webhooks/webhooks',
-  'sdk/refresh', 'web/single-sign-on-browser', 'web/projects', 'sdk/sdk', 'foundation/start',
+  'foundation/server', 'operations/shutdown', 'webhooks/webhooks', 'web/browser', 'browser/docs', 'events/stream',
+  'tasks/explain', 'web/single-sign-on-browser', 'sdk/refresh', 'foundation/start', 'projects/sharing',
+  'auth/account-security', 'operations/metrics', 'foundation/errors', 'sdk/sdk',
 ].map((name) => `test/${name}.test.ts`)
 
 /** Every test file, those in `startFirst` first, then the rest in alphabetical order. */

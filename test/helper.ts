@@ -83,10 +83,12 @@ async function copyTree (from: string, to: string): Promise<void> {
  * A DATA_DIR holding a migrated embedded database, built once per migration set in the temp folder:
  * PGlite starts on a copy of it in about a second of CPU, where initdb and the migrations take
  * several. Its shared_buffers are 16 MB rather than 128: PGlite zeroes them at every start, and a
- * test's data fits in a few.
+ * test's data fits in a few. It holds no template databases (template0, template1): the app never
+ * creates a database, and without them a copy is 476 files and 26 MB instead of 1 076 and 40.
  */
 async function buildPgliteTemplate (): Promise<string> {
-  const template = join(tmpdir(), 'tasks-api-test', `pglite-${pgliteVersion}-${migrationsHash}`)
+  // `-r2`: the recipe below, bumped when it changes, so a template built the old way is not reused.
+  const template = join(tmpdir(), 'tasks-api-test', `pglite-${pgliteVersion}-${migrationsHash}-r2`)
   const lock = `${template}.lock`
   while (!existsSync(template)) {
     // One process builds it; the test files starting beside it wait rather than build their own.
@@ -98,6 +100,10 @@ async function buildPgliteTemplate (): Promise<string> {
         const handle = await openPglite(building)
         await migratePglite(handle)
         await handle.client.exec(`alter system set shared_buffers = '16MB'`)
+        // One statement each: DROP DATABASE cannot run inside the transaction a multi-statement exec is.
+        await handle.client.query(`update pg_database set datistemplate = false where datname in ('template0', 'template1')`)
+        await handle.client.query('drop database template0')
+        await handle.client.query('drop database template1')
         await handle.close()
         await rename(building, template)
       } finally {

@@ -80,32 +80,21 @@ async function copyTree (from: string, to: string): Promise<void> {
 }
 
 /**
- * A DATA_DIR holding a migrated embedded database, built once per migration set in the temp folder:
- * PGlite starts on a copy of it in about a second of CPU, where initdb and the migrations take
- * several. Its shared_buffers are 16 MB rather than 128: PGlite zeroes them at every start, and a
- * test's data fits in a few. It holds no template databases (template0, template1): the app never
- * creates a database, and without them a copy is 476 files and 26 MB instead of 1 076 and 40.
+ * A folder in the temp folder built once per machine by `build` (into the folder it is given), named
+ * for what it depends on. One process builds it; the test files starting beside it wait rather than
+ * build their own.
  */
-async function buildPgliteTemplate (): Promise<string> {
-  // `-r2`: the recipe below, bumped when it changes, so a template built the old way is not reused.
-  const template = join(tmpdir(), 'tasks-api-test', `pglite-${pgliteVersion}-${migrationsHash}-r2`)
-  const lock = `${template}.lock`
-  while (!existsSync(template)) {
-    // One process builds it; the test files starting beside it wait rather than build their own.
-    await mkdir(dirname(template), { recursive: true })
+async function cachedFolder (name: string, build: (folder: string) => Promise<void>): Promise<string> {
+  const folder = join(tmpdir(), 'tasks-api-test', name)
+  const lock = `${folder}.lock`
+  while (!existsSync(folder)) {
+    await mkdir(dirname(folder), { recursive: true })
     const owner = await writeFile(lock, String(process.pid), { flag: 'wx' }).then(() => process.pid, async () => Number(await readFile(lock, 'utf8').catch(() => '')))
     if (owner === process.pid) {
       try {
-        const building = `${template}.${process.pid}`
-        const handle = await openPglite(building)
-        await migratePglite(handle)
-        await handle.client.exec(`alter system set shared_buffers = '16MB'`)
-        // One statement each: DROP DATABASE cannot run inside the transaction a multi-statement exec is.
-        await handle.client.query(`update pg_database set datistemplate = false where datname in ('template0', 'template1')`)
-        await handle.client.query('drop database template0')
-        await handle.client.query('drop database template1')
-        await handle.close()
-        await rename(building, template)
+        const building = `${folder}.${process.pid}`
+        await build(building)
+        await rename(building, folder)
       } finally {
         await rm(lock, { force: true })
       }
@@ -115,19 +104,63 @@ async function buildPgliteTemplate (): Promise<string> {
       await new Promise((resolve) => setTimeout(resolve, 100))
     }
   }
-  return template
+  return folder
 }
 
-/** Built at most once per process, however many folders are copied from it at once. */
-let pgliteTemplate: Promise<string> | undefined
+/**
+ * A DATA_DIR holding an embedded database as its first start leaves it before migrating: what
+ * PGlite's initdb wrote, about 4 CPU-s to make and 0.1 to copy.
+ */
+function buildEmptyTemplate (): Promise<string> {
+  return cachedFolder(`pglite-${pgliteVersion}-empty`, async (folder) => { await (await openPglite(folder)).close() })
+}
+
+/**
+ * A DATA_DIR holding a migrated embedded database, built once per migration set from the empty one:
+ * PGlite starts on a copy of it in about a second of CPU, where initdb and the migrations take
+ * several. Its shared_buffers are 16 MB rather than 128: PGlite zeroes them at every start, and a
+ * test's data fits in a few. It holds no template databases (template0, template1): the app never
+ * creates a database, and without them a copy is 476 files and 26 MB instead of 1 076 and 40.
+ */
+function buildMigratedTemplate (): Promise<string> {
+  // `-r2`: the recipe below, bumped when it changes, so a template built the old way is not reused.
+  return cachedFolder(`pglite-${pgliteVersion}-${migrationsHash}-r2`, async (folder) => {
+    await mkdir(folder)
+    await copyTree(await (emptyTemplate ??= buildEmptyTemplate()), folder)
+    const handle = await openPglite(folder)
+    await migratePglite(handle)
+    await handle.client.exec(`alter system set shared_buffers = '16MB'`)
+    // One statement each: DROP DATABASE cannot run inside the transaction a multi-statement exec is.
+    await handle.client.query(`update pg_database set datistemplate = false where datname in ('template0', 'template1')`)
+    await handle.client.query('drop database template0')
+    await handle.client.query('drop database template1')
+    await handle.close()
+  })
+}
+
+/** Each built at most once per process, however many folders are copied from it at once. */
+let emptyTemplate: Promise<string> | undefined
+let migratedTemplate: Promise<string> | undefined
+
+/** A temporary folder holding a copy of `template`, removed when `t` ends. */
+async function copyOf (t: T, template: Promise<string>): Promise<string> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'tasks-api-data-'))
+  t.teardown(() => rm(dataDir, { recursive: true, force: true }))
+  await copyTree(await template, dataDir)
+  return dataDir
+}
 
 /** A temporary DATA_DIR holding a copy of the migrated embedded database, removed when `t` ends. */
 export async function embeddedDataDir (t: T): Promise<string> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'tasks-api-data-'))
-  t.teardown(() => rm(dataDir, { recursive: true, force: true }))
-  pgliteTemplate ??= buildPgliteTemplate()
-  await copyTree(await pgliteTemplate, dataDir)
-  return dataDir
+  return await copyOf(t, migratedTemplate ??= buildMigratedTemplate())
+}
+
+/**
+ * A temporary DATA_DIR holding an embedded database that was never migrated (as its first start
+ * finds it after initdb), removed when `t` ends.
+ */
+export async function unmigratedDataDir (t: T): Promise<string> {
+  return await copyOf(t, emptyTemplate ??= buildEmptyTemplate())
 }
 
 let fileDatabase: Promise<DatabaseHandle> | undefined

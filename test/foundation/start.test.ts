@@ -11,6 +11,7 @@ import { bundleIsCurrent, bundleServer } from '../../scripts/bundle.js'
 import { openPglite, queryRows } from '../../src/db/client.js'
 import { latestMigrationMillis, migratePglite } from '../../src/db/migrate.js'
 import { projectRoot } from '../../src/lib/project-root.js'
+import { unmigratedDataDir } from '../helper.js'
 
 tap.test('the bundle counts as current until a file it was built from differs', async (t) => {
   const folder = await mkdtemp(join(tmpdir(), 'tasks-api-bundle-'))
@@ -35,8 +36,9 @@ tap.test('the bundle counts as current until a file it was built from differs', 
 })
 
 tap.test('the embedded database: migrated on its first start, only checked on the next', async (t) => {
-  const dataDir = await mkdtemp(join(tmpdir(), 'tasks-api-embedded-'))
-  t.teardown(() => rm(dataDir, { recursive: true, force: true }))
+  // As initdb leaves it, copied rather than made again (a first start on an empty folder, initdb
+  // included, is the server test's).
+  const dataDir = await unmigratedDataDir(t)
 
   const first = await openPglite(dataDir)
   await migratePglite(first)

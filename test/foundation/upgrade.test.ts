@@ -12,7 +12,7 @@ import tap from 'tap'
 import { sql } from 'drizzle-orm'
 import { type Database, type DatabaseHandle, openPglite, openPostgres, queryRows } from '../../src/db/client.js'
 import { migrationsFolder } from '../../src/db/migrate.js'
-import { TEST_DATABASE_URL, type T } from '../helper.js'
+import { TEST_DATABASE_URL, type T, unmigratedDataDir } from '../helper.js'
 
 /** The last migration before projects. */
 const BEFORE_PROJECTS = '0004_idempotency_responses_required'
@@ -31,7 +31,7 @@ async function migrationsUntil (tag: string): Promise<string> {
 /** A fresh, empty database of the kind under test, and how to migrate it with a given folder. */
 async function emptyDatabase (t: T): Promise<{ handle: DatabaseHandle, migrate: (folder: string) => Promise<void> }> {
   if (TEST_DATABASE_URL === undefined) {
-    const handle = await openPglite()
+    const handle = await openPglite(await unmigratedDataDir(t))
     t.teardown(() => handle.close())
     const { drizzle } = await import('drizzle-orm/pglite')
     const { migrate } = await import('drizzle-orm/pglite/migrator')

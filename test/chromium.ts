@@ -11,6 +11,9 @@ export const chromiumPath = '/usr/bin/chromium-headless-shell'
 /** CI installs Chromium (.ci/run); elsewhere a browser test says why it did not run instead of failing. */
 export const chromiumMissing = !existsSync(chromiumPath) && process.env.CI !== 'true'
 
+/** What a browser test's plan says when it does not run. */
+export const chromiumMissingReason = `${chromiumPath} is missing: apt-get install -y chromium-headless-shell`
+
 /**
  * A headless Chromium and a first browser context (a fresh profile: its own cookies and storage);
  * `newContext` opens another, for a second person, without starting a second browser. `close` ends

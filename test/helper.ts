@@ -107,12 +107,16 @@ async function cachedFolder (name: string, build: (folder: string) => Promise<vo
   return folder
 }
 
+/** Each template's folder, built or found at most once per process, however many are copied at once. */
+let emptyTemplate: Promise<string> | undefined
+let migratedTemplate: Promise<string> | undefined
+
 /**
  * A DATA_DIR holding an embedded database as its first start leaves it before migrating: what
  * PGlite's initdb wrote, about 4 CPU-s to make and 0.1 to copy.
  */
-function buildEmptyTemplate (): Promise<string> {
-  return cachedFolder(`pglite-${pgliteVersion}-empty`, async (folder) => { await (await openPglite(folder)).close() })
+function emptyTemplateFolder (): Promise<string> {
+  return emptyTemplate ??= cachedFolder(`pglite-${pgliteVersion}-empty`, async (folder) => { await (await openPglite(folder)).close() })
 }
 
 /**
@@ -122,11 +126,11 @@ function buildEmptyTemplate (): Promise<string> {
  * test's data fits in a few. It holds no template databases (template0, template1): the app never
  * creates a database, and without them a copy is 476 files and 26 MB instead of 1 076 and 40.
  */
-function buildMigratedTemplate (): Promise<string> {
+function migratedTemplateFolder (): Promise<string> {
   // `-r2`: the recipe below, bumped when it changes, so a template built the old way is not reused.
-  return cachedFolder(`pglite-${pgliteVersion}-${migrationsHash}-r2`, async (folder) => {
+  return migratedTemplate ??= cachedFolder(`pglite-${pgliteVersion}-${migrationsHash}-r2`, async (folder) => {
     await mkdir(folder)
-    await copyTree(await (emptyTemplate ??= buildEmptyTemplate()), folder)
+    await copyTree(await emptyTemplateFolder(), folder)
     const handle = await openPglite(folder)
     await migratePglite(handle)
     await handle.client.exec(`alter system set shared_buffers = '16MB'`)
@@ -138,10 +142,6 @@ function buildMigratedTemplate (): Promise<string> {
   })
 }
 
-/** Each built at most once per process, however many folders are copied from it at once. */
-let emptyTemplate: Promise<string> | undefined
-let migratedTemplate: Promise<string> | undefined
-
 /** A temporary folder holding a copy of `template`, removed when `t` ends. */
 async function copyOf (t: T, template: Promise<string>): Promise<string> {
   const dataDir = await mkdtemp(join(tmpdir(), 'tasks-api-data-'))
@@ -152,7 +152,7 @@ async function copyOf (t: T, template: Promise<string>): Promise<string> {
 
 /** A temporary DATA_DIR holding a copy of the migrated embedded database, removed when `t` ends. */
 export async function embeddedDataDir (t: T): Promise<string> {
-  return await copyOf(t, migratedTemplate ??= buildMigratedTemplate())
+  return await copyOf(t, migratedTemplateFolder())
 }
 
 /**
@@ -160,7 +160,7 @@ export async function embeddedDataDir (t: T): Promise<string> {
  * finds it after initdb), removed when `t` ends.
  */
 export async function unmigratedDataDir (t: T): Promise<string> {
-  return await copyOf(t, emptyTemplate ??= buildEmptyTemplate())
+  return await copyOf(t, emptyTemplateFolder())
 }
 
 let fileDatabase: Promise<DatabaseHandle> | undefined

@@ -8,11 +8,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Locator } from 'playwright-core'
 import tap from 'tap'
-import { chromiumMissing, chromiumPath, launchChromium } from '../chromium.js'
+import { chromiumMissing, chromiumMissingReason, launchChromium } from '../chromium.js'
 import { listeningServer, newAccount } from '../sdk/support.js'
 
 if (chromiumMissing) {
-  tap.plan(0, `${chromiumPath} is missing: apt-get install -y chromium-headless-shell`)
+  tap.plan(0, chromiumMissingReason)
 } else {
   const baseUrl = await listeningServer(tap)
   const account = newAccount()

@@ -9,14 +9,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Page } from 'playwright-core'
 import tap from 'tap'
-import { chromiumMissing, chromiumPath, launchChromium } from '../chromium.js'
+import { chromiumMissing, chromiumMissingReason, launchChromium } from '../chromium.js'
 import { JWT_SECRET, serverDatabaseEnv, uniqueName } from '../helper.js'
 import { startServer } from '../server-process.js'
 import { awayFromStepEdge, codeAt } from '../totp.js'
 import { relaxedLimits } from './support.js'
 
 if (chromiumMissing) {
-  tap.plan(0, `${chromiumPath} is missing: apt-get install -y chromium-headless-shell`)
+  tap.plan(0, chromiumMissingReason)
 } else {
   const server = await startServer({ JWT_SECRET, LOG_LEVEL: 'warn', ...relaxedLimits, ...await serverDatabaseEnv(tap) })
   tap.teardown(() => server.stop())

@@ -6,14 +6,14 @@
  */
 import type { Page } from 'playwright-core'
 import tap from 'tap'
-import { chromiumMissing, chromiumPath, launchChromium } from '../chromium.js'
+import { chromiumMissing, chromiumMissingReason, launchChromium } from '../chromium.js'
 import { JWT_SECRET, serverDatabaseEnv, uniqueName } from '../helper.js'
 import { startProvider } from '../oidc-provider.js'
 import { startServer } from '../server-process.js'
 import { relaxedLimits } from './support.js'
 
 if (chromiumMissing) {
-  tap.plan(0, `${chromiumPath} is missing: apt-get install -y chromium-headless-shell`)
+  tap.plan(0, chromiumMissingReason)
 } else {
   const provider = await startProvider(tap)
   const server = await startServer({ JWT_SECRET, LOG_LEVEL: 'warn', ...relaxedLimits, ...provider.env, ...await serverDatabaseEnv(tap) })

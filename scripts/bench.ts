@@ -26,7 +26,8 @@
  * opposite order every other round), so that both see the same drift of the machine; the table
  * gives medians and the ratio per scenario.
  * `--keep-data` skips seeding: the database holds what an earlier run seeded (and `login-mfa`'s
- * users have spent the steps an earlier run used: wait a minute after it).
+ * users have spent the steps an earlier run used: wait a minute after it). Every database is
+ * vacuumed and analysed before its server starts, seeded or kept.
  */
 import { execFileSync } from 'node:child_process'
 import { generateKeyPairSync } from 'node:crypto'
@@ -214,7 +215,19 @@ function mfaLogins (): Fixture['nextMfaLogin'] {
   }
 }
 
+/**
+ * Vacuums and analyses `database` before its server starts. Left to autovacuum, the work an earlier
+ * run or the seed left behind lands in the middle of some cells and not others, and reads stay off
+ * their index-only plans until the visibility map is set (docs/performance.md, "Reproducing it").
+ */
+async function settle (database: string): Promise<void> {
+  const sql = postgres(database, { max: 1, onnotice: () => {} })
+  await sql.unsafe('vacuum (analyze)')
+  await sql.end()
+}
+
 async function startTarget (name: string, bundle: string, database: string): Promise<Target> {
+  await settle(database)
   return { name, nextMfaLogin: mfaLogins(), ...await startBundle(bundle, database, serverEnv) }
 }
 

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { fillPlaceholders, type Query, type SQL, sql } from 'drizzle-orm'
 import { type PgColumn, type PgDatabase, PgDialect, type PgQueryResultHKT, type PgTable } from 'drizzle-orm/pg-core'
 import type { PGlite, PGliteOptions } from '@electric-sql/pglite'
-import type { Sql } from 'postgres'
+import type { Sql, TransactionSql } from 'postgres'
 import { ConfigSchema } from '../config.js'
 import * as schema from './schema.js'
 import { isDatabaseUnavailable } from './errors.js'
@@ -86,13 +86,20 @@ export function sqlStatement (executor: Database, render: (value: (name: string)
   }
 }
 
-/** `compile` over a driver's own way of running a statement with positional parameters. */
-function compiler (db: Database, run: (text: string, params: unknown[]) => Promise<unknown[]>): DatabaseHandle['compile'] {
+/**
+ * `compile` over a driver's own way of running a statement with positional parameters: `run` in
+ * the pool, `runIn` inside a transaction when the driver can (else Drizzle builds and runs it there).
+ */
+function compiler (
+  db: Database,
+  run: (text: string, params: unknown[]) => Promise<unknown[]>,
+  runIn?: (tx: Database, text: string, params: unknown[]) => Promise<unknown[]>,
+): DatabaseHandle['compile'] {
   return <Row>(build: (executor: Database) => StatementBuilder) => {
     const { sql: text, params } = build(db).toSQL()
     return async (values: Record<string, unknown>, tx?: Database) => await (tx === undefined
       ? run(text, fillPlaceholders(params, values))
-      : build(tx).execute(values)) as Row[]
+      : runIn === undefined ? build(tx).execute(values) : runIn(tx, text, fillPlaceholders(params, values))) as Row[]
   }
 }
 
@@ -177,8 +184,13 @@ export async function openPostgres (options: PostgresOptions): Promise<DatabaseH
   return {
     db,
     driver: 'postgres',
-    // Named server-side statements, prepared once per connection.
-    compile: compiler(db, async (text, params) => await client.unsafe(text, params as never[], { prepare: true })),
+    // Named server-side statements, prepared once per connection, in the pool and in transactions
+    // alike (a transaction's connection is one of the pool's).
+    compile: compiler(
+      db,
+      async (text, params) => await client.unsafe(text, params as never[], { prepare: true }),
+      async (tx, text, params) => await (tx._.session as unknown as { client: TransactionSql }).client.unsafe(text, params as never[], { prepare: true }),
+    ),
     // Through `unsafe`, so that both are bounded by the acquisition timeout.
     ping: async () => { await client.unsafe('select 1') },
     poolStats: async () => {
@@ -198,7 +210,7 @@ export async function openPostgres (options: PostgresOptions): Promise<DatabaseH
       // to stop listening to (postgres.js refuses the statement with CONNECTION_CLOSED).
       return async () => { await unlisten().catch((err: unknown) => { if (!isDatabaseUnavailable(err)) throw err }) }
     },
-    notify: async (channel) => { await client.unsafe('select pg_notify($1, \'\')', [channel]) },
+    notify: async (channel) => { await client.unsafe('select pg_notify($1, \'\')', [channel], { prepare: true }) },
     traceStatements: once(() => { tracePostgres(client) }),
     close: async () => {
       await listenerClient?.end({ timeout: 5 })

@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import { and, desc, eq, sql } from 'drizzle-orm'
-import { type Database, queryRows } from '../db/client.js'
+import { type Database, type DatabaseHandle, queryRows, sqlStatement } from '../db/client.js'
 import { webhookDeliveries, webhooks, type WebhookDeliveryRow, type WebhookRow } from '../db/schema.js'
 import { problem } from '../errors.js'
 import type { PagedList, Position, ListRequest } from '../lib/paging.js'
@@ -101,7 +101,56 @@ interface DispatchRow extends FeedRow {
   matches: Array<{ webhook: string, former: boolean }> | null
 }
 
-export function createWebhooksRepository (db: Database, secretKeys: Buffer[]) {
+/** The dispatcher's place in the feed. */
+interface DispatchPlace { txid: string, id: string }
+
+type ClaimRow = Omit<ClaimedAttempt, 'secrets'> & { secret: string, previous_secret: string | null }
+
+export function createWebhooksRepository ({ db, compile }: DatabaseHandle, secretKeys: Buffer[]) {
+  // The statements every wake-up of the dispatcher runs (after each burst of writes), prepared once.
+  // Taking the place also has the transaction's statements run on their generic plans: the read's
+  // estimate for a place it is given beats the one for any place, so PostgreSQL would plan it anew
+  // at every wake-up, for the same plan (docs/performance.md, "What a change event costs a write").
+  const lockPlaceStatement = compile<DispatchPlace>((executor) => sqlStatement(executor, () => sql`
+    select txid::text as txid, id::text as id, set_config('plan_cache_mode', 'force_generic_plan', true) as plan_cache_mode
+    from webhook_dispatch for update skip locked`))
+  // The events after the place that are final (below the horizon), each with the webhooks that are to get it.
+  const dispatchReadStatement = compile<DispatchRow>((executor) => sqlStatement(executor, (value) => sql`
+    with h as (select pg_snapshot_xmin(pg_current_snapshot()) as horizon)
+    select ${feedColumns('ev')}, ev.traceparent, h.horizon::text as horizon, null as purged_txid, null as purged_id,
+      (select jsonb_agg(jsonb_build_object('webhook', m.id, 'former', m.former)) from (
+         select w.id, false as former from project_members pm join webhooks w on w.owner_id = pm.user_id
+         where pm.project_id = ev.project_id and w.enabled and w.created_at <= ev.occurred_at
+           and (w.project_id is null or w.project_id = ev.project_id) and w.events && array['*', ev.type::text]
+         union
+         select w.id, true from webhooks w
+         where w.owner_id = any(ev.audience) and w.enabled and w.created_at <= ev.occurred_at
+           and not exists (select 1 from project_members pm where pm.project_id = ev.project_id and pm.user_id = w.owner_id)
+           and (w.project_id is null or w.project_id = ev.project_id) and w.events && array['*', ev.type::text]
+       ) m) as matches
+    from h left join lateral (
+      select * from events e
+      where (e.txid, e.id) > (${value('txid')}::xid8, ${value('id')}::bigint) and e.txid < h.horizon
+        and exists (select 1 from webhooks where enabled)
+      order by e.txid, e.id limit ${value('limit')}::int
+    ) ev on true
+    order by ev.txid, ev.id`))
+  const movePlaceStatement = compile<never>((executor) => sqlStatement(executor, (value) => sql`
+    update webhook_dispatch set txid = ${value('txid')}::xid8, id = ${value('id')}::bigint`))
+  const claimStatement = compile<ClaimRow>((executor) => sqlStatement(executor, (value) => sql`
+    with due as (
+      select d.id from webhook_deliveries d
+      where d.status = 'pending' and d.next_attempt_at <= now() and (d.leased_until is null or d.leased_until < now())
+      order by d.next_attempt_at limit ${value('limit')}::int for update skip locked
+    )
+    update webhook_deliveries d set leased_until = clock_timestamp() + ${value('lease_ms')}::int * interval '1 millisecond'
+    from due, webhooks w
+    where d.id = due.id and w.id = d.webhook_id
+    returning d.id, d.webhook_id, d.event_id, d.event_type, d.payload, d.attempt, d.traceparent, d.leased_until::text as lease,
+      w.url, w.secret, case when w.previous_secret_expires_at > now() then w.previous_secret end as previous_secret, w.enabled,
+      (d.project_id is null or d.about_former_member or ${isMember(sql`d.project_id`, sql`w.owner_id`)})
+        and not exists (select 1 from users u where u.id = w.owner_id and u.disabled) as visible`))
+
   const owned = (userId: string, id: string) => and(eq(webhooks.id, id), eq(webhooks.ownerId, userId))
 
   async function get (userId: string, id: string): Promise<WebhookRow> {
@@ -234,30 +283,10 @@ export function createWebhooksRepository (db: Database, secretKeys: Buffer[]) {
      */
     async dispatch (limit: number): Promise<number | undefined> {
       return await db.transaction(async (tx) => {
-        const [place] = await queryRows<{ txid: string, id: string }>(tx, sql`
-          select txid::text as txid, id::text as id from webhook_dispatch for update skip locked`)
+        const [place] = await lockPlaceStatement({}, tx)
         if (place === undefined) return undefined
         const from = [BigInt(place.txid), BigInt(place.id)] as const
-        const rows = await queryRows<DispatchRow>(tx, sql`
-          with h as (select pg_snapshot_xmin(pg_current_snapshot()) as horizon)
-          select ${feedColumns('ev')}, ev.traceparent, h.horizon::text as horizon, null as purged_txid, null as purged_id,
-            (select jsonb_agg(jsonb_build_object('webhook', m.id, 'former', m.former)) from (
-               select w.id, false as former from project_members pm join webhooks w on w.owner_id = pm.user_id
-               where pm.project_id = ev.project_id and w.enabled and w.created_at <= ev.occurred_at
-                 and (w.project_id is null or w.project_id = ev.project_id) and w.events && array['*', ev.type::text]
-               union
-               select w.id, true from webhooks w
-               where w.owner_id = any(ev.audience) and w.enabled and w.created_at <= ev.occurred_at
-                 and not exists (select 1 from project_members pm where pm.project_id = ev.project_id and pm.user_id = w.owner_id)
-                 and (w.project_id is null or w.project_id = ev.project_id) and w.events && array['*', ev.type::text]
-             ) m) as matches
-          from h left join lateral (
-            select * from events e
-            where (e.txid, e.id) > (${place.txid}::xid8, ${place.id}::bigint) and e.txid < h.horizon
-              and exists (select 1 from webhooks where enabled)
-            order by e.txid, e.id limit ${limit}
-          ) ev on true
-          order by ev.txid, ev.id`)
+        const rows = await dispatchReadStatement({ txid: place.txid, id: place.id, limit }, tx)
         const { events, next } = eventsOf(rows, from, limit)
         const queued = events.flatMap(({ event, row }) => (row.matches ?? []).map(({ webhook, former }) => ({
           webhookId: webhook,
@@ -271,26 +300,14 @@ export function createWebhooksRepository (db: Database, secretKeys: Buffer[]) {
           traceparent: row.traceparent,
         })))
         if (queued.length > 0) await tx.insert(webhookDeliveries).values(queued)
-        await tx.execute(sql`update webhook_dispatch set txid = ${next[0].toString()}::xid8, id = ${next[1].toString()}::bigint`)
+        await movePlaceStatement({ txid: next[0].toString(), id: next[1].toString() }, tx)
         return events.length
       })
     },
 
     /** Claims up to `limit` attempts that are due, for `leaseMs`: no other instance makes them meanwhile. */
     async claim (limit: number, leaseMs: number): Promise<ClaimedAttempt[]> {
-      const rows = await queryRows<Omit<ClaimedAttempt, 'secrets'> & { secret: string, previous_secret: string | null }>(db, sql`
-        with due as (
-          select d.id from webhook_deliveries d
-          where d.status = 'pending' and d.next_attempt_at <= now() and (d.leased_until is null or d.leased_until < now())
-          order by d.next_attempt_at limit ${limit} for update skip locked
-        )
-        update webhook_deliveries d set leased_until = clock_timestamp() + ${leaseMs} * interval '1 millisecond'
-        from due, webhooks w
-        where d.id = due.id and w.id = d.webhook_id
-        returning d.id, d.webhook_id, d.event_id, d.event_type, d.payload, d.attempt, d.traceparent, d.leased_until::text as lease,
-          w.url, w.secret, case when w.previous_secret_expires_at > now() then w.previous_secret end as previous_secret, w.enabled,
-          (d.project_id is null or d.about_former_member or ${isMember(sql`d.project_id`, sql`w.owner_id`)})
-            and not exists (select 1 from users u where u.id = w.owner_id and u.disabled) as visible`)
+      const rows = await claimStatement({ limit, lease_ms: leaseMs })
       const readable = (stored: string) => { try { return openSealed(stored, secretKeys) } catch { return undefined } }
       const claimed: ClaimedAttempt[] = []
       for (const { secret, previous_secret: previous, ...row } of rows) {

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Redis } from 'ioredis'
 import type { Config } from '../../config.js'
+import { atMostEvery } from '../../lib/at-most-every.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -71,24 +72,12 @@ async function feedSignalPlugin (app: FastifyInstance, opts: { config: Config })
         subscribe: async (wake) => await app.database.listen(FEED_CHANNEL, wake, wake),
       }
 
-  let sending = false
-  let again = false
   let closed = false
   app.addHook('onClose', async () => { closed = true })
-  const send = (): void => {
+  const changed = atMostEvery(SIGNAL_INTERVAL_MS, () => {
     if (closed) return
-    sending = true
-    again = false
     channel.publish().catch((err: unknown) => { app.log.warn({ err }, 'event stream wake-up not sent; streams will poll') })
-    setTimeout(() => {
-      sending = false
-      if (again) send()
-    }, SIGNAL_INTERVAL_MS).unref()
-  }
-  const changed = (): void => {
-    if (sending) again = true
-    else send()
-  }
+  })
   app.decorate('feedSignal', { changed, subscribe: channel.subscribe })
 
   app.addHook('onResponse', (request, reply, done) => {

@@ -36,7 +36,7 @@ async function repositoriesPlugin (app: FastifyInstance, opts: { config: Config 
   app.decorate('idempotencyKeysRepository', createIdempotencyKeysRepository(app.db))
   app.decorate('projectsRepository', createProjectsRepository(app.db))
   app.decorate('eventsRepository', createEventsRepository(app.database))
-  app.decorate('webhooksRepository', createWebhooksRepository(app.db, app.keys.keysFor('webhookSecret')))
+  app.decorate('webhooksRepository', createWebhooksRepository(app.database, app.keys.keysFor('webhookSecret')))
   app.decorate('accountSecurityRepository', createAccountSecurityRepository(app.db, {
     totpSecret: app.keys.keysFor('totpSecret'),
     recoveryCode: app.keys.keysFor('recoveryCode'),

@@ -6,6 +6,7 @@ import fp from 'fastify-plugin'
 import client from '@platformatic/prom-client'
 import { Webhook as Signer } from 'standardwebhooks'
 import { type Config, retrySchedule } from '../../config.js'
+import { atMostEvery } from '../../lib/at-most-every.js'
 import { checkOutboundUrl, guardedLookup, RefusedDestination } from '../../lib/outbound-guard.js'
 import { contextOf, inSpan, injectTraceHeaders, markFailed, SpanKind, spanUrl } from '../../lib/tracing.js'
 import type { AttemptOutcome, ClaimedAttempt } from '../../repositories/webhooks.js'
@@ -21,6 +22,11 @@ declare module 'fastify' {
 const DISPATCH_BATCH = 500
 /** How often the dispatcher and the deliverer look for work without being woken. */
 const POLL_MS = 500
+/**
+ * The most often writes wake them: each pass is a transaction, so under a stream of writes one pass
+ * per interval takes the events of many (docs/decisions/0030-webhook-delivery.md).
+ */
+const WAKE_INTERVAL_MS = 100
 /** How often the queue's metrics are read. */
 const STATS_MS = 5_000
 /** The bytes of a receiver's answer that are read and kept. */
@@ -262,7 +268,7 @@ async function webhookDeliveryPlugin (app: FastifyInstance, opts: { config: Conf
     poll = setInterval(wake, POLL_MS).unref()
     statsTimer = setInterval(refreshStats, STATS_MS).unref()
     refreshStats()
-    unsubscribe = await app.feedSignal.subscribe(wake).catch((err: unknown) => {
+    unsubscribe = await app.feedSignal.subscribe(atMostEvery(WAKE_INTERVAL_MS, wake)).catch((err: unknown) => {
       app.log.warn({ err }, 'webhooks: not woken by other instances; they look every 500 ms')
       return undefined
     })

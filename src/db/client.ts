@@ -36,7 +36,8 @@ export interface DatabaseHandle {
    * Drizzle's per-column result mapping, which showed in profiles of the hot paths. Select
    * timestamps with `timestampText`: it is text on both drivers, where a bare timestamptz is not
    * (PGlite parses it into a Date, postgres.js under Drizzle leaves it as text). Inside a
-   * transaction, Drizzle builds and runs the query on it.
+   * transaction it runs on the transaction's connection: prepared there too on PostgreSQL, built and
+   * run by Drizzle on PGlite.
    */
   compile: <Row>(build: (executor: Database) => StatementBuilder) => Statement<Row>
   /** Answers when the database does; throws otherwise. */
@@ -189,6 +190,7 @@ export async function openPostgres (options: PostgresOptions): Promise<DatabaseH
     compile: compiler(
       db,
       async (text, params) => await client.unsafe(text, params as never[], { prepare: true }),
+      // Drizzle's postgres.js transaction session holds the transaction's connection as `client`.
       async (tx, text, params) => await (tx._.session as unknown as { client: TransactionSql }).client.unsafe(text, params as never[], { prepare: true }),
     ),
     // Through `unsafe`, so that both are bounded by the acquisition timeout.

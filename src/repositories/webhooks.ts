@@ -110,7 +110,7 @@ export function createWebhooksRepository ({ db, compile }: DatabaseHandle, secre
   // The statements every wake-up of the dispatcher runs (after each burst of writes), prepared once.
   // Taking the place also has the transaction's statements run on their generic plans: the read's
   // estimate for a place it is given beats the one for any place, so PostgreSQL would plan it anew
-  // at every wake-up, for the same plan (docs/performance.md, "What a change event costs a write").
+  // at every wake-up, for the same plan (docs/decisions/0030-webhook-delivery.md).
   const lockPlaceStatement = compile<DispatchPlace>((executor) => sqlStatement(executor, () => sql`
     select txid::text as txid, id::text as id, set_config('plan_cache_mode', 'force_generic_plan', true) as plan_cache_mode
     from webhook_dispatch for update skip locked`))

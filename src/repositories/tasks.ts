@@ -1,8 +1,10 @@
+import { randomUUID } from 'node:crypto'
 import { and, eq, is, SQL, sql } from 'drizzle-orm'
 import { type Database, type DatabaseHandle, type Statement, sqlStatement } from '../db/client.js'
 import { tasks } from '../db/schema.js'
 import { problem } from '../errors.js'
 import type { Position } from '../lib/paging.js'
+import { batchQueue, type Queued } from '../lib/batch-queue.js'
 import { activeTraceparent } from '../lib/tracing.js'
 import type { Priority } from '../schemas/tasks.js'
 import { listParameters, listQuery, positionOf, shapeOf, taskColumns, taskOf, type TaskListRequest, type TaskRecord } from './task-query.js'
@@ -120,7 +122,17 @@ interface WriteState {
   assignee_member: boolean
 }
 
-export function createTasksRepository ({ compile }: DatabaseHandle) {
+/** The most creates one statement writes; more wait for the next (docs/decisions/0035-creates-batched.md). */
+const CREATE_BATCH_MAX = 64
+
+/** One create waiting for a batch: the caller, the values and the statement parameters of the create alone. */
+interface CreateCall {
+  userId: string
+  values: TaskValues
+  parameters: Record<string, unknown>
+}
+
+export function createTasksRepository ({ compile, poolMax }: DatabaseHandle) {
   const user = sql`${placeholder('user')}::uuid`
   /** The project a create writes into: the one given, else the caller's Inbox. */
   const createProject = sql`coalesce(${placeholder('project_id')}::uuid, (select p.id from projects p where p.owner_id = ${user} and p.is_inbox))`
@@ -148,6 +160,28 @@ export function createTasksRepository ({ compile }: DatabaseHandle) {
       returning ${returning}
     ), event as (${taskEventInsert('task.created', sql`${value('user')}::uuid`, 'created', sql`${value('traceparent')}`)})
     select * from created`))
+  // The same create for many calls at once, in one statement and transaction: each row carries its
+  // caller, a task id chosen here to match rows to calls, and its trace context; a row whose caller
+  // may not write there inserts nothing, as above. The membership is looked up per row, by its key
+  // (LIMIT 1 keeps the lateral from being flattened into a join that hashes every membership).
+  const createManyStatement = compile<TaskRecord>((executor) => sqlStatement(executor, (value) => sql`
+    with input as (
+      select * from jsonb_to_recordset(${value('rows')}::jsonb) as r(id uuid, "user" uuid, project_id uuid, assignee_id uuid, title text,
+        description text, priority task_priority, due_at timestamptz, tags text[], completed boolean, traceparent text)
+    ), created as (
+      insert into tasks (id, project_id, assignee_id, created_by, title, description, priority, due_at, tags, completed, completed_at)
+      select r.id, caller.project_id, r.assignee_id, caller.user_id, r.title, r.description, r.priority, r.due_at, r.tags, r.completed,
+        case when r.completed then now() end
+      from input r cross join lateral (
+        select own.project_id, own.user_id from project_members own
+        where own.project_id = coalesce(r.project_id, (select p.id from projects p where p.owner_id = r."user" and p.is_inbox))
+          and own.user_id = r."user" and own.role <> 'viewer'
+          and (r.assignee_id is null or ${isLockedMember(sql`own.project_id`, sql`r.assignee_id`)})
+        limit 1 for share
+      ) caller
+      returning ${returning}
+    ), event as (${taskEventInsert('task.created', sql`"created".created_by`, 'created', sql`(select r.traceparent from input r where r.id = "created".id)`)})
+    select * from created`))
   const createStateStatement = compile<WriteState>((executor) => executor.select({
     version: sql<number | null>`case when ${createProject} is null then null else 0 end`.as('version'),
     role: sql<string | null>`${roleOf(createProject, user)}`.as('role'),
@@ -164,6 +198,47 @@ export function createTasksRepository ({ compile }: DatabaseHandle) {
     with deleted as (${executor.delete(tasks).where(writeConditions([], value)).returning({ id: tasks.id, project_id: tasks.projectId }).getSQL()}),
     event as (${taskEventInsert('task.deleted', sql`${value('user')}::uuid`, 'deleted', sql`${value('traceparent')}`)})
     select id from deleted`))
+
+  /** Why a create that inserted nothing did not: the problem to answer. */
+  async function createProblem (userId: string, values: TaskValues, tx: Database | undefined): Promise<never> {
+    const [state] = await createStateStatement({ user: userId, project_id: values.project_id ?? null, assignee_id: values.assignee_id ?? null }, tx)
+    return explain(state, undefined, values, null)
+  }
+
+  async function createOne ({ userId, values, parameters }: CreateCall, tx?: Database): Promise<TaskRecord> {
+    const [row] = await createStatement(parameters, tx)
+    if (row !== undefined) return taskOf(row)
+    return await createProblem(userId, values, tx)
+  }
+
+  /**
+   * Creates a batch of calls: alone, as createOne; together, in one statement, and when that fails
+   * (the database's error, not a caller's), each alone again, so that one call's failure is not the
+   * others'. The batch's transaction rolled back, so nothing is written twice.
+   */
+  async function createBatch (batch: Array<Queued<CreateCall, TaskRecord>>): Promise<void> {
+    const settle = async (queued: Queued<CreateCall, TaskRecord>) => { await createOne(queued.item).then(queued.resolve, queued.reject) }
+    if (batch.length === 1) return await settle(batch[0]!)
+    const ids = batch.map(() => randomUUID())
+    const rows = batch.map(({ item: { parameters: p } }, i) => ({
+      id: ids[i], user: p.user, project_id: p.project_id, assignee_id: p.assignee_id, title: p.title, description: p.description,
+      priority: p.priority, due_at: p.due_at, tags: p.tags, completed: p.completed, traceparent: p.traceparent,
+    }))
+    let created: TaskRecord[]
+    try {
+      created = await createManyStatement({ rows: JSON.stringify(rows) })
+    } catch {
+      await Promise.all(batch.map(settle))
+      return
+    }
+    const byId = new Map(created.map((row) => [row.id, row]))
+    await Promise.all(batch.map(async (queued, i) => {
+      const row = byId.get(ids[i]!)
+      if (row !== undefined) queued.resolve(taskOf(row))
+      else await createProblem(queued.item.userId, queued.item.values, undefined).catch(queued.reject)
+    }))
+  }
+  const createQueued = batchQueue(poolMax, CREATE_BATCH_MAX, createBatch)
 
   const listStatements = new Map<string, Statement<TaskRecord>>()
   const updateStatements = new Map<string, Statement<TaskRecord>>()
@@ -229,15 +304,15 @@ export function createTasksRepository ({ compile }: DatabaseHandle) {
     /**
      * Creates a task in `values.project_id` (null: the caller's Inbox), made by the caller, who must
      * be its owner or an editor; else 404 or 403, and 422 for an assignee who is not a member.
+     * Outside a transaction, creates made while every connection is busy are written together, in
+     * one statement (createBatch): the same rows, events and answers, fewer round trips and commits.
      */
     async create (userId: string, values: TaskValues, tx?: Database): Promise<TaskRecord> {
       const parameters = writeParameters(userId, values)
       parameters.project_id ??= null
       parameters.assignee_id ??= null
-      const [row] = await createStatement(parameters, tx)
-      if (row !== undefined) return taskOf(row)
-      const [state] = await createStateStatement({ user: userId, project_id: values.project_id ?? null, assignee_id: values.assignee_id ?? null }, tx)
-      return explain(state, undefined, values, null)
+      const call = { userId, values, parameters }
+      return tx === undefined ? await createQueued(call) : await createOne(call, tx)
     },
 
     /**

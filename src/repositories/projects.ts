@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, ne, sql, type SQL } from 'drizzle-orm'
+import { and, asc, desc, eq, inArray, ne, sql, type SQL } from 'drizzle-orm'
 import type { Database } from '../db/client.js'
 import { projectMembers, projects, tasks, users } from '../db/schema.js'
 import { rfc3339FromPostgres, timestampText } from '../db/timestamps.js'
@@ -233,7 +233,9 @@ export function createProjectsRepository (db: Database) {
         requireOwner(project, 'delete it')
         if (project.is_inbox) throw problem('INBOX_IMMUTABLE', 'The Inbox cannot be deleted.')
         requireVersion(versions, project.version, 'project')
-        const members = await tx.select({ userId: projectMembers.userId }).from(projectMembers).where(eq(projectMembers.projectId, projectId)).for('update')
+        // In user order, as every transaction that locks several of one project's memberships does (decision 0035).
+        const members = await tx.select({ userId: projectMembers.userId }).from(projectMembers).where(eq(projectMembers.projectId, projectId))
+          .orderBy(asc(projectMembers.userId)).for('update')
         await tx.delete(projects).where(eq(projects.id, projectId))
         // Its members are members no longer, so the event names them to reach their feeds.
         await recordEvents(tx, [{ type: 'project.deleted', actorId: userId, projectId, data: { id: projectId }, audience: members.map((m) => m.userId) }])
@@ -296,6 +298,10 @@ export function createProjectsRepository (db: Database) {
         }
         const changed: string[] = []
         if (role === 'owner') {
+          // Both rows first, in user order, as every transaction that locks several of one project's memberships does (decision 0035).
+          await tx.select({ userId: projectMembers.userId }).from(projectMembers)
+            .where(and(eq(projectMembers.projectId, projectId), inArray(projectMembers.userId, [userId, memberId])))
+            .orderBy(asc(projectMembers.userId)).for('no key update')
           await setRole(userId, 'editor')
           await tx.update(projects).set({ ownerId: memberId }).where(eq(projects.id, projectId))
           changed.push(userId)

@@ -122,6 +122,9 @@ interface WriteState {
   assignee_member: boolean
 }
 
+/** Code-unit order, which for lowercase uuids is PostgreSQL's order of the uuid values. */
+const compareText = (a: string, b: string) => a < b ? -1 : a > b ? 1 : 0
+
 /** The most creates one statement writes; more wait for the next (docs/decisions/0035-creates-batched.md). */
 const CREATE_BATCH_MAX = 64
 
@@ -219,6 +222,10 @@ export function createTasksRepository ({ compile, poolMax }: DatabaseHandle) {
   async function createBatch (batch: Array<Queued<CreateCall, TaskRecord>>): Promise<void> {
     const settle = async (queued: Queued<CreateCall, TaskRecord>) => { await createOne(queued.item).then(queued.resolve, queued.reject) }
     if (batch.length === 1) return await settle(batch[0]!)
+    // Rows, and so the memberships they lock, in (project, user) order: as a project's deletion and
+    // handover lock them, so that neither can deadlock with a batch (the Inbox, null here, has one writer).
+    batch.sort((a, b) => compareText(String(a.item.parameters.project_id ?? '').toLowerCase(), String(b.item.parameters.project_id ?? '').toLowerCase()) ||
+      compareText(a.item.userId, b.item.userId))
     const ids = batch.map(() => randomUUID())
     const rows = batch.map(({ item: { parameters: p } }, i) => ({
       id: ids[i], user: p.user, project_id: p.project_id, assignee_id: p.assignee_id, title: p.title, description: p.description,

@@ -11,7 +11,7 @@ import { queryRows } from '../../src/db/client.js'
 import { assertProblem, build, createUser, inboxOf, injectAs, type TestUser } from '../helper.js'
 
 tap.test('concurrent creates', async (t) => {
-  const app = await build(t, { WEBHOOK_DELIVERY: 'false' })
+  const app = await build(t, { WEBHOOK_DELIVERY: 'false', RATE_LIMIT_MAX: '1000000' })
   const [owner, editor, viewer, outsider] = await Promise.all([createUser(app, 'owner'), createUser(app, 'editor'), createUser(app, 'viewer'), createUser(app, 'outsider')])
   const project = (await injectAs(app, owner!, { method: 'POST', url: '/v1/projects', payload: { name: 'Shared' } })).json<{ id: string }>().id
   for (const [user, role] of [[editor!, 'editor'], [viewer!, 'viewer']] as const) {
@@ -83,6 +83,35 @@ tap.test('concurrent creates', async (t) => {
     t.ok(new Set(events.map((event) => event.txid)).size < events.length, 'some creates were written together, in one transaction')
     const [refused] = await queryRows<{ n: number }>(app.db, sql`select count(*)::int as n from tasks where title in ('viewer writes', 'outsider writes', 'assigned to an outsider')`)
     t.equal(refused!.n, 0, 'the refused creates wrote nothing')
+  })
+
+  await t.test('batched creates by two members neither block nor fail a handover or a deletion of their project', async (t) => {
+    for (let round = 0; round < 3; round++) {
+      const shared = (await injectAs(app, owner!, { method: 'POST', url: '/v1/projects', payload: { name: `Contended ${round}` } })).json<{ id: string }>().id
+      const added = await injectAs(app, owner!, { method: 'POST', url: `/v1/projects/${shared}/members`, payload: { username: editor!.username, role: 'editor' } })
+      t.equal(added.statusCode, 201)
+      /** Creates by the owner and the editor, more at once than the pool has connections, until `done`. */
+      const createUntil = async (done: Promise<unknown>) => {
+        let stopped = false
+        void done.then(() => { stopped = true })
+        const statuses: number[] = []
+        await Promise.all(Array.from({ length: 24 }, async (_, worker) => {
+          for (let i = 0; !stopped; i++) statuses.push((await create(worker % 2 === 0 ? owner! : editor!, { title: `Race ${i}`, project_id: shared })).statusCode)
+        }))
+        return statuses
+      }
+      const settle = async () => { await sleep(150) }
+      const handover = settle().then(async () => await injectAs(app, owner!, { method: 'PATCH', url: `/v1/projects/${shared}/members/${editor!.id}`, payload: { role: 'owner' } }))
+      const duringHandover = await createUntil(handover)
+      t.equal((await handover).statusCode, 200, `round ${round}: the handover succeeds`, { body: (await handover).body })
+      t.ok(duringHandover.every((status) => status === 201), `round ${round}: so does every create around it`)
+      const deletion = settle().then(async () => await injectAs(app, editor!, { method: 'DELETE', url: `/v1/projects/${shared}` }))
+      const duringDeletion = await createUntil(deletion)
+      t.equal((await deletion).statusCode, 204, `round ${round}: the deletion succeeds`)
+      t.ok(duringDeletion.every((status) => status === 201 || status === 404), `round ${round}: creates around it succeed or find no project (${[...new Set(duringDeletion)].join(', ')})`)
+      const [left] = await queryRows<{ n: number }>(app.db, sql`select count(*)::int as n from tasks where project_id = ${shared}`)
+      t.equal(left!.n, 0, 'nothing of the project is left')
+    }
   })
 
   await t.test('a batch the database fails runs again one create at a time', async (t) => {

@@ -11,8 +11,9 @@ export interface Queued<Item, Result> {
  * Runs calls in batches: a call runs at once while fewer than `concurrency` batches are in flight;
  * calls made while they all are wait for the next free slot and then run together, at most
  * `maxBatch` at a time. No call waits for a timer, so an idle service runs each call alone and a
- * busy one runs many per batch. `run` answers every call of its batch (one it leaves unanswered
- * gets its error when it throws). A batch runs in the async context of its first call, so its work
+ * busy one runs many per batch. `run` answers every call of its batch; it throws only for a failure
+ * the calls waiting behind it would meet too (an unreachable database), which fails them all at
+ * once, with those it left unanswered, instead of each after its own wait. A batch runs in the async context of its first call, so its work
  * is traced and logged under that call rather than under the batch that ran before it.
  */
 export function batchQueue<Item, Result> (
@@ -27,7 +28,7 @@ export function batchQueue<Item, Result> (
   function start (batch: Array<Queued<Item, Result>>): void {
     inFlight++
     run(batch)
-      .catch((error: unknown) => { for (const queued of batch) queued.reject(error) })
+      .catch((error: unknown) => { for (const queued of [...batch, ...waiting.splice(0)]) queued.reject(error) })
       .finally(() => {
         inFlight--
         if (waiting.length === 0) return

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { and, eq, is, SQL, sql } from 'drizzle-orm'
 import { type Database, type DatabaseHandle, type Statement, sqlStatement } from '../db/client.js'
+import { isDatabaseUnavailable } from '../db/errors.js'
 import { tasks } from '../db/schema.js'
 import { problem } from '../errors.js'
 import type { Position } from '../lib/paging.js'
@@ -215,9 +216,10 @@ export function createTasksRepository ({ compile, poolMax }: DatabaseHandle) {
   }
 
   /**
-   * Creates a batch of calls: alone, as createOne; together, in one statement, and when that fails
-   * (the database's error, not a caller's), each alone again, so that one call's failure is not the
-   * others'. The batch's transaction rolled back, so nothing is written twice.
+   * Creates a batch of calls: alone, as createOne; together, in one statement, and when the database
+   * fails that statement, each alone again, so that one call's failure is not the others'. The
+   * batch's transaction rolled back, so nothing is written twice. A database that cannot be reached
+   * fails the whole batch at once (503).
    */
   async function createBatch (batch: Array<Queued<CreateCall, TaskRecord>>): Promise<void> {
     const settle = async (queued: Queued<CreateCall, TaskRecord>) => { await createOne(queued.item).then(queued.resolve, queued.reject) }
@@ -234,7 +236,9 @@ export function createTasksRepository ({ compile, poolMax }: DatabaseHandle) {
     let created: TaskRecord[]
     try {
       created = await createManyStatement({ rows: JSON.stringify(rows) })
-    } catch {
+    } catch (error) {
+      // Unreachable, it would fail them alone as well, after another wait for a connection.
+      if (isDatabaseUnavailable(error)) throw error
       await Promise.all(batch.map(settle))
       return
     }

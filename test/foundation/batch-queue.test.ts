@@ -40,14 +40,20 @@ tap.test('calls run alone while slots are free and together once they are all bu
   t.equal(await last, 'done 8')
 })
 
-tap.test('a batch that throws fails the calls it did not answer', async (t) => {
+tap.test('a batch that throws fails the calls it did not answer and those waiting behind it', async (t) => {
+  let runs = 0
   const call = batchQueue<number, string>(1, 10, async (batch) => {
-    for (const queued of batch) if (queued.item % 2 === 1) queued.resolve('answered')
-    throw new Error('the batch failed')
+    runs += 1
+    for (const queued of batch) if (queued.item === 1) queued.resolve('answered')
+    await new Promise((resolve) => setImmediate(resolve))
+    throw new Error('the database is unreachable')
   })
-  const [first, second] = await Promise.allSettled([call(1), call(2)])
+  const [first, second, third] = await Promise.allSettled([call(1), call(2), call(3)])
   t.same(first, { status: 'fulfilled', value: 'answered' }, 'an answered call keeps its answer')
-  t.match(second, { status: 'rejected', reason: { message: 'the batch failed' } }, 'a call left unanswered gets the error')
+  t.match(second, { status: 'rejected', reason: { message: 'the database is unreachable' } }, 'a call waiting behind it gets the error')
+  t.match(third, { status: 'rejected', reason: { message: 'the database is unreachable' } }, 'as does every other')
+  t.equal(runs, 1, 'without a run of its own')
+  t.equal(await Promise.race([call(1).catch(() => 'failed'), new Promise((resolve) => setTimeout(() => { resolve('pending') }, 50))]), 'answered', 'the queue runs the next call afterwards')
 })
 
 tap.test('a batch runs in the async context of its first call', async (t) => {

@@ -7,7 +7,7 @@ import type { PGlite, PGliteOptions } from '@electric-sql/pglite'
 import type { Sql, TransactionSql } from 'postgres'
 import { ConfigSchema } from '../config.js'
 import * as schema from './schema.js'
-import { isDatabaseUnavailable } from './errors.js'
+import { isDatabaseUnavailable, isTransientConflict } from './errors.js'
 import { tracePglite, tracePostgres } from './statement-spans.js'
 import { timestampSession } from './timestamps.js'
 
@@ -79,6 +79,22 @@ const dialect = new PgDialect()
  * columns, say), to be given to `compile`. `render` writes it with `value(name)` wherever a value
  * goes: a placeholder when it is rendered once, the value itself when it runs inside a transaction.
  */
+/**
+ * `run`, run again (three attempts in all) when PostgreSQL ends its transaction as a deadlock's
+ * victim or a serialization failure: it rolled back, so running it again is safe. For a statement
+ * or unit of work, with no effect outside the database, that locks rows which other writes lock in
+ * another order (docs/decisions/0035-creates-batched.md).
+ */
+export async function retriedOnConflict<T> (run: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await run()
+    } catch (error) {
+      if (attempt === 3 || !isTransientConflict(error)) throw error
+    }
+  }
+}
+
 export function sqlStatement (executor: Database, render: (value: (name: string) => unknown) => SQL): StatementBuilder {
   return {
     toSQL: () => dialect.sqlToQuery(render((name) => sql.placeholder(name))),

@@ -1,5 +1,5 @@
 import { and, asc, desc, eq, inArray, ne, sql, type SQL } from 'drizzle-orm'
-import type { Database } from '../db/client.js'
+import { type Database, retriedOnConflict } from '../db/client.js'
 import { projectMembers, projects, tasks, users } from '../db/schema.js'
 import { rfc3339FromPostgres, timestampText } from '../db/timestamps.js'
 import { problem } from '../errors.js'
@@ -228,7 +228,7 @@ export function createProjectsRepository (db: Database) {
      * after finds no membership (404) instead of a project that vanished under it.
      */
     async delete (userId: string, projectId: string, versions: number[] | null): Promise<void> {
-      await db.transaction(async (tx) => {
+      await retriedOnConflict(async () => await db.transaction(async (tx) => {
         const project = await lockedProject(tx, userId, projectId)
         requireOwner(project, 'delete it')
         if (project.is_inbox) throw problem('INBOX_IMMUTABLE', 'The Inbox cannot be deleted.')
@@ -239,7 +239,7 @@ export function createProjectsRepository (db: Database) {
         await tx.delete(projects).where(eq(projects.id, projectId))
         // Its members are members no longer, so the event names them to reach their feeds.
         await recordEvents(tx, [{ type: 'project.deleted', actorId: userId, projectId, data: { id: projectId }, audience: members.map((m) => m.userId) }])
-      })
+      }))
     },
 
     /** The project's members, who joined first first; 404 for a project the caller is not a member of. */
@@ -282,7 +282,7 @@ export function createProjectsRepository (db: Database) {
      * editor); the owner's own role changes only that way.
      */
     async updateMember (userId: string, projectId: string, memberId: string, role: ProjectRole, versions: number[] | null): Promise<MemberRecord> {
-      return await db.transaction(async (tx) => {
+      return await retriedOnConflict(async () => await db.transaction(async (tx) => {
         const project = await lockedProject(tx, userId, projectId)
         requireOwner(project, 'change roles')
         const target = await member(tx, projectId, memberId)
@@ -314,7 +314,7 @@ export function createProjectsRepository (db: Database) {
         const updated = await Promise.all(changed.map(async (id) => (await member(tx, projectId, id))!))
         await recordEvents(tx, updated.map((m) => ({ type: 'member.updated' as const, actorId: userId, projectId, data: eventData(m) })))
         return updated.find((m) => m.user_id === memberId) ?? target
-      })
+      }))
     },
 
     /**
@@ -322,7 +322,7 @@ export function createProjectsRepository (db: Database) {
      * assignments in the project are cleared in the same transaction.
      */
     async removeMember (userId: string, projectId: string, memberId: string, versions: number[] | null): Promise<void> {
-      await db.transaction(async (tx) => {
+      await retriedOnConflict(async () => await db.transaction(async (tx) => {
         const project = await lockedProject(tx, userId, projectId)
         if (memberId === userId) {
           if (project.role === 'owner') throw problem('OWNER_CANNOT_LEAVE', 'You own this project: hand it over to another member first, or delete it.')
@@ -336,7 +336,7 @@ export function createProjectsRepository (db: Database) {
         await touchProject(tx, projectId)
         await recordEvents(tx, [{ type: 'member.removed', actorId: userId, projectId, data: eventData(target), audience: [memberId] }])
         await unassign(tx, and(eq(tasks.assigneeId, memberId), eq(tasks.projectId, projectId))!, userId)
-      })
+      }))
     },
   }
   return self

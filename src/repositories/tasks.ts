@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { and, eq, is, SQL, sql } from 'drizzle-orm'
-import { type Database, type DatabaseHandle, type Statement, sqlStatement } from '../db/client.js'
+import { type Database, type DatabaseHandle, retriedOnConflict, type Statement, sqlStatement } from '../db/client.js'
 import { isDatabaseUnavailable } from '../db/errors.js'
 import { tasks } from '../db/schema.js'
 import { problem } from '../errors.js'
@@ -209,8 +209,12 @@ export function createTasksRepository ({ compile, poolMax }: DatabaseHandle) {
     return explain(state, undefined, values, null)
   }
 
+  /**
+   * One create. Alone (outside a transaction), a create that lost a deadlock to a project's deletion
+   * or handover runs again: it rolled back, and it may still land, or find the project gone.
+   */
   async function createOne ({ userId, values, parameters }: CreateCall, tx?: Database): Promise<TaskRecord> {
-    const [row] = await createStatement(parameters, tx)
+    const [row] = tx === undefined ? await retriedOnConflict(async () => await createStatement(parameters)) : await createStatement(parameters, tx)
     if (row !== undefined) return taskOf(row)
     return await createProblem(userId, values, tx)
   }

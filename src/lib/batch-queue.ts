@@ -13,8 +13,9 @@ export interface Queued<Item, Result> {
  * `maxBatch` at a time. No call waits for a timer, so an idle service runs each call alone and a
  * busy one runs many per batch. `run` answers every call of its batch; it throws only for a failure
  * the calls waiting behind it would meet too (an unreachable database), which fails them all at
- * once, with those it left unanswered, instead of each after its own wait. A batch runs in the async context of its first call, so its work
- * is traced and logged under that call rather than under the batch that ran before it.
+ * once, with those it left unanswered, instead of each after its own wait. A batch runs in the
+ * async context of its first call, so its work is traced and logged under that call rather than
+ * under the batch that ran before it.
  */
 export function batchQueue<Item, Result> (
   concurrency: number,

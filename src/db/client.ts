@@ -75,11 +75,6 @@ function once (install: () => void): () => void {
 const dialect = new PgDialect()
 
 /**
- * A statement written as SQL, for what Drizzle's builders cannot say (an INSERT … SELECT of some
- * columns, say), to be given to `compile`. `render` writes it with `value(name)` wherever a value
- * goes: a placeholder when it is rendered once, the value itself when it runs inside a transaction.
- */
-/**
  * `run`, run again (three attempts in all) when PostgreSQL ends its transaction as a deadlock's
  * victim or a serialization failure: it rolled back, so running it again is safe. For a statement
  * or unit of work, with no effect outside the database, that locks rows which other writes lock in
@@ -95,6 +90,11 @@ export async function retriedOnConflict<T> (run: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * A statement written as SQL, for what Drizzle's builders cannot say (an INSERT … SELECT of some
+ * columns, say), to be given to `compile`. `render` writes it with `value(name)` wherever a value
+ * goes: a placeholder when it is rendered once, the value itself when it runs inside a transaction.
+ */
 export function sqlStatement (executor: Database, render: (value: (name: string) => unknown) => SQL): StatementBuilder {
   return {
     toSQL: () => dialect.sqlToQuery(render((name) => sql.placeholder(name))),

@@ -228,7 +228,9 @@ export async function openPostgres (options: PostgresOptions): Promise<DatabaseH
       // to stop listening to (postgres.js refuses the statement with CONNECTION_CLOSED).
       return async () => { await unlisten().catch((err: unknown) => { if (!isDatabaseUnavailable(err)) throw err }) }
     },
-    notify: async (channel) => { await client.unsafe('select pg_notify($1, \'\')', [channel], { prepare: true }) },
+    // A notification commits a transaction of its own; committed without waiting for the disk, it does
+    // not queue a flush among the writes' commits. Losing one in a crash loses a wake-up, not data.
+    notify: async (channel) => { await client.unsafe('select set_config(\'synchronous_commit\', \'off\', true), pg_notify($1, \'\')', [channel], { prepare: true }) },
     traceStatements: once(() => { tracePostgres(client) }),
     close: async () => {
       await listenerClient?.end({ timeout: 5 })

@@ -106,6 +106,9 @@ interface DispatchPlace { txid: string, id: string }
 
 type ClaimRow = Omit<ClaimedAttempt, 'secrets'> & { secret: string, previous_secret: string | null }
 
+/** How often a dispatch pass runs while no webhook is on (see `dispatch`). */
+const IDLE_PASS_MS = 1_000
+
 export function createWebhooksRepository ({ db, compile }: DatabaseHandle, secretKeys: Buffer[]) {
   // The statements every wake-up of the dispatcher runs (after each burst of writes), prepared once.
   // Taking the place also has the transaction's statements run on their generic plans: the read's
@@ -135,6 +138,15 @@ export function createWebhooksRepository ({ db, compile }: DatabaseHandle, secre
       order by e.txid, e.id limit ${value('limit')}::int
     ) ev on true
     order by ev.txid, ev.id`))
+  // Whether a pass has anything to do: final events after the place, and an enabled webhook to get
+  // them. Read outside the pass's transaction, so that a pass with nothing to do locks and writes
+  // nothing, and costs the writes no commit.
+  const dueStatement = compile<{ enabled: boolean, behind: boolean }>((executor) => sqlStatement(executor, () => sql`
+    select exists (select 1 from webhooks where enabled) as enabled,
+      exists (select 1 from webhook_dispatch d cross join lateral (
+        select 1 from events e where (e.txid, e.id) > (d.txid, d.id) and e.txid < pg_snapshot_xmin(pg_current_snapshot())
+        order by e.txid, e.id limit 1) next) as behind`))
+  let lastIdlePass = 0
   const movePlaceStatement = compile<never>((executor) => sqlStatement(executor, (value) => sql`
     update webhook_dispatch set txid = ${value('txid')}::xid8, id = ${value('id')}::bigint`))
   const claimStatement = compile<ClaimRow>((executor) => sqlStatement(executor, (value) => sql`
@@ -279,9 +291,17 @@ export function createWebhooksRepository ({ db, compile }: DatabaseHandle, secre
      * Reads the next events of the feed after the dispatcher's place and queues an attempt for each
      * webhook that is to get it, moving the place in the same transaction: each event is queued once
      * per webhook, by whichever instance holds the dispatcher's row. Returns how many events were
-     * read, or undefined when another instance is dispatching.
+     * read (0 when there was nothing to do), or undefined when another instance is dispatching.
      */
     async dispatch (limit: number): Promise<number | undefined> {
+      const [state] = await dueStatement({})
+      if (state?.behind !== true) return 0
+      // With no webhook on, a pass only moves the place past events nobody is to get, so that a webhook
+      // turned on later does not start from far behind; once per IDLE_PASS_MS is enough for that.
+      if (!state.enabled) {
+        if (Date.now() - lastIdlePass < IDLE_PASS_MS) return 0
+        lastIdlePass = Date.now()
+      }
       return await db.transaction(async (tx) => {
         const [place] = await lockPlaceStatement({}, tx)
         if (place === undefined) return undefined

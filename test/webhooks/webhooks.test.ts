@@ -288,3 +288,32 @@ tap.test('redirects are not followed; only the start of a long answer is kept; 5
   const later = await attemptsUntil(app, user, webhook.id, (d) => d.some((x) => x.status_code === 500))
   t.equal(later.find((x) => x.status_code === 500)!.response_excerpt!.length, 1024)
 })
+
+tap.test('a dispatch pass with nothing to do locks and writes nothing; one with events moves the place', async (t) => {
+  const app = await build(t, { ...fast, WEBHOOK_DELIVERY: 'false' })
+  const user = await createUser(app, 'idle')
+  // The place's row version (xmin) and lock (xmax): a pass that locked or moved it changes them.
+  const place = async () => await app.db.execute(sql`select xmin::text as xmin, xmax::text as xmax, txid::text as txid, id::text as id from webhook_dispatch`)
+    .then((r) => ((Array.isArray(r) ? r : (r as unknown as { rows: unknown[] }).rows) as Array<Record<string, string>>)[0]!)
+  // The file's earlier tests left webhooks on in this database.
+  await app.db.execute(sql`update webhooks set enabled = false`)
+  await createTask(app, user, { title: 'Before any webhook' })
+  const start = await place()
+  t.equal(await app.webhooksRepository.dispatch(500), 0, 'no webhook on: nothing read')
+  const skipped = await place()
+  t.not(skipped.txid, start.txid, 'but the place moves past what nobody is to get')
+  await createTask(app, user, { title: 'Still no webhook' })
+  t.equal(await app.webhooksRepository.dispatch(500), 0, 'no webhook on, within a second of that pass: nothing read')
+  t.same(await place(), skipped, 'and the place is neither locked nor written')
+
+  const receiver = await startReceiver()
+  t.teardown(receiver.close)
+  await createWebhook(app, user, { url: receiver.url, events: ['*'] })
+  await createTask(app, user, { title: 'Hooked' })
+  const read = await app.webhooksRepository.dispatch(500)
+  t.ok(read !== undefined && read >= 2, `a webhook on: the events since the place are read (${String(read)})`)
+  const moved = await place()
+  t.not(moved.txid, skipped.txid, 'and the place moves past them')
+  t.equal(await app.webhooksRepository.dispatch(500), 0, 'caught up: nothing read')
+  t.same(await place(), moved, 'and the place is left alone')
+})

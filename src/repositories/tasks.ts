@@ -230,13 +230,11 @@ export function createTasksRepository ({ compile, poolMax }: DatabaseHandle) {
     if (batch.length === 1) return await settle(batch[0]!)
     // Rows, and so the memberships they lock, in (project, user) order: as a project's deletion and
     // handover lock them, so that neither can deadlock with a batch (the Inbox, null here, has one writer).
-    batch.sort((a, b) => compareText(String(a.item.parameters.project_id ?? '').toLowerCase(), String(b.item.parameters.project_id ?? '').toLowerCase()) ||
+    batch.sort((a, b) => compareText((a.item.values.project_id ?? '').toLowerCase(), (b.item.values.project_id ?? '').toLowerCase()) ||
       compareText(a.item.userId, b.item.userId))
     const ids = batch.map(() => randomUUID())
-    const rows = batch.map(({ item: { parameters: p } }, i) => ({
-      id: ids[i], user: p.user, project_id: p.project_id, assignee_id: p.assignee_id, title: p.title, description: p.description,
-      priority: p.priority, due_at: p.due_at, tags: p.tags, completed: p.completed, traceparent: p.traceparent,
-    }))
+    // Each create's own parameters with its id; the statement's record type picks the columns it reads.
+    const rows = batch.map(({ item }, i) => ({ ...item.parameters, id: ids[i] }))
     let created: TaskRecord[]
     try {
       created = await createManyStatement({ rows: JSON.stringify(rows) })

@@ -13,12 +13,12 @@ import { promisify } from 'node:util'
 import tap from 'tap'
 import type { Sql } from 'postgres'
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
-import { and, eq } from 'drizzle-orm'
+import { and, eq, sql } from 'drizzle-orm'
 import { buildApp } from '../src/app.js'
 import * as schema from '../src/db/schema.js'
 import { createKeyring } from '../src/lib/keys.js'
 import { type Config, loadConfig } from '../src/config.js'
-import { type DatabaseHandle, isAlive, openPglite, openPostgres } from '../src/db/client.js'
+import { type DatabaseHandle, isAlive, openPglite, openPostgres, queryRows } from '../src/db/client.js'
 import { migrationsFolder, migratePglite, migratePostgres } from '../src/db/migrate.js'
 import { projectRoot } from '../src/lib/project-root.js'
 
@@ -236,6 +236,20 @@ export async function inboxOf (app: FastifyInstance, userId: string): Promise<st
     .where(and(eq(schema.projects.ownerId, userId), eq(schema.projects.isInbox, true)))
   if (row === undefined) throw new Error(`user ${userId} has no Inbox`)
   return row.id
+}
+
+/**
+ * Asserts that task_visibility holds exactly a row per member of each task's project, with the
+ * task's created_at (docs/decisions/0036-task-visibility.md): none missing, none extra.
+ */
+export async function assertVisibilityExact (t: T, app: FastifyInstance): Promise<void> {
+  const [row] = await queryRows<{ missing: number, extra: number }>(app.db, sql`
+    with expected as (select m.user_id, t.created_at, t.id as task_id from tasks t join project_members m on m.project_id = t.project_id),
+      actual as (select user_id, created_at, task_id from task_visibility)
+    select (select count(*) from (select * from expected except select * from actual) d)::int as missing,
+      (select count(*) from (select * from actual except select * from expected) d)::int as extra`)
+  t.equal(row!.missing, 0, 'every member sees every task of the project (task_visibility)')
+  t.equal(row!.extra, 0, 'nobody sees a task outside their projects (task_visibility)')
 }
 
 /** `app.inject` as `user`. */

@@ -230,6 +230,24 @@ export const tasks = pgTable('tasks', {
   index('tasks_tags_search_idx').using('gin', t.tags, searchDocument(t.title, t.description)),
 ])
 
+/**
+ * Who may see which task: a row per member of the task's project, kept by triggers in the
+ * transaction of every write that changes it (drizzle/0013_task_visibility.sql), so that the list
+ * sorted by creation reads one range of a user's rows however many projects they are in
+ * (docs/decisions/0036-task-visibility.md). No foreign keys: the triggers delete the rows, and a
+ * foreign key's check on every insert would lock the task and the user.
+ */
+export const taskVisibility = pgTable('task_visibility', {
+  userId: uuid('user_id').notNull(),
+  /** The task's own, which never changes. */
+  createdAt: timestamptz('created_at').notNull(),
+  taskId: uuid('task_id').notNull(),
+}, (t) => [
+  // The one index: the list reads a range of it, and the triggers find a row through the task's
+  // project's members and its created_at.
+  primaryKey({ columns: [t.userId, t.createdAt, t.taskId] }),
+])
+
 /** What changed; the resource a type names is what the event's data holds. */
 export const eventType = pgEnum('event_type', [
   'task.created', 'task.updated', 'task.deleted',

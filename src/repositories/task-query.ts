@@ -2,7 +2,7 @@ import { type Static, type TOptional, type TSchema, Type } from '@sinclair/typeb
 import { and, eq, type Placeholder, type SQL, sql } from 'drizzle-orm'
 import type { PgColumn } from 'drizzle-orm/pg-core'
 import type { Database } from '../db/client.js'
-import { projectMembers, searchDocument, tasks } from '../db/schema.js'
+import { projectMembers, searchDocument, taskVisibility, tasks } from '../db/schema.js'
 import { rfc3339FromPostgres, timestampText } from '../db/timestamps.js'
 import type { ListRequest, PagedList, Position } from '../lib/paging.js'
 import { InstantInput, Priority, StringEnum, Tag, type Task } from '../schemas/tasks.js'
@@ -245,13 +245,23 @@ const limit = placeholder('limit')
 /**
  * The list statement of a shape, with a placeholder for every value (each filter's is named as the
  * filter): one page plus one row, which tells whether another page follows. The caller's tasks are
- * those of every project they are a member of: each project's own range scan of the sort's index
- * gives at most a page (from the cursor on), those are merged and cut to a page, and only that
- * page's rows are read in full (docs/decisions/0026-one-list-across-projects.md).
+ * those of every project they are a member of. Unfiltered and sorted by creation, the page is one
+ * range of the caller's rows of task_visibility (docs/decisions/0036-task-visibility.md); otherwise
+ * each project's own range scan of the sort's index gives at most a page (from the cursor on),
+ * those are merged and cut to a page (docs/decisions/0026-one-list-across-projects.md). Either
+ * way, only the page's rows are read in full.
  */
 export function listQuery (db: Database, shape: ListShape) {
   const { key, cast, descending } = taskList.sorts[shape.sort]
   const order = (sortKey: unknown, id: unknown) => descending ? [sql`${sortKey} desc`, sql`${id} desc`] : [sql`${sortKey} asc`, sql`${id} asc`]
+  if (shape.filters.length === 0 && key === taskList.sorts.created_at.key) {
+    const { createdAt, taskId, userId } = taskVisibility
+    const range = shape.after ? sql`(${createdAt}, ${taskId}) ${sql.raw(descending ? '<' : '>')} (${cast(afterKey)}, ${afterId}::uuid)` : undefined
+    const page = db.select({ id: taskId, sortKey: sql`${createdAt}`.as('sort_key') }).from(taskVisibility)
+      .where(and(eq(userId, user), range)).orderBy(...order(createdAt, taskId)).limit(limit).as('page')
+    return db.select(taskColumns).from(page).innerJoin(tasks, eq(tasks.id, page.id))
+      .orderBy(...order(page.sortKey, page.id))
+  }
   const conditions = [sql`${tasks.projectId} = ${projectMembers.projectId}`]
   for (const name of shape.filters) conditions.push(taskList.filters[name].where(placeholder(name)))
   if (shape.after) {

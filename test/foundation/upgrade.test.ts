@@ -1,7 +1,8 @@
 /**
  * Upgrading a database in place: one filled at the migration before projects (tasks with tags and
  * due dates, idempotency records, sessions, API keys, refresh tokens) is migrated to the newest, and
- * nothing is lost or changed; every account gets its Inbox, and every task moves into its owner's.
+ * nothing is lost or changed; every account gets its Inbox, and every task moves into its owner's,
+ * visible to them alone.
  * On the embedded database, and on PostgreSQL when TEST_DATABASE_URL is set.
  */
 import { randomBytes } from 'node:crypto'
@@ -128,4 +129,8 @@ tap.test('an upgrade gives every account its Inbox and moves every task into it,
   t.ok(placed.every((task) => task.project_id === inboxOf.get(owners.get(task.id)!) && task.created_by === owners.get(task.id) && task.assignee_id === null),
     'each task is in its owner\'s Inbox, made by its owner, unassigned')
   t.equal((await queryRows<{ n: number }>(db, sql`select count(*)::int as n from projects where not is_inbox`))[0]!.n, 0)
+  const visible = await queryRows<{ task_id: string, user_id: string, same: boolean }>(db, sql`
+    select v.task_id, v.user_id, v.created_at = t.created_at as same from task_visibility v join tasks t on t.id = v.task_id`)
+  t.same(visible.map((row) => `${row.task_id}:${row.user_id}:${String(row.same)}`).sort(), [...owners].map(([task, owner]) => `${task}:${owner}:true`).sort(),
+    'each task is visible to its owner, and to nobody else (task_visibility)')
 })

@@ -1,8 +1,9 @@
 /**
  * Sharing under concurrent requests, against a real listening server: a member removed while they
  * write, ownership handed over while the old owner edits, a project deleted while its members create
- * tasks. In every case: no 5xx, no orphaned row, no assignment of a non-member, and no write of a
- * removed member lands after the removal is answered.
+ * tasks, members added and removed while tasks are created and moved. In every case: no 5xx, no
+ * orphaned row, no assignment of a non-member, no write of a removed member lands after the removal
+ * is answered, and each member's rows of task_visibility are exactly the tasks of their projects.
  *
  * The races are real on PostgreSQL (TEST_DATABASE_URL), where requests run on a pool of connections;
  * the embedded database runs one statement at a time, so there they race between statements only.
@@ -10,7 +11,7 @@
 import tap from 'tap'
 import { sql } from 'drizzle-orm'
 import { queryRows } from '../../src/db/client.js'
-import { build, createUser, type T, type TestUser } from '../helper.js'
+import { assertVisibilityExact, build, createUser, type T, type TestUser } from '../helper.js'
 
 interface Answer { status: number, body: string }
 
@@ -51,6 +52,7 @@ tap.test('sharing under concurrent writes', async (t) => {
         and not exists (select 1 from project_members m where m.project_id = t.project_id and m.user_id = t.assignee_id)`), 0, 'no task assigned to a non-member')
     t.equal(await count(sql`select count(*)::int as n from projects p where (select count(*) from project_members m where m.project_id = p.id and m.role = 'owner') <> 1`), 0, 'every project has exactly one owner member')
     t.equal(await count(sql`select count(*)::int as n from projects p where not exists (select 1 from project_members m where m.project_id = p.id and m.user_id = p.owner_id and m.role = 'owner')`), 0, 'owner_id is the owner member')
+    await assertVisibilityExact(t, app)
   }
 
   async function sharedProject (owner: TestUser, members: Array<[TestUser, string]>): Promise<string> {
@@ -95,6 +97,43 @@ tap.test('sharing under concurrent writes', async (t) => {
       t.same((JSON.parse((await call(editor, 'GET', `/v1/tasks?project_id=${project}`)).body) as { items: unknown[] }).items, [])
       t.equal(await count(sql`select count(*)::int as n from tasks where project_id = ${project} and assignee_id = ${editor.id}`), 0, 'their assignments are cleared, and none is made after')
       await assertConsistent(t)
+    }
+  })
+
+  await t.test('members added and removed while tasks are created in and moved between projects: each lists exactly the tasks of their projects', async (t) => {
+    const joiner = await createUser(app, 'joiner')
+    for (let round = 0; round < 3; round++) {
+      const [first, second] = [await sharedProject(owner, [[editor, 'editor']]), await sharedProject(owner, [[editor, 'editor']])]
+      const moved = idOf(await call(owner, 'POST', '/v1/tasks', { title: 'Moved back and forth', project_id: first }))
+      let done!: () => void
+      const churn = new Promise<void>((resolve) => { done = resolve })
+      const writes = writeUntil(churn, 6, async (i) => i % 3 === 2
+        ? await call(editor, 'PATCH', `/v1/tasks/${moved}`, { project_id: i % 2 === 0 ? first : second })
+        : await call(i % 2 === 0 ? editor : owner, 'POST', '/v1/tasks', { title: `Task ${i}`, project_id: i % 3 === 0 ? first : second }))
+      const memberships: Answer[] = []
+      for (let i = 0; i < 8; i++) {
+        const project = i % 4 < 2 ? first : second
+        memberships.push(i % 2 === 0
+          ? await call(owner, 'POST', `/v1/projects/${project}/members`, { username: joiner.username, role: 'viewer' })
+          : await call(owner, 'DELETE', `/v1/projects/${project}/members/${joiner.id}`))
+      }
+      await call(owner, 'POST', `/v1/projects/${second}/members`, { username: joiner.username, role: 'viewer' })
+      done()
+      const statuses = [...await writes, ...memberships].map((a) => a.status)
+      t.ok(statuses.every((s) => [200, 201, 204].includes(s)), `round ${round}: every write succeeds (${[...new Set(statuses)].join(', ')})`)
+      await assertConsistent(t)
+      // What the joiner lists is what the second project holds, and nothing of the first.
+      const listed: string[] = []
+      for (let cursor: string | null = ''; cursor !== null;) {
+        const page = JSON.parse((await call(joiner, 'GET', `/v1/tasks?limit=100${cursor === '' ? '' : `&cursor=${cursor}`}`)).body) as { items: Array<{ id: string, project_id: string }>, next_cursor: string | null }
+        listed.push(...page.items.map((task) => `${task.project_id}/${task.id}`))
+        cursor = page.next_cursor
+      }
+      const expected = await queryRows<{ key: string }>(app.db, sql`
+        select t.project_id || '/' || t.id as key from tasks t join project_members m on m.project_id = t.project_id where m.user_id = ${joiner.id}`)
+      t.same(listed.sort(), expected.map((row) => row.key).sort(), 'the joiner lists exactly the tasks of the projects they are in')
+      t.notOk(listed.some((key) => key.startsWith(first)), 'nothing of the project they left')
+      await call(owner, 'DELETE', `/v1/projects/${second}/members/${joiner.id}`)
     }
   })
 

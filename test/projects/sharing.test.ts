@@ -5,7 +5,7 @@
  */
 import tap from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
-import { assertProblem, build, createUser, injectAs, type TestUser } from '../helper.js'
+import { assertProblem, assertVisibilityExact, build, createUser, injectAs, type TestUser } from '../helper.js'
 import { createAdmin } from '../auth/support.js'
 
 interface Project { id: string, name: string, description: string | null, is_inbox: boolean, owner_id: string, role: string, member_count: number, updated_at: string }
@@ -281,6 +281,8 @@ tap.test('deleting an account deletes the projects it owns and removes it from t
   const members = json<{ items: Member[] }>(await injectAs(app, owner, { method: 'GET', url: `/v1/projects/${project.id}/members` })).items
   t.notOk(members.some((m) => m.user_id === editor.id))
   t.equal(json<Project>(await injectAs(app, owner, { method: 'GET', url: `/v1/projects/${project.id}` })).member_count, 2)
+  t.same(json<{ items: Task[] }>(await injectAs(app, viewer, { method: 'GET', url: '/v1/tasks' })).items.map((task) => task.title), ['Stays'], 'the viewer lists what is left')
+  await assertVisibilityExact(t, app)
 })
 
 tap.test('disabling an account hides nothing from the other members; an admin\'s deletion does what self-deletion does', async (t) => {
@@ -299,6 +301,8 @@ tap.test('disabling an account hides nothing from the other members; an admin\'s
   assertProblem(t, await injectAs(app, viewer, { method: 'GET', url: `/v1/projects/${theirs.id}` }), 404, 'PROJECT_NOT_FOUND')
   assertProblem(t, await injectAs(app, viewer, { method: 'GET', url: `/v1/tasks/${byEditor.id}` }), 404, 'TASK_NOT_FOUND')
   t.same(json<{ items: Project[] }>(await injectAs(app, viewer, { method: 'GET', url: '/v1/projects' })).items.map((p) => p.name), ['Inbox'], 'the owner\'s projects went with the owner')
+  t.same(json<{ items: Task[] }>(await injectAs(app, viewer, { method: 'GET', url: '/v1/tasks' })).items, [], 'and the viewer lists none of their tasks')
+  await assertVisibilityExact(t, app)
 })
 
 tap.test('a page of members links to the next one at the project\'s own path', async (t) => {

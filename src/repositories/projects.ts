@@ -88,6 +88,11 @@ const viewOf = async (executor: Database, userId: string, projectId: string) => 
  * and the tasks assigned to it there are unassigned. No one is the actor: the account is gone.
  */
 export async function recordAccountDeletion (tx: Database, userId: string): Promise<void> {
+  // Every project it is in, locked first and in one order: its memberships go by cascade, and their
+  // task_visibility triggers lock each project FOR UPDATE (drizzle/0013_task_visibility.sql). Taken
+  // only then, after the assignments below lock tasks, those locks could wait on a task write that
+  // holds the project and waits on one of those tasks.
+  await tx.execute(sql`select 1 from ${projects} where ${projects.id} in (select m.project_id from ${projectMembers} m where m.user_id = ${userId}) order by ${projects.id} for update`)
   const owned = await tx.select({ id: projects.id, members: sql<string[]>`array(select m.user_id from project_members m where m.project_id = ${projects.id})` })
     .from(projects).where(eq(projects.ownerId, userId))
   const memberships = await tx.select({ ...memberColumns, project_id: projectMembers.projectId }).from(projectMembers)
@@ -116,7 +121,10 @@ async function unassign (tx: Database, which: SQL, actorId: string | null): Prom
  * Projects and their members. Every method takes the caller and decides access itself: a project
  * the caller is not a member of does not exist for them (404), and a role that may not do something
  * is a 403. Writes lock the project row first (FOR NO KEY UPDATE, which task writes in it do not wait
- * for) and then the membership rows, the same order in every write, so they cannot deadlock.
+ * for) and then the membership rows, the same order in every write, so they cannot deadlock. A
+ * member added or removed then takes the project FOR UPDATE in its task_visibility trigger, which
+ * waits for the task writes in flight (they hold it FOR KEY SHARE) and holds new ones until it
+ * commits (docs/decisions/0036-task-visibility.md).
  */
 export function createProjectsRepository (db: Database) {
   /** The caller's view of the project, locked for a change of it or its members; 404 when they are not a member. */

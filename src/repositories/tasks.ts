@@ -78,8 +78,13 @@ function setClause (fields: readonly Patchable[], value: Value) {
  * the task's project, and in the one it moves to; a new assignee is a member there; and the version
  * is one If-Match allows. The membership rows are locked (FOR SHARE) until the write commits, so a
  * member's removal waits for their writes in flight, and no write of theirs lands after it.
+ *
+ * A delete or a move also holds the task's project FOR KEY SHARE before the task's row, as its
+ * task_visibility trigger will (drizzle/0013_task_visibility.sql): taken after the row, that lock
+ * would wait on a member's removal that holds the project and waits on the row to clear the task's
+ * assignee, a deadlock.
  */
-function writeConditions (fields: readonly Patchable[], value: Value): SQL {
+function writeConditions (fields: readonly Patchable[], value: Value, deleting = false): SQL {
   const user = sql`${value('user')}::uuid`
   const conditions = [
     sql`${tasks.id} = ${value('id')}`,
@@ -87,6 +92,7 @@ function writeConditions (fields: readonly Patchable[], value: Value): SQL {
     // If-Match lists the versions the write may apply to; null (no If-Match, or `*`) means any.
     sql`(${value('versions')}::int[] is null or ${tasks.version} = any(${value('versions')}::int[]))`,
   ]
+  if (deleting || fields.includes('project_id')) conditions.push(sql`exists (select 1 from projects p where p.id = ${tasks.projectId} for key share)`)
   if (fields.includes('project_id')) conditions.push(canWrite(sql`${value('project_id')}::uuid`, user))
   if (fields.includes('assignee_id')) {
     conditions.push(sql`(${value('assignee_id')}::uuid is null or ${isLockedMember(targetProject(fields, value), sql`${value('assignee_id')}::uuid`)})`)
@@ -199,7 +205,7 @@ export function createTasksRepository ({ compile, poolMax }: DatabaseHandle) {
     assignee_member: sql<boolean>`(${placeholder('assignee_id')}::uuid is null or ${isMember(sql`coalesce(${placeholder('project_id')}::uuid, ${tasks.projectId})`, sql`${placeholder('assignee_id')}::uuid`)})`.as('assignee_member'),
   }).from(tasks).where(eq(tasks.id, placeholder('id'))))
   const deleteStatement = compile<{ id: string }>((executor) => sqlStatement(executor, (value) => sql`
-    with deleted as (${executor.delete(tasks).where(writeConditions([], value)).returning({ id: tasks.id, project_id: tasks.projectId }).getSQL()}),
+    with deleted as (${executor.delete(tasks).where(writeConditions([], value, true)).returning({ id: tasks.id, project_id: tasks.projectId }).getSQL()}),
     event as (${taskEventInsert('task.deleted', sql`${value('user')}::uuid`, 'deleted', sql`${value('traceparent')}`)})
     select id from deleted`))
 

@@ -1,5 +1,5 @@
 import { and, desc, eq, getTableColumns, inArray, isNull, sql } from 'drizzle-orm'
-import type { Database } from '../db/client.js'
+import { type Database, retriedOnConflict } from '../db/client.js'
 import { identities, oneTimeTokens, sessions, users, type UserRow } from '../db/schema.js'
 import { rfc3339FromPostgres, timestampText } from '../db/timestamps.js'
 import { isUniqueViolation } from '../db/errors.js'
@@ -192,12 +192,14 @@ export function createUsersRepository (db: Database) {
      * own with their tasks, their memberships elsewhere (their tasks there stay, `created_by` null).
      */
     async delete (id: string): Promise<boolean> {
-      return await db.transaction(async (tx) => {
+      // Its cascade crosses other writers' locks in the order the foreign keys take them: lost to a
+      // deadlock, it rolled back and runs again.
+      return await retriedOnConflict(async () => await db.transaction(async (tx) => {
         await assertNotLastAdmin(tx, id)
         await recordAccountDeletion(tx, id)
         const rows = await tx.delete(users).where(eq(users.id, id)).returning({ id: users.id })
         return rows.length === 1
-      })
+      }))
     },
   }
 }

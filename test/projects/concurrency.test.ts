@@ -1,7 +1,8 @@
 /**
  * Sharing under concurrent requests, against a real listening server: a member removed while they
  * write, ownership handed over while the old owner edits, a project deleted while its members create
- * tasks, members added and removed while tasks are created and moved. In every case: no 5xx, no
+ * tasks, members added and removed while tasks are created and moved, a member removed and an
+ * account deleted while tasks assigned to them are deleted and moved. In every case: no 5xx, no
  * orphaned row, no assignment of a non-member, no write of a removed member lands after the removal
  * is answered, and each member's rows of task_visibility are exactly the tasks of their projects.
  *
@@ -11,7 +12,7 @@
 import tap from 'tap'
 import { sql } from 'drizzle-orm'
 import { queryRows } from '../../src/db/client.js'
-import { assertVisibilityExact, build, createUser, type T, type TestUser } from '../helper.js'
+import { assertVisibilityExact, build, createUser, databaseKind, type T, type TestUser } from '../helper.js'
 
 interface Answer { status: number, body: string }
 
@@ -135,6 +136,105 @@ tap.test('sharing under concurrent writes', async (t) => {
       t.notOk(listed.some((key) => key.startsWith(first)), 'nothing of the project they left')
       await call(owner, 'DELETE', `/v1/projects/${second}/members/${joiner.id}`)
     }
+  })
+
+  await t.test('a member removed while the tasks assigned to them are deleted and moved: no deadlock, none left assigned to them', async (t) => {
+    for (let round = 0; round < 3; round++) {
+      const [project, elsewhere] = [await sharedProject(owner, [[editor, 'editor'], [other, 'editor']]), await sharedProject(owner, [[editor, 'editor'], [other, 'editor']])]
+      const assigned: string[] = []
+      for (let i = 0; i < 24; i++) assigned.push(idOf(await call(owner, 'POST', '/v1/tasks', { title: `Assigned ${i}`, project_id: project, assignee_id: other.id })))
+      const writes = Promise.all(assigned.map(async (id, i) => i % 2 === 0
+        ? await call(editor, 'DELETE', `/v1/tasks/${id}`)
+        : await call(editor, 'PATCH', `/v1/tasks/${id}`, { project_id: elsewhere })))
+      const removal = await call(owner, 'DELETE', `/v1/projects/${project}/members/${other.id}`)
+      const statuses = (await writes).map((a) => a.status)
+      t.equal(removal.status, 204, 'the removal is answered')
+      t.ok(statuses.every((s) => s === 200 || s === 204), `round ${round}: every delete and move succeeds (${[...new Set(statuses)].join(', ')})`)
+      t.equal(await count(sql`select count(*)::int as n from tasks where project_id = ${project} and assignee_id = ${other.id}`), 0, 'nothing in the project is left assigned to them')
+      await assertConsistent(t)
+    }
+  })
+
+  await t.test('an account deleted while it is removed from a project, its tasks are deleted and others create: no deadlock', async (t) => {
+    for (let round = 0; round < 3; round++) {
+      const leaving = await createUser(app, 'leaving')
+      const projects = [
+        await sharedProject(owner, [[editor, 'editor'], [leaving, 'editor']]),
+        await sharedProject(owner, [[editor, 'editor'], [leaving, 'editor']]),
+        await sharedProject(owner, [[editor, 'editor'], [leaving, 'editor']]),
+      ]
+      const assigned: string[] = []
+      for (const project of projects) {
+        for (let i = 0; i < 6; i++) assigned.push(idOf(await call(owner, 'POST', '/v1/tasks', { title: `Theirs ${i}`, project_id: project, assignee_id: leaving.id })))
+      }
+      const writes = Promise.all([
+        ...assigned.map(async (id) => await call(editor, 'DELETE', `/v1/tasks/${id}`)),
+        ...projects.flatMap((project) => [1, 2, 3].map(async (i) => await call(editor, 'POST', '/v1/tasks', { title: `Meanwhile ${i}`, project_id: project }))),
+        call(owner, 'DELETE', `/v1/projects/${projects[1]!}/members/${leaving.id}`),
+      ])
+      const deletion = await call(leaving, 'DELETE', '/v1/users/me')
+      const statuses = (await writes).map((a) => a.status)
+      t.equal(deletion.status, 204, `round ${round}: the account is deleted (${deletion.body.slice(0, 200)})`)
+      t.ok(statuses.every((s) => [201, 204, 404].includes(s)), `round ${round}: only 201, 204 or 404 (${[...new Set(statuses)].join(', ')})`)
+      t.equal(await count(sql`select count(*)::int as n from project_members where user_id = ${leaving.id}`), 0, 'a member nowhere')
+      await assertConsistent(t)
+    }
+  })
+
+  const concurrentSessions = { skip: databaseKind === 'postgres' ? false : 'needs concurrent sessions (TEST_DATABASE_URL)' }
+
+  /**
+   * Runs `write` while another transaction holds `project` the way `mode` says, and returns, once
+   * `write` waits, which of `tasks` it has already locked; then lets both finish.
+   */
+  async function lockedWhileWaiting (project: string, mode: 'for update' | 'for key share', tasks: string[], write: () => Promise<Answer>): Promise<{ locked: string[], answer: Answer }> {
+    let release!: () => void
+    const released = new Promise<void>((resolve) => { release = resolve })
+    let holding!: () => void
+    const held = new Promise<void>((resolve) => { holding = resolve })
+    const holder = app.db.transaction(async (tx) => {
+      await tx.execute(sql`select 1 from projects where id = ${project} ${sql.raw(mode)}`)
+      holding()
+      await released
+    })
+    await held
+    const pending = write()
+    for (let i = 0; i < 500 && await count(sql`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`) === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+    const free = await app.db.transaction(async (tx) => await queryRows<{ id: string }>(tx, sql`select id from tasks where id in (${sql.join(tasks.map((id) => sql`${id}::uuid`), sql`, `)}) for update skip locked`))
+    release()
+    await holder
+    return { locked: tasks.filter((id) => !free.some((row) => row.id === id)), answer: await pending }
+  }
+
+  await t.test('a delete or a move takes its project before its task, as a change of membership does: the two cannot deadlock', concurrentSessions, async (t) => {
+    const [project, elsewhere] = [await sharedProject(owner, [[editor, 'editor']]), await sharedProject(owner, [[editor, 'editor']])]
+    const writes: Array<[string, (id: string) => Promise<Answer>]> = [
+      ['a delete', async (id) => await call(editor, 'DELETE', `/v1/tasks/${id}`)],
+      ['a move', async (id) => await call(editor, 'PATCH', `/v1/tasks/${id}`, { project_id: elsewhere })],
+    ]
+    for (const [what, write] of writes) {
+      const task = idOf(await call(owner, 'POST', '/v1/tasks', { title: 'Contended', project_id: project }))
+      // A member's removal holds the project FOR UPDATE (its task_visibility trigger), then locks the tasks assigned to them.
+      const { locked, answer } = await lockedWhileWaiting(project, 'for update', [task], async () => await write(task))
+      t.same(locked, [], `${what} waits for the project before it locks the task`)
+      t.ok([200, 204].includes(answer.status), `${what} then succeeds (${answer.status})`)
+    }
+  })
+
+  await t.test('an account\'s deletion takes its projects before the tasks assigned to it: it cannot deadlock with their writes', concurrentSessions, async (t) => {
+    const leaving = await createUser(app, 'leaving')
+    const [first, second] = [await sharedProject(owner, [[leaving, 'editor']]), await sharedProject(owner, [[leaving, 'editor']])]
+    const assigned = [
+      idOf(await call(owner, 'POST', '/v1/tasks', { title: 'Theirs', project_id: first, assignee_id: leaving.id })),
+      idOf(await call(owner, 'POST', '/v1/tasks', { title: 'Theirs too', project_id: second, assignee_id: leaving.id })),
+    ]
+    // A task write in flight in one of them holds it FOR KEY SHARE.
+    const { locked, answer } = await lockedWhileWaiting(second, 'for key share', assigned, async () => await call(leaving, 'DELETE', '/v1/users/me'))
+    t.same(locked, [], 'the deletion waits for the project before it clears any assignment')
+    t.equal(answer.status, 204)
+    await assertConsistent(t)
   })
 
   await t.test('ownership handed over while the old owner edits', async (t) => {

@@ -252,31 +252,30 @@ const limit = placeholder('limit')
  * way, only the page's rows are read in full.
  */
 export function listQuery (db: Database, shape: ListShape) {
-  const { key, cast, descending } = taskList.sorts[shape.sort]
+  const { key, cast, descending, field } = taskList.sorts[shape.sort]
   const order = (sortKey: unknown, id: unknown) => descending ? [sql`${sortKey} desc`, sql`${id} desc`] : [sql`${sortKey} asc`, sql`${id} asc`]
-  if (shape.filters.length === 0 && key === taskList.sorts.created_at.key) {
-    const { createdAt, taskId, userId } = taskVisibility
-    const range = shape.after ? sql`(${createdAt}, ${taskId}) ${sql.raw(descending ? '<' : '>')} (${cast(afterKey)}, ${afterId}::uuid)` : undefined
-    const page = db.select({ id: taskId, sortKey: sql`${createdAt}`.as('sort_key') }).from(taskVisibility)
-      .where(and(eq(userId, user), range)).orderBy(...order(createdAt, taskId)).limit(limit).as('page')
-    return db.select(taskColumns).from(page).innerJoin(tasks, eq(tasks.id, page.id))
-      .orderBy(...order(page.sortKey, page.id))
-  }
-  const conditions = [sql`${tasks.projectId} = ${projectMembers.projectId}`]
-  for (const name of shape.filters) conditions.push(taskList.filters[name].where(placeholder(name)))
-  if (shape.after) {
-    // A row comparison over the index's columns: PostgreSQL turns it into the scan's start point.
-    conditions.push(descending
-      ? sql`(${key}, ${tasks.id}) < (${cast(afterKey)}, ${afterId}::uuid)`
-      : sql`(${key}, ${tasks.id}) > (${cast(afterKey)}, ${afterId}::uuid)`)
-  }
-  const perProject = db.select({ id: tasks.id, sortKey: sql`${key}`.as('sort_key') }).from(tasks)
-    .where(and(...conditions)).orderBy(...order(key, tasks.id)).limit(limit).as('per_project')
-  const page = db.select({ id: perProject.id, sortKey: perProject.sortKey }).from(projectMembers)
-    .crossJoinLateral(perProject).where(eq(projectMembers.userId, user))
-    .orderBy(...order(perProject.sortKey, perProject.id)).limit(limit).as('page')
+  // A row comparison over an index's columns: PostgreSQL turns it into the scan's start point.
+  const after = (sortKey: unknown, id: unknown) => sql`(${sortKey}, ${id}) ${sql.raw(descending ? '<' : '>')} (${cast(afterKey)}, ${afterId}::uuid)`
+  const page = shape.filters.length === 0 && field === 'created_at' ? visiblePage() : mergedPage()
   return db.select(taskColumns).from(page).innerJoin(tasks, eq(tasks.id, page.id))
     .orderBy(...order(page.sortKey, page.id))
+
+  function visiblePage () {
+    const { createdAt, taskId, userId } = taskVisibility
+    return db.select({ id: taskId, sortKey: sql`${createdAt}`.as('sort_key') }).from(taskVisibility)
+      .where(and(eq(userId, user), shape.after ? after(createdAt, taskId) : undefined)).orderBy(...order(createdAt, taskId)).limit(limit).as('page')
+  }
+
+  function mergedPage () {
+    const conditions = [sql`${tasks.projectId} = ${projectMembers.projectId}`]
+    for (const name of shape.filters) conditions.push(taskList.filters[name].where(placeholder(name)))
+    if (shape.after) conditions.push(after(key, tasks.id))
+    const perProject = db.select({ id: tasks.id, sortKey: sql`${key}`.as('sort_key') }).from(tasks)
+      .where(and(...conditions)).orderBy(...order(key, tasks.id)).limit(limit).as('per_project')
+    return db.select({ id: perProject.id, sortKey: perProject.sortKey }).from(projectMembers)
+      .crossJoinLateral(perProject).where(eq(projectMembers.userId, user))
+      .orderBy(...order(perProject.sortKey, perProject.id)).limit(limit).as('page')
+  }
 }
 
 /**

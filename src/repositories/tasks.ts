@@ -216,11 +216,18 @@ export function createTasksRepository ({ compile, poolMax }: DatabaseHandle) {
   }
 
   /**
-   * One create. Alone (outside a transaction), a create that lost a deadlock to a project's deletion
-   * or handover runs again: it rolled back, and it may still land, or find the project gone.
+   * Runs a write's statement. Alone (outside a transaction), a write that lost a deadlock (to a
+   * project's deletion or handover, a change of membership, an account's deletion) runs again: it
+   * rolled back, and it may still land, or find what it needs gone. Inside `tx` it runs once: the
+   * unit of work is what rolled back.
    */
+  async function written<R> (statement: Statement<R>, parameters: Record<string, unknown>, tx: Database | undefined): Promise<R[]> {
+    return tx === undefined ? await retriedOnConflict(async () => await statement(parameters)) : await statement(parameters, tx)
+  }
+
+  /** One create. */
   async function createOne ({ userId, values, parameters }: CreateCall, tx?: Database): Promise<TaskRecord> {
-    const [row] = tx === undefined ? await retriedOnConflict(async () => await createStatement(parameters)) : await createStatement(parameters, tx)
+    const [row] = await written(createStatement, parameters, tx)
     if (row !== undefined) return taskOf(row)
     return await createProblem(userId, values, tx)
   }
@@ -338,7 +345,7 @@ export function createTasksRepository ({ compile, poolMax }: DatabaseHandle) {
      * Sets the given fields in one statement, when the caller may write the task (and, moving it,
      * in the project it moves to) and (with `versions`) its version is one of them; otherwise 404,
      * 403, 412 or 422. Concurrent writes with the same If-Match cannot both succeed: the row lock
-     * makes the second one see the first one's version.
+     * makes the second one see the first one's version. Alone, it runs again if it loses a deadlock.
      */
     async update (userId: string, id: string, patch: Partial<TaskValues>, versions: number[] | null, tx?: Database): Promise<TaskRecord> {
       const fields = patchable.filter((field) => patch[field] !== undefined)
@@ -351,14 +358,14 @@ export function createTasksRepository ({ compile, poolMax }: DatabaseHandle) {
           select * from updated`))
         updateStatements.set(shape, statement)
       }
-      const [row] = await statement(writeParameters(userId, patch, { id, versions }), tx)
+      const [row] = await written(statement, writeParameters(userId, patch, { id, versions }), tx)
       if (row !== undefined) return taskOf(row)
       return explain(await updateState(userId, id, patch, tx), id, patch, versions)
     },
 
-    /** Deletes the task under the same conditions as `update`. */
+    /** Deletes the task under the same conditions as `update`, and runs again as it does. */
     async delete (userId: string, id: string, versions: number[] | null, tx?: Database): Promise<void> {
-      const [row] = await deleteStatement({ id, user: userId, versions, traceparent: activeTraceparent() }, tx)
+      const [row] = await written(deleteStatement, { id, user: userId, versions, traceparent: activeTraceparent() }, tx)
       if (row === undefined) explain(await updateState(userId, id, {}, tx), id, {}, versions)
     },
 

@@ -183,6 +183,13 @@ tap.test('sharing under concurrent writes', async (t) => {
 
   const concurrentSessions = { skip: databaseKind === 'postgres' ? false : 'needs concurrent sessions (TEST_DATABASE_URL)' }
 
+  /** Resolves once a session of this database waits for a lock (or after 5 s). */
+  async function untilOneWaitsForALock (): Promise<void> {
+    for (let i = 0; i < 500 && await count(sql`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`) === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+  }
+
   /**
    * Runs `write` while another transaction holds `project` the way `mode` says, and returns, once
    * `write` waits, which of `tasks` it has already locked; then lets both finish.
@@ -199,9 +206,7 @@ tap.test('sharing under concurrent writes', async (t) => {
     })
     await held
     const pending = write()
-    for (let i = 0; i < 500 && await count(sql`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`) === 0; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 10))
-    }
+    await untilOneWaitsForALock()
     const free = await app.db.transaction(async (tx) => await queryRows<{ id: string }>(tx, sql`select id from tasks where id in (${sql.join(tasks.map((id) => sql`${id}::uuid`), sql`, `)}) for update skip locked`))
     release()
     await holder
@@ -234,6 +239,34 @@ tap.test('sharing under concurrent writes', async (t) => {
     const { locked, answer } = await lockedWhileWaiting(second, 'for key share', assigned, async () => await call(leaving, 'DELETE', '/v1/users/me'))
     t.same(locked, [], 'the deletion waits for the project before it clears any assignment')
     t.equal(answer.status, 204)
+    await assertConsistent(t)
+  })
+
+  await t.test('a task\'s update or delete that loses a deadlock runs again: the client sees it succeed', concurrentSessions, async (t) => {
+    const project = await sharedProject(owner, [[editor, 'editor']])
+    const writes: Array<[string, (id: string) => Promise<Answer>, number]> = [
+      ['an update', async (id) => await call(editor, 'PATCH', `/v1/tasks/${id}`, { title: 'Written after the deadlock' }), 200],
+      ['a delete', async (id) => await call(editor, 'DELETE', `/v1/tasks/${id}`), 204],
+    ]
+    for (const [what, write, status] of writes) {
+      const task = idOf(await call(owner, 'POST', '/v1/tasks', { title: 'Contended', project_id: project }))
+      let answer!: Promise<Answer>
+      // Another transaction locks the task; the write locks the editor's membership (FOR SHARE) and
+      // waits for the task; the other then changes that membership. PostgreSQL ends the write as the
+      // deadlock's victim: the other side never looks for one (its deadlock_timeout is long).
+      await app.db.transaction(async (tx) => {
+        await tx.execute(sql`set local deadlock_timeout = '60s'`)
+        await tx.execute(sql`select 1 from tasks where id = ${task} for update`)
+        answer = write(task)
+        await untilOneWaitsForALock()
+        await tx.execute(sql`update project_members set version = version + 1 where project_id = ${project} and user_id = ${editor.id}`)
+      })
+      const { status: answered, body } = await answer
+      t.equal(answered, status, `${what} lost the deadlock, ran again once the other committed, and succeeded (${body.slice(0, 200)})`)
+    }
+    t.equal(await count(sql`select count(*)::int as n from tasks where project_id = ${project}`), 1, 'the deleted task is gone')
+    t.equal(await count(sql`select count(*)::int as n from tasks where project_id = ${project} and title = 'Written after the deadlock' and version = 2`), 1, 'the other is updated, once')
+    t.equal(await count(sql`select count(*)::int as n from events where project_id = ${project} and type in ('task.updated', 'task.deleted')`), 2, 'one event each: the lost attempt left none')
     await assertConsistent(t)
   })
 
